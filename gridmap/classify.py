@@ -1,0 +1,206 @@
+"""The three-situation rule of DESIGN §2, exactly.
+
+Compound c: no grid → ``uncovered``; one grid g → ``equal`` if compounds(g) is c alone, else
+``large_grid``; several grids, each nesting in c and holding no other compound →
+``large_compound``; otherwise ``mixed``.
+Grid g: no compound → ``no_compound``; a ``mixed`` compound → ``mixed``; one compound c →
+``large_compound`` if c is, else ``equal``; several → ``large_grid``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+
+from gridmap import settings
+from gridmap.errors import GridmapError, SliverWarning
+from gridmap.io import find_field, id_strings, metric_crs, reconcile
+from gridmap.overlay import overlap_table
+from gridmap.validate import clean_layer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Classification:
+    """What ``classify`` returns: tables indexed like the cleaned inputs, and how they were made."""
+
+    compounds: gpd.GeoDataFrame
+    grids: gpd.GeoDataFrame
+    overlaps: pd.DataFrame
+    crs: CRS
+    compound_id: str
+    grid_id: str
+    sliver: float
+    nest: float
+
+    def counts(self) -> dict[str, pd.Series]:
+        """Situation counts of compounds and grids, in the report order."""
+        return {
+            "compounds": self.compounds.situation.value_counts().reindex(settings.COMPOUND_SITUATIONS, fill_value=0),
+            "grids": self.grids.situation.value_counts().reindex(settings.GRID_SITUATIONS, fill_value=0),
+        }
+
+
+def classify(
+    compounds: gpd.GeoDataFrame,
+    grids: gpd.GeoDataFrame,
+    *,
+    compound_id: str | None = None,
+    grid_id: str | None = None,
+    sliver: float = settings.SLIVER,
+    nest: float = settings.NEST,
+    crs: CRS | str | int | None = None,
+) -> Classification:
+    """Classify every compound and grid into the three situations (DESIGN §2).
+
+    Parameters
+    ----------
+    compounds, grids : GeoDataFrame
+        Polygon layers with a CRS; invalid geometries are repaired with ``make_valid``.
+    compound_id, grid_id : str, optional
+        Id fields; by default the recognised names of DESIGN §4.
+    sliver : float
+        Share (0–1) of a compound's or grid's area an overlap must reach to count (default 0.05).
+    nest : float
+        Share (0–1) of a grid's area that must lie in a compound for the grid to nest in it
+        (default 0.5).
+    crs : optional
+        CRS to measure areas in; by default chosen per DESIGN §6.
+
+    Returns
+    -------
+    Classification
+        ``compounds``: ``compound_id``, ``situation``, ``grid_ids``, ``main_grid_id``,
+        ``main_share``, ``area_m2``, ``sliver_grid_ids`` and the input attributes;
+        ``grids``: ``grid_id``, ``situation``, ``compound_ids``, ``area_m2`` and the input
+        attributes; ``overlaps``: ``compound_id``, ``grid_id``, ``overlap_m2``,
+        ``share_of_compound``, ``share_of_grid``, ``significant``. Geometries stay in the
+        compounds' CRS.
+    """
+    if not 0 <= sliver < 1:
+        raise GridmapError(f"--sliver {sliver} must lie in [0, 1).")
+    if not 0 < nest <= 1:
+        raise GridmapError(f"--nest {nest} must lie in (0, 1].")
+    cid = find_field(compounds, "compound_id", compound_id)
+    gid = find_field(grids, "grid_id", grid_id)
+    compounds = clean_layer(compounds, cid, "compounds")
+    grids = clean_layer(grids, gid, "grids")
+    compounds, grids = reconcile(None, compounds, grids)
+    measure = CRS.from_user_input(crs) if crs is not None else metric_crs(compounds, grids)
+    log.info("measuring areas in %s (%s)", measure.to_string(), measure.name)
+
+    c_ids = id_strings(compounds[cid]).to_numpy(dtype=object)
+    g_ids = id_strings(grids[gid]).to_numpy(dtype=object)
+    c_geom = compounds.geometry.to_crs(measure)
+    g_geom = grids.geometry.to_crs(measure)
+    table = overlap_table(c_geom, g_geom)
+    table["significant"] = (table.share_of_compound >= sliver) | (table.share_of_grid >= sliver)
+    slivers = int((~table.significant).sum())
+    if slivers:
+        warnings.warn(f"{slivers} compound–grid overlaps are below the sliver share {sliver:g} and "
+                      "were not used (listed in overlaps.csv with significant = False)",
+                      SliverWarning, stacklevel=2)
+
+    c_situation, g_situation = situations(table, len(c_ids), len(g_ids), nest)
+    sig = table[table.significant]
+    main = sig.sort_values(["compound", "share_of_compound"], ascending=[True, False]).drop_duplicates("compound")
+
+    c_out = pd.DataFrame({
+        "compound_id": c_ids,
+        "situation": c_situation,
+        "grid_ids": _joined(sig.compound, g_ids[sig.grid], len(c_ids)),
+        "main_grid_id": pd.Series(g_ids[main.grid], index=main.compound.to_numpy()).reindex(range(len(c_ids))).to_numpy(),
+        "main_share": pd.Series(main.share_of_compound.to_numpy(), index=main.compound.to_numpy())
+                      .reindex(range(len(c_ids))).round(4).to_numpy(),
+        "area_m2": c_geom.area.round(1).to_numpy(),
+        "sliver_grid_ids": _joined(table.compound[~table.significant], g_ids[table.grid[~table.significant]], len(c_ids)),
+    }, index=compounds.index)
+    g_out = pd.DataFrame({
+        "grid_id": g_ids,
+        "situation": g_situation,
+        "compound_ids": _joined(sig.grid, c_ids[sig.compound], len(g_ids)),
+        "area_m2": g_geom.area.round(1).to_numpy(),
+    }, index=grids.index)
+    overlaps = pd.DataFrame({
+        "compound_id": c_ids[table.compound],
+        "grid_id": g_ids[table.grid],
+        "overlap_m2": table.overlap_m2.round(2).to_numpy(),
+        "share_of_compound": table.share_of_compound.round(4).to_numpy(),
+        "share_of_grid": table.share_of_grid.round(4).to_numpy(),
+        "significant": table.significant.to_numpy(),
+    }).sort_values(["compound_id", "grid_id"], kind="stable").reset_index(drop=True)
+
+    return Classification(
+        compounds=_with_inputs(c_out, compounds, cid),
+        grids=_with_inputs(g_out, grids, gid),
+        overlaps=overlaps, crs=measure, compound_id=cid, grid_id=gid, sliver=sliver, nest=nest,
+    )
+
+
+def situations(table: pd.DataFrame, n_compounds: int, n_grids: int, nest: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the rule to an overlap table (``compound``, ``grid``, ``share_of_grid``, ``significant``).
+
+    Returns the situation of each compound and each grid, by position.
+    """
+    sig = table[table.significant]
+    grids_per_c = np.bincount(sig.compound, minlength=n_compounds)
+    comps_per_g = np.bincount(sig.grid, minlength=n_grids)
+
+    # For each significant pair: does the grid hold only this compound, and does it nest in it?
+    alone = comps_per_g[sig.grid.to_numpy()] == 1
+    nests = sig.share_of_grid.to_numpy() >= nest
+    good = pd.Series(alone & nests).groupby(sig.compound.to_numpy()).all()
+    all_nest_alone = good.reindex(range(n_compounds), fill_value=False).to_numpy()
+    single_alone = pd.Series(alone).groupby(sig.compound.to_numpy()).all() \
+        .reindex(range(n_compounds), fill_value=False).to_numpy()
+
+    c_sit = np.select(
+        [grids_per_c == 0,
+         (grids_per_c == 1) & single_alone,
+         grids_per_c == 1,
+         all_nest_alone],
+        ["uncovered", "equal", "large_grid", "large_compound"],
+        default="mixed").astype(object)
+
+    pair_sit = c_sit[sig.compound.to_numpy()]
+    any_mixed = pd.Series(pair_sit == "mixed").groupby(sig.grid.to_numpy()).any() \
+        .reindex(range(n_grids), fill_value=False).to_numpy()
+    first = pd.Series(pair_sit).groupby(sig.grid.to_numpy()).first().reindex(range(n_grids)).to_numpy()
+    g_sit = np.select(
+        [comps_per_g == 0,
+         any_mixed,
+         (comps_per_g == 1) & (first == "large_compound"),
+         comps_per_g == 1],
+        ["no_compound", "mixed", "large_compound", "equal"],
+        default="large_grid").astype(object)
+    return c_sit, g_sit
+
+
+def _joined(owner: pd.Series, values: np.ndarray, n: int) -> np.ndarray:
+    """Join ``values`` per owner position with ';' (sorted, unique), '' where none."""
+    if len(values) == 0:
+        return np.full(n, "", dtype=object)
+    s = pd.Series(values, index=np.asarray(owner)).astype(str)
+    joined = s.groupby(level=0).agg(lambda v: settings.LIST_SEP.join(sorted(set(v))))
+    return joined.reindex(range(n), fill_value="").to_numpy()
+
+
+def _with_inputs(out: pd.DataFrame, layer: gpd.GeoDataFrame, id_field: str) -> gpd.GeoDataFrame:
+    """gridmap's columns first, then the input attributes (clashing names get ``_input``)."""
+    attrs = layer.drop(columns=[layer.geometry.name])
+    if id_field == out.columns[0]:
+        attrs = attrs.drop(columns=id_field)
+    attrs = attrs.rename(columns={c: f"{c}_input" for c in attrs.columns if c in out.columns})
+    result = gpd.GeoDataFrame(pd.concat([out, attrs], axis=1), geometry=layer.geometry.to_numpy(),
+                              crs=layer.crs)
+    result.index = layer.index
+    result.attrs.update(layer.attrs)
+    return result

@@ -1,0 +1,39 @@
+"""Errors users see as messages, and typed warnings (after maup's ``OverlapWarning``)."""
+
+from __future__ import annotations
+
+
+class GridmapError(Exception):
+    """A problem with the user's input or options.
+
+    The CLI prints the message as one paragraph and exits non-zero, without a traceback.
+    The message names the file, layer, field or feature concerned and what to do.
+    """
+
+
+class GridmapWarning(UserWarning):
+    """Base class of gridmap's warnings."""
+
+
+class RepairWarning(GridmapWarning):
+    """Invalid geometries were repaired with ``make_valid``."""
+
+
+class DroppedGeometryWarning(GridmapWarning):
+    """Null or empty geometries were dropped."""
+
+
+class OverlapWarning(GridmapWarning):
+    """Features of one layer overlap each other."""
+
+
+class GapWarning(GridmapWarning):
+    """Grids leave gaps between them."""
+
+
+class SliverWarning(GridmapWarning):
+    """Compound–grid overlaps below the sliver threshold were ignored."""
+
+
+class CRSWarning(GridmapWarning):
+    """Layers were reprojected, or lie far apart."""

@@ -1,0 +1,250 @@
+"""Validation of boundary layers: ids, geometry types, repairs, overlaps and gaps.
+
+``inspect_layer`` lists every problem without stopping (for ``gridmap check``); ``clean_layer``
+repairs what can be repaired, warns about it, and raises on what cannot (for the other commands).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridmap.errors import (DroppedGeometryWarning, GapWarning, GridmapError, OverlapWarning,
+                            RepairWarning)
+from gridmap.io import id_strings
+
+log = logging.getLogger(__name__)
+
+ISSUE_COLUMNS = ["layer", "feature_id", "severity", "issue", "detail", "area_m2"]
+#: Overlaps and gaps smaller than this (m²) are numerical noise of shared edges, not findings.
+MIN_FINDING_M2 = 1.0
+POLYGONAL = np.array(["Polygon", "MultiPolygon"])
+_LISTED = 10
+
+
+def inspect_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str
+                  ) -> tuple[gpd.GeoDataFrame | None, pd.DataFrame]:
+    """Check a polygon layer and repair what can be repaired.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The layer as read.
+    id_field : str or None
+        Column of feature ids; None when the layer has none (features are then named by number).
+    kind : str
+        What the layer holds ("compounds", "grids", …), for messages.
+
+    Returns
+    -------
+    cleaned : GeoDataFrame or None
+        Repaired polygons with null or empty geometries dropped, ``None`` when an error stops use.
+    issues : DataFrame
+        One row per finding, columns ``ISSUE_COLUMNS``; severity is ``error``, ``repaired``,
+        ``dropped`` or ``warning``.
+    """
+    source = gdf.attrs.get("source", kind)
+    rows: list[dict] = []
+
+    def add(feature, severity, issue, detail="", area=np.nan):
+        rows.append(dict(layer=source, feature_id=feature, severity=severity, issue=issue,
+                         detail=detail, area_m2=area))
+
+    if len(gdf) == 0:
+        add("", "error", "empty layer", f"the {kind} layer has no features")
+        return None, _frame(rows)
+
+    labels = _labels(gdf, id_field)
+    if id_field is not None:
+        ids = id_strings(gdf[id_field])
+        null = ids.isna() | (ids == "")
+        if null.any():
+            add(_sample(labels[null.to_numpy()]), "error", "null id",
+                f"{null.sum()} features have no {id_field}")
+        dup = ids[~null & ids.duplicated(keep=False)]
+        if len(dup):
+            add(_sample(pd.unique(dup)), "error", "duplicate id",
+                f"{dup.nunique()} values of {id_field} are used more than once")
+
+    geoms = gdf.geometry.to_numpy()
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    for label in labels[missing]:
+        add(label, "dropped", "null or empty geometry")
+
+    types = shapely.get_type_id(geoms)
+    polygonal = np.isin(types, (3, 6))
+    collection = types == 7
+    wrong = ~missing & ~polygonal & ~collection
+    if wrong.any():
+        kinds = pd.Series(_type_names(geoms[wrong])).value_counts()
+        add(_sample(labels[wrong]), "error", "not polygons",
+            f"{kind} must be polygons; {wrong.sum()} features are "
+            + ", ".join(f"{n} {t}" for t, n in kinds.items()))
+
+    invalid = ~missing & polygonal & ~shapely.is_valid(geoms)
+    reasons = shapely.is_valid_reason(geoms[invalid])
+    for label, reason in zip(labels[invalid], reasons):
+        add(label, "repaired", "invalid geometry", f"{reason}; repaired with make_valid")
+
+    if any(r["severity"] == "error" for r in rows):
+        return None, _frame(rows)
+
+    fixed = geoms.copy()
+    fixed[invalid | collection] = polygonal_part(shapely.make_valid(geoms[invalid | collection]))
+    collapsed = ~missing & shapely.is_empty(fixed)
+    for label in labels[collapsed & ~missing]:
+        add(label, "dropped", "no area", "the geometry has no polygonal part")
+    for label in labels[collection & ~collapsed]:
+        add(label, "repaired", "geometry collection", "kept its polygons")
+
+    keep = ~missing & ~collapsed
+    cleaned = gdf.loc[keep].copy()
+    cleaned = cleaned.set_geometry(gpd.GeoSeries(fixed[keep], index=cleaned.index, crs=gdf.crs))
+    cleaned.attrs.update(gdf.attrs)
+    if len(cleaned) == 0:
+        add("", "error", "empty layer", f"the {kind} layer has no usable polygons")
+        return None, _frame(rows)
+    return cleaned, _frame(rows)
+
+
+def clean_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str) -> gpd.GeoDataFrame:
+    """Repair a layer for use, warning about repairs and drops.
+
+    Raises
+    ------
+    GridmapError
+        Empty layer, null or duplicate ids, non-polygon features.
+    """
+    cleaned, issues = inspect_layer(gdf, id_field, kind)
+    errors = issues[issues.severity == "error"]
+    if len(errors):
+        source = gdf.attrs.get("source", kind)
+        lines = [f"{r.issue}: {r.detail}" + (f" ({r.feature_id})" if r.feature_id else "")
+                 for r in errors.itertuples()]
+        raise GridmapError(f"{source}: " + "; ".join(lines) + ". Fix the layer (gridmap check "
+                           "lists every problem) and run again.")
+    repaired = issues[issues.severity == "repaired"]
+    if len(repaired):
+        warnings.warn(f"{gdf.attrs.get('source', kind)}: repaired {len(repaired)} invalid "
+                      f"geometries with make_valid ({_sample(repaired.feature_id.to_numpy())})",
+                      RepairWarning, stacklevel=2)
+    dropped = issues[issues.severity == "dropped"]
+    if len(dropped):
+        warnings.warn(f"{gdf.attrs.get('source', kind)}: dropped {len(dropped)} features with no "
+                      f"geometry or no area ({_sample(dropped.feature_id.to_numpy())})",
+                      DroppedGeometryWarning, stacklevel=2)
+    return cleaned
+
+
+def polygonal_part(geoms: np.ndarray) -> np.ndarray:
+    """Keep the polygons of each geometry (make_valid may add lines and points); empty if none."""
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.array([shapely.Polygon()] * len(geoms), dtype=object)
+    if not len(geoms):
+        return out
+    parts, index = shapely.get_parts(geoms, return_index=True)
+    # Collections may nest: flatten twice (make_valid yields at most GeometryCollection of Multi*).
+    parts2, index2 = shapely.get_parts(parts, return_index=True)
+    index2 = index[index2]
+    keep = shapely.get_type_id(parts2) == 3
+    if not keep.any():
+        return out
+    merged = shapely.multipolygons(parts2[keep], indices=index2[keep])
+    present = np.unique(index2[keep])
+    single = shapely.get_num_geometries(merged) == 1
+    merged[single] = shapely.get_geometry(merged[single], 0)
+    out[present] = merged
+    return out
+
+
+def layer_overlaps(gdf_m: gpd.GeoDataFrame, id_field: str | None) -> pd.DataFrame:
+    """Pairs of features of one layer that overlap, with the shared area in m².
+
+    ``gdf_m`` must be in a metric CRS. Returns columns ``id_a``, ``id_b``, ``area_m2``.
+    """
+    geoms = gdf_m.geometry.to_numpy()
+    tree = shapely.STRtree(geoms)
+    a, b = tree.query(geoms, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    area = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+    big = area >= MIN_FINDING_M2
+    labels = _labels(gdf_m, id_field)
+    return pd.DataFrame({"id_a": labels[a[big]], "id_b": labels[b[big]], "area_m2": area[big]})
+
+
+def grid_gaps(gdf_m: gpd.GeoDataFrame, id_field: str | None) -> gpd.GeoDataFrame:
+    """Holes enclosed by the grids' union that no grid covers: territory nobody manages.
+
+    ``gdf_m`` must be in a metric CRS. Returns one row per gap with its area (m²) and the ids of
+    the grids around it.
+    """
+    union = shapely.union_all(gdf_m.geometry.to_numpy())
+    polygons = shapely.get_parts(union)
+    polygons = polygons[shapely.get_type_id(polygons) == 3]
+    rings = np.concatenate([shapely.get_interior_ring(p, np.arange(shapely.get_num_interior_rings(p)))
+                            for p in polygons]) if len(polygons) else np.array([], dtype=object)
+    holes = shapely.polygons(rings) if len(rings) else np.array([], dtype=object)
+    holes = holes[shapely.area(holes) >= MIN_FINDING_M2] if len(holes) else holes
+    labels = _labels(gdf_m, id_field)
+    tree = shapely.STRtree(gdf_m.geometry.to_numpy())
+    hole_idx, grid_idx = tree.query(holes, predicate="touches") if len(holes) else (np.array([], int),) * 2
+    around = pd.Series(labels[grid_idx]).groupby(hole_idx).agg(lambda s: ";".join(sorted(map(str, s))))
+    return gpd.GeoDataFrame({"area_m2": shapely.area(holes),
+                             "grid_ids": around.reindex(range(len(holes))).fillna("").to_numpy()},
+                            geometry=list(holes), crs=gdf_m.crs)
+
+
+def overlap_issues(gdf_m: gpd.GeoDataFrame, id_field: str | None, kind: str) -> pd.DataFrame:
+    """Overlaps (and for grids, gaps) as issue rows, with warnings raised."""
+    source = gdf_m.attrs.get("source", kind)
+    rows = []
+    pairs = layer_overlaps(gdf_m, id_field)
+    for r in pairs.itertuples():
+        rows.append(dict(layer=source, feature_id=f"{r.id_a} × {r.id_b}", severity="warning",
+                         issue=f"{kind} overlap", detail=f"{r.area_m2:,.0f} m² shared", area_m2=r.area_m2))
+    if len(pairs):
+        warnings.warn(f"{source}: {len(pairs)} pairs of {kind} overlap ({pairs.area_m2.sum():,.0f} m² in all)",
+                      OverlapWarning, stacklevel=2)
+    if kind == "grids":
+        gaps = grid_gaps(gdf_m, id_field)
+        centres = shapely.point_on_surface(gaps.geometry.to_crs(4326).to_numpy()) if len(gaps) else []
+        for r, c in zip(gaps.itertuples(), centres):
+            rows.append(dict(layer=source, feature_id=r.grid_ids, severity="warning", issue="gap between grids",
+                             detail=f"{r.area_m2:,.0f} m² near {c.x:.5f}, {c.y:.5f}", area_m2=r.area_m2))
+        if len(gaps):
+            warnings.warn(f"{source}: {len(gaps)} gaps between grids ({gaps.area_m2.sum():,.0f} m² in all)",
+                          GapWarning, stacklevel=2)
+    return _frame(rows)
+
+
+def _labels(gdf: pd.DataFrame, id_field: str | None) -> np.ndarray:
+    """Names of features for messages: their id, else 'feature N' (1-based, as GIS tables count)."""
+    numbers = np.array([f"feature {i}" for i in range(1, len(gdf) + 1)], dtype=object)
+    if id_field is None:
+        return numbers
+    ids = id_strings(gdf[id_field]).to_numpy(dtype=object)
+    empty = pd.isna(ids) | (ids == "")
+    ids[empty] = numbers[empty]
+    return ids
+
+
+def _type_names(geoms: np.ndarray) -> list[str]:
+    names = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
+                      "MultiLineString", "MultiPolygon", "GeometryCollection"], dtype=object)
+    return list(names[shapely.get_type_id(geoms)])
+
+
+def _sample(values) -> str:
+    values = [str(v) for v in values]
+    shown = ", ".join(values[:_LISTED])
+    return shown + (f" and {len(values) - _LISTED} more" if len(values) > _LISTED else "")
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=ISSUE_COLUMNS)
