@@ -1,0 +1,223 @@
+"""The ``gridmap`` command: a thin typer + rich shell over the importable jobs in ``pipeline``.
+
+Problems with the user's input are ``GridmapError``: printed as one paragraph, exit status 1, no
+traceback unless ``--debug`` is given (anywhere on the command line).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from gridmap import settings
+from gridmap.errors import GridmapError, GridmapWarning
+
+app = typer.Typer(
+    name="gridmap",
+    help="Compounds (小区) and grids (网格): the three situations, alignment, organisation, "
+         "micro-grids and offline maps. Layers are paths, or PATH:LAYER for multi-layer sources.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+out_console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+DEBUG = False
+
+# ------------------------------------------------------------------ shared options
+CompoundId = Annotated[Optional[str], typer.Option("--compound-id", help="Compound id field (default: compound_id, 小区编码, 小区编号, XQBM).")]
+GridId = Annotated[Optional[str], typer.Option("--grid-id", help="Grid id field (default: grid_id, 网格编码, 网格编号, WGBM).")]
+BuildingId = Annotated[Optional[str], typer.Option("--building-id", help="Building id field (default: building_id, 楼栋编码).")]
+Households = Annotated[Optional[str], typer.Option("--households", help="Households field (default: households, 户数).")]
+Crs = Annotated[Optional[str], typer.Option("--crs", help="CRS for layers that have none (a shapefile without .prj, a CSV), e.g. EPSG:4490.")]
+Encoding = Annotated[Optional[str], typer.Option("--encoding", help="Attribute encoding, e.g. gb18030; by default .cpg / code page, else UTF-8, else GB18030.")]
+Engine = Annotated[str, typer.Option("--engine", help="I/O engine: pyogrio or fiona.")]
+Sliver = Annotated[float, typer.Option("--sliver", help="Overlaps below this share of the compound's and of the grid's area are slivers, reported but not used.")]
+Nest = Annotated[float, typer.Option("--nest", help="A grid nests in a compound when at least this share of its area lies in it.")]
+Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+DEFAULT_OUT = Path("gridmap-out")
+
+
+def handled(func):
+    """Run a command with gridmap's error and warning presentation."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", GridmapWarning)
+            warnings.showwarning = _show_warning
+            try:
+                return func(*args, **kwargs)
+            except typer.Exit:
+                raise
+            except GridmapError as exc:
+                if DEBUG:
+                    raise
+                err_console.print(f"[bold red]Error:[/] {exc}", soft_wrap=True, markup=True, highlight=False)
+                raise typer.Exit(1) from None
+            except KeyboardInterrupt:
+                err_console.print("[red]Interrupted[/]; outputs already moved into place are complete, "
+                                  "others were not written.")
+                raise typer.Exit(130) from None
+            except Exception as exc:  # an unforeseen failure: still no traceback for users
+                if DEBUG:
+                    raise
+                err_console.print(f"[bold red]Error:[/] unexpected {type(exc).__name__}: {exc}. "
+                                  "Run again with --debug for the traceback, and report it.",
+                                  soft_wrap=True)
+                raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    name = category.__name__ if issubclass(category, GridmapWarning) else "Warning"
+    err_console.print(f"[yellow]{name}:[/] {message}", soft_wrap=True, markup=True, highlight=False)
+
+
+def _read_options(engine: str, encoding: str | None, crs: str | None):
+    from gridmap.pipeline import ReadOptions
+
+    return ReadOptions(engine=engine, encoding=encoding, crs=crs)
+
+
+# ------------------------------------------------------------------ check
+
+
+@app.command()
+@handled
+def check(
+    layers: Annotated[list[str], typer.Argument(help="Layers to check (compounds, grids, …).")],
+    compound_id: CompoundId = None,
+    grid_id: GridId = None,
+    crs: Crs = None,
+    encoding: Encoding = None,
+    engine: Engine = settings.ENGINE,
+    out: Out = DEFAULT_OUT,
+):
+    """Validate layers: ids, geometry types, invalid geometries, overlaps, gaps between grids.
+
+    Writes check.csv. Exit status 0 when the layers are usable (repairs and warnings allowed),
+    1 when a layer has errors. Null and empty geometries are dropped with a warning that counts
+    them; invalid geometries are repaired with make_valid and listed.
+    """
+    from gridmap.pipeline import check_job
+
+    table = check_job(layers, out, read=_read_options(engine, encoding, crs),
+                      compound_id=compound_id, grid_id=grid_id)
+    _print_issues(table)
+    errors = int((table.severity == "error").sum()) if len(table) else 0
+    out_console.print(f"Wrote {out / 'check.csv'}")
+    if errors:
+        err_console.print(f"[bold red]{errors} errors[/]: the layers are not usable as they are.")
+        raise typer.Exit(1)
+    out_console.print("[green]Usable[/]" + (f" ({len(table)} findings to review)" if len(table) else ": no findings"))
+
+
+def _print_issues(table, limit: int = 40) -> None:
+    if not len(table):
+        return
+    t = Table(title="Findings", show_lines=False)
+    for col in ("layer", "feature_id", "severity", "issue", "detail"):
+        t.add_column(col, overflow="fold")
+    colour = {"error": "red", "repaired": "yellow", "dropped": "yellow", "warning": "cyan"}
+    for r in table.head(limit).itertuples():
+        t.add_row(str(r.layer), str(r.feature_id), f"[{colour.get(r.severity, 'white')}]{r.severity}[/]",
+                  str(r.issue), str(r.detail))
+    out_console.print(t)
+    if len(table) > limit:
+        out_console.print(f"… and {len(table) - limit} more in check.csv")
+
+
+# ------------------------------------------------------------------ classify
+
+
+@app.command("classify")
+@handled
+def classify_cmd(
+    compounds: Annotated[str, typer.Argument(help="Compounds layer (小区).")],
+    grids: Annotated[str, typer.Argument(help="Grids layer (网格).")],
+    compound_id: CompoundId = None,
+    grid_id: GridId = None,
+    crs: Crs = None,
+    encoding: Encoding = None,
+    engine: Engine = settings.ENGINE,
+    sliver: Sliver = settings.SLIVER,
+    nest: Nest = settings.NEST,
+    out: Out = DEFAULT_OUT,
+):
+    """Classify every compound and grid: large_compound, large_grid, equal, mixed, uncovered / no_compound.
+
+    Writes compounds.csv, grids.csv, overlaps.csv and classification.gpkg. Null and empty
+    geometries are dropped with a warning; invalid ones are repaired with make_valid.
+    """
+    from gridmap.pipeline import classify_job
+
+    result = classify_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
+                          compound_id=compound_id, grid_id=grid_id, sliver=sliver, nest=nest)
+    print_classification(result)
+    out_console.print(f"Wrote compounds.csv, grids.csv, overlaps.csv, classification.gpkg in {out}")
+
+
+def print_classification(result) -> None:
+    """Counts per situation (and per compound type), and the CRS areas were measured in."""
+    counts = result.counts()
+    t = Table(title="Situations")
+    t.add_column("situation")
+    t.add_column("compounds", justify="right")
+    t.add_column("grids", justify="right")
+    for name in dict.fromkeys([*settings.COMPOUND_SITUATIONS, *settings.GRID_SITUATIONS]):
+        c = counts["compounds"].get(name)
+        g = counts["grids"].get(name)
+        t.add_row(name, "" if c is None else str(c), "" if g is None else str(g))
+    t.add_row("[bold]total", f"[bold]{len(result.compounds)}", f"[bold]{len(result.grids)}")
+    out_console.print(t)
+    from gridmap.io import find_field
+
+    type_field = find_field(result.compounds, "compound_type", required=False,
+                            exclude=tuple(result.compounds.columns[:7]))
+    if type_field:
+        import pandas as pd
+
+        cross = pd.crosstab(result.compounds[type_field].fillna("(none)"), result.compounds.situation)
+        tt = Table(title=f"Compounds by type ({type_field}) and situation")
+        tt.add_column(type_field)
+        for col in cross.columns:
+            tt.add_column(str(col), justify="right")
+        for idx, row in cross.iterrows():
+            tt.add_row(str(idx), *[str(v) for v in row])
+        out_console.print(tt)
+    out_console.print(f"Areas measured in {result.crs.to_string()} ({result.crs.name}); "
+                      f"sliver {result.sliver:g}, nest {result.nest:g}.")
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def main() -> None:
+    """Console-script entry point; ``--debug`` anywhere shows tracebacks and debug logs."""
+    global DEBUG
+    argv = sys.argv[1:]
+    if "--debug" in argv:
+        DEBUG = True
+        argv = [a for a in argv if a != "--debug"]
+    logging.basicConfig(level=logging.DEBUG if DEBUG else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=err_console, show_path=False)])
+    if not DEBUG:
+        logging.getLogger("gridmap").setLevel(logging.INFO if "--verbose" in argv else logging.WARNING)
+    argv = [a for a in argv if a != "--verbose"]
+    app(args=argv, prog_name="gridmap")
+
+
+if __name__ == "__main__":
+    main()
