@@ -166,7 +166,7 @@ def classify_cmd(
     result = classify_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
                           compound_id=compound_id, grid_id=grid_id, sliver=sliver, nest=nest)
     print_classification(result)
-    out_console.print(f"Wrote compounds.csv, grids.csv, overlaps.csv, classification.gpkg in {out}")
+    out_console.print(f"Wrote compounds.csv, grids.csv, overlaps.csv, classification.gpkg in {out}", soft_wrap=True)
 
 
 def print_classification(result) -> None:
@@ -198,7 +198,7 @@ def print_classification(result) -> None:
             tt.add_row(str(idx), *[str(v) for v in row])
         out_console.print(tt)
     out_console.print(f"Areas measured in {result.crs.to_string()} ({result.crs.name}); "
-                      f"sliver {result.sliver:g}, nest {result.nest:g}.")
+                      f"sliver {result.sliver:g}, nest {result.nest:g}.", soft_wrap=True)
 
 
 # ------------------------------------------------------------------ entry point

@@ -207,18 +207,23 @@ def shapefile_encoding(shp: Path) -> str | None:
     if data[29] != 0:
         return None
     header_len = struct.unpack("<H", data[8:10])[0]
-    names = b"".join(data[i:i + 11].split(b"\0")[0] for i in range(32, header_len - 1, 32))
-    text = names + data[header_len:]
-    if text.isascii():
+    names = [data[i:i + 11].split(b"\0")[0] for i in range(32, header_len - 1, 32)]
+    records = data[header_len:]
+    if records.isascii() and all(n.isascii() for n in names):
         return None
     for candidate in settings.FALLBACK_ENCODINGS:
-        try:
-            text.decode(candidate)
-        except UnicodeDecodeError:
-            continue
-        log.info("%s has no .cpg: decoding its attributes as %s", shp, candidate)
-        return candidate
+        if all(_decodes(chunk, candidate) for chunk in (records, *names)):
+            log.info("%s has no .cpg: decoding its attributes as %s", shp, candidate)
+            return candidate
     return None
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _read_csv(spec: LayerSpec, encoding: str | None) -> gpd.GeoDataFrame:
@@ -251,8 +256,19 @@ def _read_csv(spec: LayerSpec, encoding: str | None) -> gpd.GeoDataFrame:
     except shapely.errors.GEOSException as exc:
         bad = next(i for i, w in enumerate(wkt) if _bad_wkt(w))
         raise GridmapError(f"{spec}: row {bad + 2} of column {column!r} is not WKT ({exc}).") from None
-    df = df.apply(lambda s: pd.to_numeric(s, errors="ignore") if s.name != column else s)  # type: ignore[call-overload]
+    df = df.apply(numeric_if_clean)
     return gpd.GeoDataFrame(df, geometry=geoms, crs=None)
+
+
+def numeric_if_clean(values: pd.Series) -> pd.Series:
+    """A text column as numbers when every value is one; codes such as "007" stay text."""
+    text = values.dropna().astype(str).str.strip()
+    if not len(text) or text.str.match(r"^[+-]?0\d").any():
+        return values
+    converted = pd.to_numeric(text, errors="coerce")
+    if converted.isna().any():
+        return values
+    return pd.to_numeric(values, errors="coerce")
 
 
 def _bad_wkt(text) -> bool:

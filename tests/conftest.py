@@ -1,0 +1,63 @@
+"""Shared fixtures. Helpers add fixtures here by appending; keep each self-contained."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+BOUNDARIES = ROOT / "boundaries"
+BENCHMARKS = ROOT / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
+
+
+def polygons(items, id_field: str, crs=4547, **columns) -> gpd.GeoDataFrame:
+    """A layer from ``{id: geometry}`` (boxes given as tuples are made into polygons)."""
+    ids = list(items)
+    geoms = [shapely.box(*g) if isinstance(g, tuple) else g for g in items.values()]
+    return gpd.GeoDataFrame({id_field: ids, **columns}, geometry=geoms, crs=crs)
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """Hashes of every file under ``folder``: to show inputs are left as they were."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def sample_dir() -> Path:
+    if not (BOUNDARIES / "compounds.geojson").exists():
+        pytest.skip("the bundled sample is not built")
+    return BOUNDARIES
+
+
+def chromium_path() -> str | None:
+    path = os.environ.get("GRIDMAP_CHROMIUM", "/usr/bin/chromium")
+    return path if Path(path).exists() else None
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by playwright; CI must have it, elsewhere the test skips."""
+    path = chromium_path()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing at /usr/bin/chromium; .ci/run installs it")
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
