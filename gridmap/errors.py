@@ -37,3 +37,7 @@ class SliverWarning(GridmapWarning):
 
 class CRSWarning(GridmapWarning):
     """Layers were reprojected, or lie far apart."""
+
+
+class PlacementWarning(GridmapWarning):
+    """Buildings or ledger members could not be placed in the organisation as given."""

@@ -32,9 +32,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "community": ("community", "社区", "所属社区"),
     "building_id": ("building_id", "楼栋编码"),
     "party_members": ("party_members", "党员数"),
-    "member_id": ("member_id",),
+    "member_id": ("member_id", "党员编号"),
     "member_name": ("name", "姓名"),
-    "category": ("category", "类别"),
+    "category": ("category", "类别", "党员类别"),
+    "building_name": ("name", "楼栋名称", "楼号"),
     "phone": ("phone", "电话"),
 }
 
