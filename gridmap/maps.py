@@ -1,0 +1,1503 @@
+"""Offline HTML maps for community workers and planners (DESIGN §7, issue 5).
+
+``make_maps`` writes ``index.html`` (the whole area), one page per community (or, without
+communities, per section of a few dozen neighbouring grids) and, given an alignment proposal,
+``proposal.html``. Pages are folium maps made self-contained: Leaflet, its CSS and images are
+inlined from the pinned ``xstatic-leaflet`` wheel (Leaflet 1.9.3, the version folium targets);
+folium's CDN defaults (jQuery, Bootstrap, awesome-markers) are dropped, and the fullscreen, search
+and legend controls are small plain-Leaflet controls written here. ``assert_offline`` refuses a
+page that would still load anything from the network. Basemap tiles are the one exception: they
+are images requested at run time, and without a network they fail quietly while the vector
+layers still draw over a plain background.
+
+Every attribute value is HTML-escaped (and ``$`` and backticks too, since folium pastes tooltip
+and popup text into JavaScript template literals) before it reaches the page. Personal data
+(member names, phones, ID numbers) is never read into a page: only ids, counts and the names of
+places and organisational units are shown, and central households (党员中心户) by kind only.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import html
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, MacroElement
+from folium.template import Template
+from folium.utilities import JsCode
+
+from gridmap import settings
+from gridmap.classify import Classification
+from gridmap.errors import GridmapError
+from gridmap.gcj02 import shift_geometries
+from gridmap.io import atomic_path, find_field, id_strings, warn_if_far_apart
+
+log = logging.getLogger(__name__)
+
+#: Most grids on one map section when the data has no communities (issue 5: "a few dozen").
+SECTION_GRIDS: int = 40
+#: Decimal places kept in page coordinates: 6 is about 0.1 m.
+DECIMALS: int = 6
+#: Simplification tolerance (degrees, about 1 m) for the overview on ``index.html``.
+INDEX_SIMPLIFY: float = 1e-5
+BASEMAPS = ("osm", "tianditu", "gaode", "none")
+
+SITUATION_COLOURS = {
+    "large_compound": "#1b9e77", "large_grid": "#7570b3", "equal": "#66a61e",
+    "mixed": "#e7298a", "uncovered": "#a6761d", "no_compound": "#999999",
+}
+SITUATION_LABELS = {
+    "large_compound": "小区大、网格小", "large_grid": "网格大、小区小", "equal": "规模相当",
+    "mixed": "跨网格（待对齐）", "uncovered": "未被网格覆盖", "no_compound": "网格内无小区",
+}
+#: Outline of a compound by type (DESIGN §1): colour and dash pattern.
+TYPE_STYLES = {
+    "居住型": ("#08519c", None), "过渡型": ("#cb181d", "8 4"),
+    "老旧型": ("#54278f", "2 4"), "单位型": ("#006d2c", "12 4 2 4"),
+}
+OTHER_TYPE = ("#333333", "1 3")
+KIND_LABELS = {
+    "committee": "社区党委", "general_branch": "党总支", "branch": "党支部",
+    "joint_branch": "联合党支部", "group": "党小组", "central_household": "党员中心户",
+}
+BRANCH_KINDS = ("general_branch", "branch", "joint_branch")
+UNASSIGNED = "unassigned"
+#: Columns holding a grid worker's id (never a name).
+WORKER_FIELDS = ("worker_id", "网格员编号", "网格员编码")
+#: Colours of a proposal's grid status; statuses not listed take the next of STATUS_PALETTE.
+STATUS_COLOURS = {"kept": "#8c8c8c", "unchanged": "#8c8c8c", "changed": "#1f78b4", "new": "#33a02c",
+                  "merged": "#ff7f00", "split": "#6a3d9a"}
+STATUS_PALETTE = ("#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a", "#cab2d6", "#fdbf6f")
+
+
+# ------------------------------------------------------------------ safety
+
+
+def escape(value) -> str | None:
+    """Text that shows literally wherever folium puts it: HTML-escaped, with ``$`` and backtick
+    escaped too (folium pastes Tooltip and Popup text into JavaScript template literals, where
+    ``${…}`` would run). None and NaN stay None."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    text = html.escape(str(value), quote=True)
+    return text.replace("$", "&#36;").replace("`", "&#96;")
+
+
+def escape_series(values: pd.Series) -> pd.Series:
+    """:func:`escape` over a column; whole numbers (a shapefile's floats) lose their ``.0``."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        text = values.map(lambda v: None if pd.isna(v) else
+                          (str(int(v)) if float(v).is_integer() else f"{v:g}"))
+        return text.astype(object)
+    return values.map(escape).astype(object)
+
+
+_NETWORK_REFS = re.compile(
+    r"""<(?:script|img|iframe|embed|source|audio|video)\b[^>]*\ssrc\s*=\s*["']?\s*(?:https?:)?//[^\s"'>]*"""
+    r"""|<link\b[^>]*\shref\s*=\s*["']?\s*(?:https?:)?//[^\s"'>]*"""
+    r"""|url\(\s*["']?\s*(?:https?:)?//[^)]*\)"""
+    r"""|@import\b[^;]*""",
+    re.IGNORECASE)
+
+
+def network_references(page: str) -> list[str]:
+    """What in a page would be fetched from the network when it opens (scripts, stylesheets,
+    images, CSS ``url()`` and ``@import``). Links a user may click and basemap tile URLs inside
+    scripts are not fetched on load, so they are not listed."""
+    return [m.group(0)[:120] for m in _NETWORK_REFS.finditer(page)]
+
+
+def assert_offline(page: str, name: str = "page") -> None:
+    """Raise unless ``page`` opens with no network.
+
+    Raises
+    ------
+    GridmapError
+        Naming the first references found.
+    """
+    found = network_references(page)
+    if found:
+        raise GridmapError(f"{name} would load {len(found)} resources from the network "
+                           f"({'; '.join(found[:3])}); pages must be self-contained. This is a "
+                           "bug in gridmap's map templates: please report it.")
+
+
+@functools.lru_cache(maxsize=1)
+def leaflet_assets() -> str:
+    """Leaflet's CSS and JS with its images as data: URIs, from the xstatic-leaflet wheel."""
+    from xstatic.pkg import leaflet as xleaflet
+
+    base = Path(xleaflet.BASE_DIR)
+    css = (base / "leaflet.css").read_text(encoding="utf-8")
+    images = {p.name: "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode("ascii")
+              for p in (base / "images").glob("*.png")}
+    css = re.sub(r"url\((['\"]?)images/([\w.-]+\.png)\1\)",
+                 lambda m: f'url("{images[m.group(2)]}")', css)
+    js = (base / "leaflet.js").read_text(encoding="utf-8")
+    js = re.sub(r"\n//# sourceMappingURL=\S+\s*$", "\n", js)
+    if "</script" in js.lower():
+        raise GridmapError("The bundled leaflet.js contains '</script' and cannot be inlined.")
+    # Markers find their images by a CSS path trick that data: URIs defeat: point them directly.
+    icons = (f"L.Icon.Default.imagePath='';L.Icon.Default.mergeOptions({{"
+             f"iconUrl:{json.dumps(images['marker-icon.png'])},"
+             f"iconRetinaUrl:{json.dumps(images['marker-icon-2x.png'])},"
+             f"shadowUrl:{json.dumps(images['marker-shadow.png'])}}});")
+    return (f"<style>/* Leaflet {xleaflet.VERSION}, BSD-2-Clause, (c) Vladimir Agafonkin, "
+            f"CloudMade */\n{css}</style>\n<script>{js}\n{icons}</script>\n")
+
+
+# ------------------------------------------------------------------ geometry for pages
+
+
+def display_geometries(gdf: gpd.GeoDataFrame, *, gcj02: bool = False,
+                       simplify: float | None = None) -> np.ndarray:
+    """Geometries as drawn: longitude/latitude, GCJ-02-shifted for Gaode tiles, optionally
+    simplified (degrees), coordinates rounded to :data:`DECIMALS` places."""
+    geoms = gdf.geometry
+    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+        geoms = geoms.to_crs(4326)
+    arr = geoms.to_numpy()
+    if gcj02:
+        arr = shift_geometries(arr)
+    if simplify:
+        arr = shapely.simplify(arr, simplify, preserve_topology=True)
+    return shapely.transform(arr, lambda c: np.round(c, DECIMALS))
+
+
+def split_sections(xy: np.ndarray, max_size: int = SECTION_GRIDS) -> np.ndarray:
+    """Cut points into compact sections of at most ``max_size`` by recursive bisection.
+
+    The point set is split across its longer side, in proportion to the number of sections
+    each half should hold, until every part is small enough; sections come out of similar size
+    and made of neighbours. Returns a section number per point, numbered north to south, then
+    west to east, from 0.
+
+    Parameters
+    ----------
+    xy : ndarray of shape (n, 2)
+        Point coordinates, in metres or degrees.
+    max_size : int
+        Most points per section.
+    """
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    labels = np.zeros(len(xy), dtype=int)
+    if len(xy) == 0:
+        return labels
+    max_size = max(1, int(max_size))
+    stack = [np.arange(len(xy))]
+    parts: list[np.ndarray] = []
+    while stack:
+        idx = stack.pop()
+        n = len(idx)
+        k = -(-n // max_size)
+        if k <= 1:
+            parts.append(idx)
+            continue
+        pts = xy[idx]
+        axis = int(np.ptp(pts[:, 0]) < np.ptp(pts[:, 1]))
+        left = n * (k // 2) // k
+        order = np.argsort(pts[:, axis], kind="stable")
+        stack += [idx[order[:left]], idx[order[left:]]]
+    centres = np.array([xy[p].mean(axis=0) for p in parts])
+    rank = np.lexsort((centres[:, 0], -np.round(centres[:, 1], 3)))
+    for number, part in enumerate(rank):
+        labels[parts[part]] = number
+    return labels
+
+
+def _bounds_by_id(ids: pd.Series, geoms: np.ndarray) -> dict[str, np.ndarray]:
+    """(south, west, north, east) per id, in display coordinates."""
+    if not len(ids):
+        return {}
+    b = shapely.bounds(geoms)
+    frame = pd.DataFrame({"id": ids.to_numpy(), "w": b[:, 0], "s": b[:, 1], "e": b[:, 2], "n": b[:, 3]})
+    agg = frame.groupby("id").agg(s=("s", "min"), w=("w", "min"), n=("n", "max"), e=("e", "max"))
+    return {k: v for k, v in zip(agg.index, agg.to_numpy())}
+
+
+def _bounds_attr(b) -> str:
+    return ",".join(f"{v:.{DECIMALS}f}" for v in b)
+
+
+# ------------------------------------------------------------------ pages and layers
+
+
+@dataclass
+class Page:
+    """One map page: its key in the tables, file name and title."""
+
+    key: str
+    file: str
+    title: str
+    kind: str  # "community", "section" or "unassigned"
+
+
+@dataclass
+class Layer:
+    """A layer ready for pages: display geometries, escaped fields, style keys, page of each row."""
+
+    name: str
+    geoms: np.ndarray
+    props: pd.DataFrame
+    page: np.ndarray
+    ids: pd.Series | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def subset(self, key: str) -> Layer:
+        mask = self.page == key
+        return Layer(self.name, self.geoms[mask], self.props[mask], self.page[mask],
+                     None if self.ids is None else self.ids[mask], self.labels)
+
+    def __len__(self) -> int:
+        return len(self.geoms)
+
+    def geojson(self) -> dict:
+        gdf = gpd.GeoDataFrame(self.props.reset_index(drop=True), geometry=list(self.geoms), crs=4326)
+        return gdf.to_geo_dict(drop_id=True)
+
+    def fields(self, wanted: list[str]) -> tuple[list[str], list[str]]:
+        """The shown fields among ``wanted`` that have a value somewhere, with their labels."""
+        keep = [f for f in wanted if f in self.props and self.props[f].notna().any()]
+        return keep, [escape(self.labels.get(f, f)) for f in keep]
+
+
+def _safe_file(key: str, taken: set[str]) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", key).strip("-")[:40]
+    if not slug or slug != key or slug.lower() in taken:
+        slug = (slug + "-" if slug and slug.lower() not in taken else "") + \
+            hashlib.sha1(key.encode("utf-8")).hexdigest()[:8]
+    taken.add(slug.lower())
+    return f"community-{slug}.html"
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Ids and names as stripped text; empty strings and NaN become None."""
+    out = id_strings(values)
+    return out.where(out.notna() & (out.astype(str) != ""), None)
+
+
+# ------------------------------------------------------------------ the public entry point
+
+
+def make_maps(
+    classification: Classification,
+    out_dir: str | os.PathLike,
+    *,
+    buildings: gpd.GeoDataFrame | None = None,
+    microgrids: gpd.GeoDataFrame | None = None,
+    organisation: pd.DataFrame | None = None,
+    proposal: dict[str, gpd.GeoDataFrame] | None = None,
+    communities: gpd.GeoDataFrame | None = None,
+    stations: gpd.GeoDataFrame | None = None,
+    members: pd.DataFrame | None = None,
+    workers: pd.DataFrame | None = None,
+    basemap: str = "osm",
+    tianditu_key: str | None = None,
+    building_id: str | None = None,
+    households: str | None = None,
+    attribution: str | None = None,
+    section_grids: int = SECTION_GRIDS,
+) -> list[Path]:
+    """Write ``index.html``, one page per community (or section) and ``proposal.html``.
+
+    Parameters
+    ----------
+    classification : Classification
+        From :func:`gridmap.classify.classify`: compounds and grids with their situations.
+    out_dir : path
+        Folder for the pages (created if needed).
+    buildings, microgrids, stations, communities : GeoDataFrame, optional
+        Buildings (footprints or points; ``building_id``, households, party members, compound),
+        micro-grids (``microgrid_id``, ``grid_id``, ``households``, ``building_ids``), service
+        stations (points, ``name``) and community polygons (id/name). Missing layers are simply
+        absent from the pages. Grids are put in communities by their community field, else by
+        the community polygon holding them; without either, the area is cut into sections of at
+        most ``section_grids`` neighbouring grids. Features with an empty community go to an
+        "unassigned" page.
+    organisation : DataFrame, optional
+        ``organization.csv`` of ``gridmap org`` (unit_id, parent_id, kind, name, compound_ids,
+        grid_ids, building_ids, members): shown as a tree beside each community map, and as the
+        branch of each compound and grid and the group of each building.
+    proposal : dict of GeoDataFrame, optional
+        Layers ``grids`` and ``changes`` of ``gridmap align``: drawn in ``proposal.html``.
+    members : DataFrame, optional
+        Member ledger; only its count of members per ``building_id`` is used, no names.
+    workers : DataFrame, optional
+        ``grid_id`` and ``worker_id`` of grid workers; only the id is shown.
+    basemap : {"osm", "tianditu", "gaode", "none"}
+        Background tiles. "gaode" shifts every vector coordinate to GCJ-02 (DESIGN §6).
+    tianditu_key : str, optional
+        Tianditu token, needed for ``basemap="tianditu"``.
+    attribution : str, optional
+        Data attribution shown on every map, e.g. "© OpenStreetMap contributors, ODbL".
+
+    Returns
+    -------
+    list of Path
+        The pages written, index first.
+    """
+    if basemap not in BASEMAPS:
+        raise GridmapError(f"--basemap {basemap!r}: use one of {', '.join(BASEMAPS)}.")
+    if basemap == "tianditu":
+        if not tianditu_key:
+            raise GridmapError("--basemap tianditu needs a Tianditu key: give it with --tianditu-key "
+                               "(free from the Tianditu developer console), or use --basemap osm/none.")
+        if not re.fullmatch(r"[A-Za-z0-9]{8,64}", tianditu_key):
+            raise GridmapError("--tianditu-key should be the 32 letters and digits of a Tianditu "
+                               "token; the one given has other characters.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    warn_if_far_apart({"compounds": classification.compounds, "grids": classification.grids,
+                       "buildings": buildings, "micro-grids": microgrids, "stations": stations,
+                       "communities": communities,
+                       **{f"proposal {k}": v for k, v in (proposal or {}).items()}})
+    gcj = basemap == "gaode"
+    ctx = _Context.build(classification, buildings=buildings, microgrids=microgrids,
+                         organisation=organisation, communities=communities, stations=stations,
+                         members=members, workers=workers, gcj02=gcj, building_id=building_id,
+                         households=households, section_grids=section_grids)
+    style = _Style(basemap, tianditu_key, attribution or _guess_attribution(classification, buildings))
+    written = [_write(out / "index.html", _index_page(ctx, style, has_proposal=proposal is not None))]
+    for page in ctx.pages.values():
+        written.append(_write(out / page.file, _community_page(ctx, page, style)))
+    if proposal is not None:
+        written.append(_write(out / "proposal.html", _proposal_page(ctx, proposal, style)))
+    log.info("wrote %d map pages in %s", len(written), out)
+    return written
+
+
+def _write(path: Path, page: str) -> Path:
+    assert_offline(page, path.name)
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return path
+
+
+def _guess_attribution(classification: Classification, buildings) -> str | None:
+    """OpenStreetMap-derived layers (an ``osm_id`` column) must credit OSM (ODbL)."""
+    layers = [classification.compounds, classification.grids, buildings]
+    if any(layer is not None and any(str(c).lower().startswith("osm_") for c in layer.columns)
+           for layer in layers):
+        return "Data © OpenStreetMap contributors, ODbL"
+    return None
+
+
+# ------------------------------------------------------------------ preparing the data
+
+
+@dataclass
+class _Context:
+    """Everything the pages draw, prepared once: layers with display geometries and page keys."""
+
+    pages: dict[str, Page]
+    compounds: Layer
+    grids: Layer
+    microgrids: Layer | None
+    buildings: Layer | None
+    stations: Layer | None
+    outlines: Layer  # one polygon per page: the community, or the hull of a section's grids
+    org: pd.DataFrame | None
+    org_ids: pd.DataFrame | None
+    classification: Classification
+    gcj02: bool
+    type_order: list[str]
+
+    @classmethod
+    def build(cls, classification: Classification, *, buildings, microgrids, organisation,
+              communities, stations, members, workers, gcj02, building_id, households,
+              section_grids) -> _Context:
+        comps = classification.compounds
+        grids = classification.grids
+        grid_ids = _text(grids["grid_id"])
+        comp_ids = _text(comps["compound_id"])
+        metric = classification.crs
+
+        grid_page, pages, outline_geoms = _assign_grids(grids, communities, metric, section_grids)
+        page_of_grid = pd.Series(grid_page, index=grid_ids.to_numpy())
+        page_of_grid = page_of_grid[~page_of_grid.index.duplicated()]
+        comp_page = _assign_compounds(comps, grids, grid_page, communities, pages, metric)
+
+        org, org_ids = _read_org(organisation)
+        type_field = find_field(comps, "compound_type", required=False, exclude=_COMPUTED)
+        types = _text(comps[type_field]) if type_field else pd.Series(None, index=comps.index, dtype=object)
+        type_order = [t for t in settings.COMPOUND_TYPES if t in set(types.dropna())]
+        type_order += sorted(set(types.dropna()) - set(type_order))
+
+        c_layer = _compound_layer(comps, comp_ids, types, type_order, comp_page, org_ids, org,
+                                  gcj02, households)
+        worker_of_grid = _workers(workers)
+        g_layer = _grid_layer(grids, grid_ids, grid_page, org_ids, org, worker_of_grid, gcj02)
+
+        mg_layer = None
+        mg_of_building = pd.Series(dtype=object)
+        if microgrids is not None and len(microgrids):
+            mg_layer, mg_of_building = _microgrid_layer(microgrids, grids, grid_page, page_of_grid,
+                                                        worker_of_grid, gcj02)
+        b_layer = None
+        if buildings is not None and len(buildings):
+            b_layer = _building_layer(buildings, comps, comp_ids, comp_page, grids, grid_ids, grid_page,
+                                      mg_of_building, microgrids, org_ids, org, members, gcj02,
+                                      building_id, households)
+        s_layer = None
+        if stations is not None and len(stations):
+            s_layer = _station_layer(stations, grids, grid_page, metric, gcj02)
+
+        used = set(grid_page) | set(comp_page)
+        for layer in (b_layer, s_layer, mg_layer):
+            if layer is not None:
+                used |= set(layer.page)
+        if UNASSIGNED in used and UNASSIGNED not in pages:
+            pages[UNASSIGNED] = Page(UNASSIGNED, "", "未分配社区 (unassigned)", "unassigned")
+        pages = {k: p for k, p in pages.items() if k in used}
+        taken: set[str] = set()
+        for page in pages.values():
+            page.file = _safe_file(page.key, taken)
+
+        keys = np.array(list(outline_geoms), dtype=object)
+        o_geoms = np.array([outline_geoms[k] for k in keys], dtype=object)
+        o_frame = gpd.GeoDataFrame({"k": keys}, geometry=list(o_geoms), crs=grids.crs)
+        o_frame = o_frame[o_frame.k.isin(list(pages))]
+        outlines = Layer("outlines", display_geometries(o_frame, gcj02=gcj02, simplify=INDEX_SIMPLIFY)
+                         if len(o_frame) else np.array([], dtype=object),
+                         pd.DataFrame({"k": o_frame.k.to_numpy()}), o_frame.k.to_numpy())
+        return cls(pages, c_layer, g_layer, mg_layer, b_layer, s_layer, outlines, org, org_ids,
+                   classification, gcj02, type_order)
+
+
+_COMPUTED = ("compound_id", "situation", "grid_ids", "main_grid_id", "main_share", "area_m2",
+             "sliver_grid_ids", "compound_ids")
+
+
+def _community_fields(layer: gpd.GeoDataFrame) -> tuple[str | None, str | None]:
+    """Id and name fields of a communities layer."""
+    cols = {str(c).lower(): c for c in layer.columns if c != layer.geometry.name}
+    ident = next((cols[c] for c in ("community_id", "社区编码", "社区编号", "id", "community", "社区",
+                                    "所属社区") if c in cols), None)
+    name = next((cols[c] for c in ("name", "社区名称", "community_name", "community", "社区")
+                 if c in cols), None)
+    return ident or name, name or ident
+
+
+def _assign_grids(grids: gpd.GeoDataFrame, communities, metric, section_grids: int
+                  ) -> tuple[np.ndarray, dict[str, Page], dict[str, object]]:
+    """Page key of each grid, the pages, and each page's outline (in the grids' CRS)."""
+    field_ = find_field(grids, "community", required=False, exclude=_COMPUTED)
+    page = np.full(len(grids), None, dtype=object)
+    pages: dict[str, Page] = {}
+    outlines: dict[str, object] = {}
+    comm = None
+    if communities is not None and len(communities):
+        comm = communities.to_crs(grids.crs) if not communities.crs.equals(grids.crs) else communities
+        cid, cname = _community_fields(comm)
+        if cid is None:
+            comm = comm.assign(_id=[str(i + 1) for i in range(len(comm))])
+            cid = cname = "_id"
+        comm = comm.assign(_key=_text(comm[cid]), _name=_text(comm[cname]))
+        comm = comm[comm["_key"].notna()]
+    if field_ is not None:
+        values = _text(grids[field_]).to_numpy(dtype=object)
+        page[:] = values
+        if comm is not None:
+            # The field may hold the communities' ids or their names: show polygons either way.
+            by_name = dict(zip(comm["_name"], comm["_key"]))
+            page = np.array([v if v is None or v in set(comm["_key"]) else by_name.get(v, v)
+                             for v in values], dtype=object)
+    elif comm is not None:
+        points = gpd.GeoDataFrame(geometry=grids.geometry.representative_point().to_numpy(), crs=grids.crs)
+        hit = gpd.sjoin(points, comm[["_key", "geometry"]], predicate="within", how="left")
+        hit = hit[~hit.index.duplicated()]
+        page = hit["_key"].reindex(range(len(grids))).to_numpy(dtype=object)
+        page = np.where(pd.isna(page), None, page)
+    if comm is not None:
+        for key, name, geom in zip(comm["_key"], comm["_name"], comm.geometry):
+            pages.setdefault(key, Page(key, "", name or key, "community"))
+            outlines.setdefault(key, geom)
+    for key in dict.fromkeys(v for v in page if v is not None):
+        if key not in pages:
+            pages[key] = Page(key, "", key, "community")
+
+    loose = np.flatnonzero(pd.isna(page))
+    if len(loose):
+        xy = shapely.get_coordinates(grids.geometry.iloc[loose].to_crs(metric).representative_point().to_numpy())
+        if len(loose) <= section_grids:
+            page[loose] = UNASSIGNED
+            title = "未分配社区 (unassigned)" if pages else "全部网格 (all grids)"
+            pages[UNASSIGNED] = Page(UNASSIGNED, "", title, "unassigned")
+        else:
+            labels = split_sections(xy, section_grids)
+            prefix, title = (("unassigned", "未分配") if pages else ("section", "片区"))
+            for n in range(labels.max() + 1):
+                key = f"{prefix}-{n + 1:02d}"
+                pages[key] = Page(key, "", f"{title} {n + 1}" + (" (unassigned)" if pages and prefix == "unassigned" else ""),
+                                  "section")
+            page[loose] = np.array([f"{prefix}-{n + 1:02d}" for n in labels], dtype=object)
+    for key in dict.fromkeys(page):
+        if key not in outlines:
+            mask = page == key
+            outlines[key] = shapely.union_all(grids.geometry.to_numpy()[mask])
+    return page, pages, outlines
+
+
+def _assign_compounds(comps, grids, grid_page, communities, pages, metric) -> np.ndarray:
+    """A compound's page: its own community field, else its main grid's, else the community
+    polygon or nearest grid holding it."""
+    field_ = find_field(comps, "community", required=False, exclude=_COMPUTED)
+    by_grid = pd.Series(grid_page, index=_text(grids["grid_id"]).to_numpy())
+    by_grid = by_grid[~by_grid.index.duplicated()]
+    page = _text(comps["main_grid_id"]).map(by_grid).to_numpy(dtype=object)
+    if field_ is not None:
+        own = _text(comps[field_]).to_numpy(dtype=object)
+        page = np.where(pd.notna(own) & np.isin(own, list(pages)), own, page)
+    loose = np.flatnonzero(pd.isna(page))
+    if len(loose) and len(grids):
+        pts = gpd.GeoDataFrame(geometry=comps.geometry.iloc[loose].representative_point().to_numpy(),
+                               crs=comps.crs).to_crs(metric)
+        gm = gpd.GeoDataFrame({"_p": grid_page}, geometry=grids.geometry.to_numpy(), crs=grids.crs).to_crs(metric)
+        near = gpd.sjoin_nearest(pts, gm, how="left", max_distance=2000)
+        near = near[~near.index.duplicated()]
+        page[loose] = near["_p"].reindex(range(len(loose))).to_numpy(dtype=object)
+    return np.where(pd.isna(page), UNASSIGNED, page).astype(object)
+
+
+def _read_org(organisation: pd.DataFrame | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The organisation table with text ids, and one row per (unit, kind of id, id) it covers."""
+    if organisation is None or not len(organisation):
+        return None, None
+    missing = [c for c in ("unit_id", "parent_id", "kind", "name") if c not in organisation.columns]
+    if missing:
+        raise GridmapError(f"The organisation table has no {', '.join(missing)} column; it should "
+                           "be organization.csv as written by gridmap org (unit_id, parent_id, "
+                           f"kind, name, …). Its columns are {', '.join(map(str, organisation.columns))}.")
+    org = organisation.copy()
+    for col in ("unit_id", "parent_id", "kind", "name"):
+        org[col] = _text(org[col].astype(object))
+    org = org[org.unit_id.notna()].drop_duplicates("unit_id")
+    if "members" in org:
+        org["members"] = pd.to_numeric(org["members"], errors="coerce")
+    parts = []
+    for col, what in (("compound_ids", "compound"), ("grid_ids", "grid"), ("building_ids", "building")):
+        if col not in org:
+            continue
+        ids = org[col].fillna("").astype(str).str.split(settings.LIST_SEP).explode().str.strip()
+        frame = pd.DataFrame({"unit_id": org.unit_id.reindex(ids.index).to_numpy(), "id": ids.to_numpy()})
+        frame = frame[frame.id != ""]
+        frame["what"] = what
+        parts.append(frame)
+    ids = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["unit_id", "id", "what"])
+    ids = ids.merge(org[["unit_id", "kind", "name"]], on="unit_id", how="left")
+    size = ids.groupby(["unit_id", "what"]).id.transform("size")
+    ids["size"] = size
+    return org.set_index("unit_id", drop=False), ids
+
+
+def _unit_of(org_ids: pd.DataFrame | None, what: str, kinds: tuple[str, ...]) -> pd.Series:
+    """Escaped name of the most specific unit of ``kinds`` covering each id of ``what``."""
+    if org_ids is None:
+        return pd.Series(dtype=object)
+    rows = org_ids[(org_ids.what == what) & org_ids.kind.isin(kinds)]
+    rows = rows.sort_values(["id", "size"]).drop_duplicates("id")
+    label = np.where(rows.kind == "central_household", KIND_LABELS["central_household"],
+                     rows["name"].fillna(rows.kind.map(KIND_LABELS)))
+    return pd.Series(label, index=rows.id.to_numpy()).map(escape)
+
+
+def _workers(workers: pd.DataFrame | None) -> pd.Series:
+    if workers is None or not len(workers):
+        return pd.Series(dtype=object)
+    gid = find_field(workers, "grid_id")
+    wid = next((c for c in workers.columns if str(c).lower() in WORKER_FIELDS), None)
+    if wid is None:
+        raise GridmapError(f"{workers.attrs.get('source', 'The workers table')}: no worker_id column "
+                           "(网格员编号); only worker ids are shown on maps, never names. The "
+                           f"columns are {', '.join(map(str, workers.columns))}.")
+    table = pd.DataFrame({"g": _text(workers[gid]), "w": _text(workers[wid])}).dropna()
+    return table.groupby("g").w.agg(lambda v: "; ".join(dict.fromkeys(v))).map(escape)
+
+
+def _households(layer: gpd.GeoDataFrame, explicit: str | None) -> pd.Series:
+    name = explicit if explicit and explicit in layer.columns else None
+    name = name or find_field(layer, "households", required=False, exclude=_COMPUTED)
+    if name is None:
+        return pd.Series(None, index=layer.index, dtype=object)
+    return escape_series(pd.to_numeric(layer[name], errors="coerce")
+                         if pd.to_numeric(layer[name], errors="coerce").notna().any() else layer[name])
+
+
+def _compound_layer(comps, comp_ids, types, type_order, page, org_ids, org, gcj02, households) -> Layer:
+    name_field = find_field(comps, "compound_name", required=False, exclude=_COMPUTED)
+    names = _text(comps[name_field]) if name_field else comp_ids
+    names = names.fillna(comp_ids)
+    situation = comps["situation"].astype(str)
+    sit_index = {s: i for i, s in enumerate(settings.COMPOUND_SITUATIONS)}
+    props = pd.DataFrame({
+        "n": names.map(escape),
+        "i": comp_ids.map(escape),
+        "t": types.map(escape),
+        "h": _households(comps, households).to_numpy(),
+        "s": situation.map(SITUATION_LABELS).fillna(situation).map(escape),
+        "g": comps["grid_ids"].fillna("").astype(str).str.replace(settings.LIST_SEP, "; ").map(escape)
+             .replace("", None),
+        "b": comp_ids.map(_unit_of(org_ids, "compound", BRANCH_KINDS)),
+        "_s": situation.map(sit_index).fillna(len(sit_index)).astype(int),
+        "_t": types.map({t: i for i, t in enumerate(type_order)}).fillna(-1).astype(int),
+    }, index=comps.index)
+    labels = {"n": "小区", "i": "小区编码", "t": "类型", "h": "户数", "s": "情形", "g": "网格",
+              "b": "党组织"}
+    return Layer("compounds", display_geometries(comps, gcj02=gcj02), props, np.asarray(page, dtype=object),
+                 comp_ids.reset_index(drop=True), labels)
+
+
+def _grid_layer(grids, grid_ids, page, org_ids, org, worker_of_grid, gcj02) -> Layer:
+    name_field = find_field(grids, "grid_name", required=False, exclude=_COMPUTED)
+    names = _text(grids[name_field]) if name_field else pd.Series(None, index=grids.index, dtype=object)
+    situation = grids["situation"].astype(str)
+    sit_index = {s: i for i, s in enumerate(settings.GRID_SITUATIONS)}
+    n_comps = grids["compound_ids"].fillna("").astype(str).map(
+        lambda v: len([p for p in v.split(settings.LIST_SEP) if p]))
+    worker = grid_ids.map(worker_of_grid) if len(worker_of_grid) else None
+    if worker is None:
+        wfield = next((c for c in grids.columns if str(c).lower() in WORKER_FIELDS), None)
+        worker = _text(grids[wfield]).map(escape) if wfield else pd.Series(None, index=grids.index, dtype=object)
+    props = pd.DataFrame({
+        "i": grid_ids.map(escape),
+        "n": names.map(escape),
+        "s": situation.map(SITUATION_LABELS).fillna(situation).map(escape),
+        "h": _households(grids, None).to_numpy(),
+        "c": n_comps.astype(str),
+        "w": worker.to_numpy(),
+        "b": grid_ids.map(_unit_of(org_ids, "grid", BRANCH_KINDS)).to_numpy(),
+        "_s": situation.map(sit_index).fillna(len(sit_index)).astype(int),
+    }, index=grids.index)
+    labels = {"i": "网格编码", "n": "网格", "s": "情形", "h": "户数", "c": "小区数", "w": "网格员编号",
+              "b": "党组织"}
+    return Layer("grids", display_geometries(grids, gcj02=gcj02), props, np.asarray(page, dtype=object),
+                 grid_ids.reset_index(drop=True), labels)
+
+
+def _microgrid_layer(microgrids, grids, grid_page, page_of_grid, worker_of_grid, gcj02
+                     ) -> tuple[Layer, pd.Series]:
+    mg = microgrids[microgrids.geometry.notna() & ~microgrids.geometry.is_empty]
+    mid_field = next((c for c in mg.columns if str(c).lower() in ("microgrid_id", "微网格编码", "微网格编号")), None)
+    mids = _text(mg[mid_field]) if mid_field else pd.Series([str(i + 1) for i in range(len(mg))], index=mg.index)
+    gid_field = find_field(mg, "grid_id", required=False)
+    if gid_field is not None:
+        gids = _text(mg[gid_field])
+    else:
+        gids = _located_in(mg, grids, _text(grids["grid_id"]).to_numpy(dtype=object))
+    page = gids.map(page_of_grid).fillna(UNASSIGNED).to_numpy(dtype=object)
+    wfield = next((c for c in mg.columns if str(c).lower() in ("worker", *WORKER_FIELDS)), None)
+    props = pd.DataFrame({
+        "i": mids.map(escape),
+        "g": gids.map(escape),
+        "h": _households(mg, None).to_numpy(),
+        "w": _text(mg[wfield]).map(escape) if wfield else gids.map(worker_of_grid),
+    }, index=mg.index)
+    of_building = pd.Series(dtype=object)
+    if "building_ids" in mg:
+        exploded = mg["building_ids"].fillna("").astype(str).str.split(settings.LIST_SEP).explode().str.strip()
+        of_building = pd.Series(mids.reindex(exploded.index).to_numpy(), index=exploded.to_numpy())
+        of_building = of_building[of_building.index != ""]
+        of_building = of_building[~of_building.index.duplicated()]
+    labels = {"i": "微网格", "g": "网格", "h": "户数", "w": "网格员编号"}
+    return Layer("microgrids", display_geometries(mg, gcj02=gcj02), props, page,
+                 mids.reset_index(drop=True), labels), of_building
+
+
+def _located_in(points_of: gpd.GeoDataFrame, polygons: gpd.GeoDataFrame, values: np.ndarray) -> pd.Series:
+    """The value of the polygon holding each feature's representative point (None outside)."""
+    pts = gpd.GeoDataFrame(geometry=points_of.geometry.representative_point().to_numpy(), crs=points_of.crs)
+    if polygons.crs is not None and pts.crs is not None and not pts.crs.equals(polygons.crs):
+        pts = pts.to_crs(polygons.crs)
+    poly = gpd.GeoDataFrame({"_v": values}, geometry=polygons.geometry.to_numpy(), crs=polygons.crs)
+    hit = gpd.sjoin(pts, poly, predicate="within", how="left")
+    hit = hit[~hit.index.duplicated()]
+    out = hit["_v"].reindex(range(len(pts))).to_numpy(dtype=object)
+    return pd.Series(np.where(pd.isna(out), None, out), index=points_of.index, dtype=object)
+
+
+def _building_layer(buildings, comps, comp_ids, comp_page, grids, grid_ids, grid_page, mg_of_building,
+                    microgrids, org_ids, org, members, gcj02, building_id, households) -> Layer:
+    b = buildings[buildings.geometry.notna() & ~buildings.geometry.is_empty]
+    bid_field = find_field(b, "building_id", building_id if building_id in b.columns else None, required=False)
+    bids = _text(b[bid_field]) if bid_field else pd.Series([str(i + 1) for i in range(len(b))], index=b.index)
+    in_grid = _located_in(b, grids, grid_ids.to_numpy(dtype=object))
+    cfield = find_field(b, "compound_id", required=False)
+    in_comp = _text(b[cfield]) if cfield else _located_in(b, comps, comp_ids.to_numpy(dtype=object))
+    page_by_grid = pd.Series(grid_page, index=grid_ids.to_numpy())
+    page_by_grid = page_by_grid[~page_by_grid.index.duplicated()]
+    page_by_comp = pd.Series(comp_page, index=comp_ids.to_numpy())
+    page_by_comp = page_by_comp[~page_by_comp.index.duplicated()]
+    page = in_comp.map(page_by_comp).fillna(in_grid.map(page_by_grid)).fillna(UNASSIGNED)
+    name_of_comp = pd.Series(comps.get("name", comp_ids).to_numpy() if "name" in comps else comp_ids.to_numpy(),
+                             index=comp_ids.to_numpy())
+    name_of_comp = name_of_comp[~name_of_comp.index.duplicated()]
+    pm_field = find_field(b, "party_members", required=False)
+    if pm_field is not None:
+        party = escape_series(pd.to_numeric(b[pm_field], errors="coerce"))
+    elif members is not None and len(members):
+        mb = find_field(members, "building_id")
+        counts = _text(members[mb]).value_counts()
+        party = bids.map(counts).map(lambda v: None if pd.isna(v) else str(int(v)))
+    else:
+        party = pd.Series(None, index=b.index, dtype=object)
+    if len(mg_of_building):
+        mg = bids.map(mg_of_building)
+    elif microgrids is not None and len(microgrids):
+        mfield = next((c for c in microgrids.columns if str(c).lower() == "microgrid_id"), None)
+        mg = _located_in(b, microgrids, _text(microgrids[mfield]).to_numpy(dtype=object)) if mfield \
+            else pd.Series(None, index=b.index, dtype=object)
+    else:
+        mg = pd.Series(None, index=b.index, dtype=object)
+    props = pd.DataFrame({
+        "i": bids.map(escape),
+        "c": in_comp.map(name_of_comp).map(escape),
+        "h": _households(b, households).to_numpy(),
+        "p": party.to_numpy(),
+        "gr": bids.map(_unit_of(org_ids, "building", ("group", "central_household"))).to_numpy(),
+        "g": in_grid.map(escape).to_numpy(),
+        "m": mg.map(escape).to_numpy(),
+    }, index=b.index)
+    labels = {"i": "楼栋", "c": "小区", "h": "户数", "p": "党员数", "gr": "党小组", "g": "网格", "m": "微网格"}
+    return Layer("buildings", display_geometries(b, gcj02=gcj02), props, page.to_numpy(dtype=object),
+                 bids.reset_index(drop=True), labels)
+
+
+def _station_layer(stations, grids, grid_page, metric, gcj02) -> Layer:
+    s = stations[stations.geometry.notna() & ~stations.geometry.is_empty]
+    name_field = next((c for c in s.columns if str(c).lower() in ("name", "名称", "服务站名称", "station")), None)
+    names = _text(s[name_field]) if name_field else pd.Series("党群服务站", index=s.index)
+    pts = gpd.GeoDataFrame(geometry=s.geometry.representative_point().to_numpy(), crs=s.crs).to_crs(metric)
+    gm = gpd.GeoDataFrame({"_p": grid_page}, geometry=grids.geometry.to_numpy(), crs=grids.crs).to_crs(metric)
+    near = gpd.sjoin_nearest(pts, gm, how="left", max_distance=1000)
+    near = near[~near.index.duplicated()]
+    page = near["_p"].reindex(range(len(s))).fillna(UNASSIGNED).to_numpy(dtype=object)
+    props = pd.DataFrame({"n": names.fillna("党群服务站").map(escape)}, index=s.index)
+    points = gpd.GeoDataFrame(geometry=s.geometry.representative_point().to_numpy(), crs=s.crs)
+    return Layer("stations", display_geometries(points, gcj02=gcj02), props, page, None, {"n": "党群服务站"})
+
+
+# ------------------------------------------------------------------ page furniture
+
+
+@dataclass
+class _Style:
+    basemap: str
+    tianditu_key: str | None
+    attribution: str | None
+
+
+_PAGE_CSS = """
+<style>
+html, body { height: 100%; margin: 0; font-family: system-ui, "Noto Sans CJK SC", "WenQuanYi Micro Hei",
+  "Microsoft YaHei", "PingFang SC", sans-serif; }
+.gm-side { position: absolute; top: 0; left: 0; bottom: 0; width: 330px; overflow: auto;
+  box-sizing: border-box; padding: 10px 12px; background: #fbfbf8; border-right: 1px solid #bbb;
+  font-size: 13px; line-height: 1.45; z-index: 1; }
+.folium-map { position: absolute !important; top: 0 !important; bottom: 0 !important; right: 0 !important;
+  left: 330px !important; width: auto !important; height: auto !important; }
+body.gm-noside .gm-side { display: none; }
+body.gm-noside .folium-map { left: 0 !important; }
+.folium-map:fullscreen { left: 0 !important; width: 100% !important; height: 100% !important; }
+.leaflet-container { background: #eef0ea; font-family: inherit; }
+.gm-side h1 { font-size: 17px; margin: 2px 0 6px; }
+.gm-side h2 { font-size: 14px; margin: 12px 0 4px; }
+.gm-side table { border-collapse: collapse; width: 100%; margin: 4px 0; }
+.gm-side th, .gm-side td { border-bottom: 1px solid #ddd; padding: 2px 4px; text-align: left; }
+.gm-side td.num, .gm-side th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.gm-side details { margin-left: 10px; }
+.gm-side details > summary { cursor: pointer; margin-left: -10px; }
+.gm-side .leaf { margin-left: 4px; }
+.gm-side a[data-b] { color: #0b57a4; text-decoration: none; cursor: pointer; }
+.gm-side a[data-b]:hover { text-decoration: underline; }
+.gm-side .k { color: #666; font-size: 12px; }
+.gm-side .note { color: #555; font-size: 12px; }
+.gm-swatch { display: inline-block; width: 14px; height: 10px; margin-right: 4px; vertical-align: middle;
+  border: 2px solid #666; box-sizing: border-box; }
+.gm-legend { background: rgba(255,255,255,.93); padding: 6px 8px; font-size: 12px; line-height: 1.5;
+  border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,.3); max-height: 60vh; overflow: auto; }
+.gm-legend b { display: block; margin-top: 2px; }
+.gm-legend svg { vertical-align: middle; margin-right: 4px; }
+.gm-search { background: #fff; padding: 3px; }
+.gm-search input { width: 190px; font-size: 13px; padding: 3px 4px; border: 1px solid #aaa; }
+.gm-search.gm-miss input { border-color: #d00; background: #fff3f3; }
+.gm-btn { display: block; width: 30px; height: 30px; line-height: 30px; text-align: center;
+  background: #fff; cursor: pointer; font-size: 18px; color: #222; }
+.leaflet-tooltip table, .leaflet-popup-content table { border-collapse: collapse; }
+.leaflet-popup-content th { color: #555; font-weight: normal; padding-right: 8px; text-align: left; }
+@media (max-width: 700px) { .gm-side { display: none; } .folium-map { left: 0 !important; } }
+</style>
+"""
+
+_GLUE = Template("""
+{% macro script(this, kwargs) %}
+(function () {
+  var map = {{ this.map_name }};
+  var layers = { {%- for k, v in this.layers.items() %}{{ k|tojson }}: {{ v }},{% endfor %} };
+  window.gridmap = { map: map, layers: layers };
+  function decode(s) { var t = document.createElement('textarea'); t.innerHTML = s || ''; return t.value; }
+  function fit(b) { map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { maxZoom: 18, padding: [24, 24] }); }
+  document.querySelectorAll('a[data-b]').forEach(function (a) {
+    a.addEventListener('click', function (ev) {
+      ev.preventDefault();
+      fit(a.getAttribute('data-b').split(',').map(Number));
+    });
+  });
+  {%- if this.attribution %}
+  map.attributionControl.addAttribution({{ this.attribution|tojson }});
+  {%- endif %}
+  var Full = L.Control.extend({ options: { position: 'topleft' }, onAdd: function () {
+    var bar = L.DomUtil.create('div', 'leaflet-bar');
+    var a = L.DomUtil.create('a', 'gm-btn gm-full', bar);
+    a.href = '#'; a.title = '全屏 / fullscreen'; a.setAttribute('role', 'button'); a.innerHTML = '<svg width="16" height="16" viewBox="0 0 16 16" style="vertical-align:middle"><path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5" fill="none" stroke="#222" stroke-width="2"/></svg>';
+    L.DomEvent.on(a, 'click', function (e) {
+      L.DomEvent.preventDefault(e);
+      var el = map.getContainer();
+      if (document.fullscreenElement) { document.exitFullscreen(); }
+      else if (el.requestFullscreen) { el.requestFullscreen(); }
+    });
+    L.DomEvent.disableClickPropagation(bar);
+    return bar; } });
+  document.addEventListener('fullscreenchange', function () { map.invalidateSize(); });
+  new Full().addTo(map);
+  L.control.scale({ imperial: false, maxWidth: 150 }).addTo(map);
+  {%- if this.side %}
+  var Side = L.Control.extend({ options: { position: 'topleft' }, onAdd: function () {
+    var bar = L.DomUtil.create('div', 'leaflet-bar');
+    var a = L.DomUtil.create('a', 'gm-btn gm-side-toggle', bar);
+    a.href = '#'; a.title = '侧栏 / side panel'; a.setAttribute('role', 'button'); a.textContent = '\\u2630';
+    L.DomEvent.on(a, 'click', function (e) {
+      L.DomEvent.preventDefault(e);
+      document.body.classList.toggle('gm-noside'); map.invalidateSize();
+    });
+    L.DomEvent.disableClickPropagation(bar);
+    return bar; } });
+  new Side().addTo(map);
+  {%- endif %}
+  {%- if this.search %}
+  var target = layers[{{ this.search|tojson }}];
+  var Search = L.Control.extend({ options: { position: 'topleft' }, onAdd: function () {
+    var box = L.DomUtil.create('div', 'leaflet-bar gm-search');
+    var input = L.DomUtil.create('input', '', box);
+    input.type = 'search'; input.placeholder = '搜索小区 search';
+    input.setAttribute('list', 'gm-names'); input.setAttribute('aria-label', '搜索小区');
+    var list = L.DomUtil.create('datalist', '', box); list.id = 'gm-names';
+    var names = {};
+    target.eachLayer(function (l) { l._gmName = decode(l.feature.properties.n); names[l._gmName] = 1; });
+    Object.keys(names).sort().forEach(function (n) {
+      var o = document.createElement('option'); o.value = n; list.appendChild(o); });
+    function go() {
+      var q = input.value.trim(); if (!q) { return; }
+      var hits = [];
+      target.eachLayer(function (l) { if (l._gmName === q) { hits.push(l); } });
+      if (!hits.length) { target.eachLayer(function (l) { if (l._gmName.indexOf(q) >= 0) { hits.push(l); } }); }
+      box.classList.toggle('gm-miss', !hits.length);
+      if (!hits.length) { return; }
+      if (!map.hasLayer(target)) { map.addLayer(target); }
+      var b = L.latLngBounds([]);
+      hits.forEach(function (l) { b.extend(l.getBounds ? l.getBounds() : l.getLatLng()); });
+      map.fitBounds(b, { maxZoom: 18, padding: [30, 30] });
+      if (hits.length === 1) {
+        var at = hits[0].getBounds ? hits[0].getBounds().getCenter() : hits[0].getLatLng();
+        hits[0].fire('click', { latlng: at });
+      }
+    }
+    input.addEventListener('change', go);
+    input.addEventListener('keydown', function (e) { if (e.key === 'Enter') { go(); } });
+    L.DomEvent.disableClickPropagation(box); L.DomEvent.disableScrollPropagation(box);
+    return box; } });
+  new Search().addTo(map);
+  {%- endif %}
+  {%- if this.legend %}
+  var Legend = L.Control.extend({ options: { position: 'bottomright' }, onAdd: function () {
+    var div = L.DomUtil.create('div', 'gm-legend');
+    div.innerHTML = {{ this.legend|tojson }};
+    L.DomEvent.disableClickPropagation(div); L.DomEvent.disableScrollPropagation(div);
+    return div; } });
+  new Legend().addTo(map);
+  {%- endif %}
+})();
+{% endmacro %}
+""")
+
+
+class _PageGlue(MacroElement):
+    """Page script: exposes ``window.gridmap``, wires side-panel links to ``fitBounds`` and adds
+    the fullscreen, side-panel, search and legend controls (plain Leaflet, no plugin files)."""
+
+    _template = _GLUE
+
+    def __init__(self, map_name: str, layers: dict[str, str], *, search: str | None, legend: str | None,
+                 attribution: str | None, side: bool = True):
+        super().__init__()
+        self._name = "PageGlue"
+        self.map_name = map_name
+        self.layers = layers
+        self.search = search
+        self.legend = legend
+        self.attribution = attribution
+        self.side = side
+
+
+def _new_map(bounds: np.ndarray | None, style: _Style, title: str) -> folium.Map:
+    m = folium.Map(tiles=None, prefer_canvas=True, zoom_start=13,
+                   location=[37.85, 112.55] if bounds is None else
+                   [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2])
+    # Folium's CDN assets (jQuery, Bootstrap, awesome-markers) are not used here; Leaflet is
+    # inlined below instead of linked.
+    m.default_js = []
+    m.default_css = []
+    root = m.get_root()
+    root.header.add_child(Element(f"<title>{escape(title)}</title>"), name="gm_title")
+    root.header.add_child(Element(leaflet_assets()), name="gm_leaflet")
+    root.header.add_child(Element(_PAGE_CSS), name="gm_css")
+    _add_basemap(m, style)
+    if bounds is not None and np.isfinite(bounds).all():
+        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]], padding=(10, 10))
+    return m
+
+
+def _add_basemap(m: folium.Map, style: _Style) -> None:
+    if style.basemap == "osm":
+        folium.TileLayer(
+            "https://tile.openstreetmap.org/{z}/{x}/{y}.png", name="OpenStreetMap", max_zoom=19,
+            attr='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+        ).add_to(m)
+    elif style.basemap == "tianditu":
+        wmts = ("https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+                "&LAYER=%s&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
+                "&TILECOL={x}&tk=" + str(style.tianditu_key))
+        attr = "&copy; 天地图 Tianditu"
+        folium.TileLayer(wmts % ("vec", "vec"), name="天地图 矢量", attr=attr, subdomains="01234567",
+                         max_zoom=18).add_to(m)
+        folium.TileLayer(wmts % ("img", "img"), name="天地图 影像", attr=attr, subdomains="01234567",
+                         max_zoom=18, show=False).add_to(m)
+        folium.TileLayer(wmts % ("cva", "cva"), name="天地图 注记", attr=attr, subdomains="01234567",
+                         max_zoom=18, overlay=True, control=True).add_to(m)
+    elif style.basemap == "gaode":
+        folium.TileLayer(
+            "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+            name="高德地图 Gaode", attr="&copy; 高德地图 AutoNavi (GCJ-02)", subdomains="1234", max_zoom=18,
+        ).add_to(m)
+
+
+def _style_js(body: str) -> JsCode:
+    return JsCode("function (feature) { var p = feature.properties; " + body + " }")
+
+
+def _geojson(m: folium.Map, layer: Layer, name: str, style: str, *, tooltip: list[str] | None = None,
+             popup: list[str] | None = None, show: bool = True, point_radius: float | None = None,
+             interactive: bool = True) -> folium.GeoJson:
+    options = {}
+    if point_radius is not None:
+        options["marker"] = folium.CircleMarker(radius=point_radius)
+    g = folium.GeoJson(layer.geojson(), name=name, show=show, style=_style_js(style),
+                       interactive=interactive, **options)
+    if tooltip:
+        fields, labels = layer.fields(tooltip)
+        if fields:
+            g.add_child(folium.GeoJsonTooltip(fields, aliases=labels, labels=len(fields) > 1))
+    if popup:
+        fields, labels = layer.fields(popup)
+        if fields:
+            g.add_child(folium.GeoJsonPopup(fields, aliases=labels, max_width=360))
+    g.add_to(m)
+    return g
+
+
+def _situation_js(names: tuple[str, ...]) -> str:
+    return json.dumps([SITUATION_COLOURS[s] for s in names] + ["#777777"])
+
+
+def _type_js(type_order: list[str]) -> tuple[str, str]:
+    styles = [TYPE_STYLES.get(t, OTHER_TYPE) for t in type_order]
+    return json.dumps([s[0] for s in styles]), json.dumps([s[1] for s in styles])
+
+
+def _legend(ctx: _Context, extra: list[tuple[str, str]], types: bool = True,
+            compounds: Layer | None = None) -> str:
+    """Legend HTML: fill colours by situation, outlines by type, then the other layers; only
+    what ``compounds`` (by default all of them) holds."""
+    compounds = compounds if compounds is not None else ctx.compounds
+    rows = ["<b>小区情形 compounds</b>"]
+    present_c = set(compounds.props["_s"])
+    present_t = set(compounds.props["_t"])
+    for i, s in enumerate(settings.COMPOUND_SITUATIONS):
+        if i in present_c:
+            rows.append(f'<span class="gm-swatch" style="background:{SITUATION_COLOURS[s]};opacity:.8"></span>'
+                        f"{escape(SITUATION_LABELS[s])}<br>")
+    if types and ctx.type_order:
+        rows.append("<b>小区类型 outline</b>")
+        for t in [t for i, t in enumerate(ctx.type_order) if i in present_t]:
+            colour, dash = TYPE_STYLES.get(t, OTHER_TYPE)
+            rows.append(f"{_line_svg(colour, 3, dash)}{escape(t)}<br>")
+    rows.append("<b>其他 other</b>")
+    for svg, label in extra:
+        rows.append(f"{svg}{escape(label)}<br>")
+    return "".join(rows)
+
+
+def _line_svg(colour: str, width: float = 3, dash: str | None = None) -> str:
+    d = f' stroke-dasharray="{dash}"' if dash else ""
+    return (f'<svg width="26" height="10"><line x1="0" y1="5" x2="26" y2="5" stroke="{colour}" '
+            f'stroke-width="{width}"{d}/></svg>')
+
+
+def _dot_svg(colour: str, r: float = 4) -> str:
+    return (f'<svg width="26" height="10"><circle cx="13" cy="5" r="{r}" fill="{colour}" '
+            f'stroke="#fff" stroke-width="1"/></svg>')
+
+
+def _side(m: folium.Map, html_text: str) -> None:
+    m.get_root().html.add_child(Element(f'<aside class="gm-side">{html_text}</aside>'), name="gm_side")
+
+
+def _render(m: folium.Map) -> str:
+    return m.get_root().render()
+
+
+def _extent(*layers: Layer | None) -> np.ndarray | None:
+    geoms = [l.geoms for l in layers if l is not None and len(l)]
+    if not geoms:
+        return None
+    b = shapely.bounds(np.concatenate(geoms))
+    return np.array([np.nanmin(b[:, 0]), np.nanmin(b[:, 1]), np.nanmax(b[:, 2]), np.nanmax(b[:, 3])])
+
+
+def _counts_table(comp_sit: pd.Series, grid_sit: pd.Series) -> str:
+    rows = ['<table><tr><th>情形 situation</th><th class="num">小区</th><th class="num">网格</th></tr>']
+    for s in dict.fromkeys([*settings.COMPOUND_SITUATIONS, *settings.GRID_SITUATIONS]):
+        c = int((comp_sit == s).sum()) if s in settings.COMPOUND_SITUATIONS else None
+        g = int((grid_sit == s).sum()) if s in settings.GRID_SITUATIONS else None
+        if not c and not g:
+            continue
+        rows.append(f'<tr><td><span class="gm-swatch" style="background:{SITUATION_COLOURS[s]}"></span>'
+                    f'{escape(SITUATION_LABELS[s])}</td><td class="num">{"" if c is None else c}</td>'
+                    f'<td class="num">{"" if g is None else g}</td></tr>')
+    rows.append(f'<tr><th>合计 total</th><th class="num">{len(comp_sit)}</th><th class="num">{len(grid_sit)}</th></tr></table>')
+    return "".join(rows)
+
+
+# ------------------------------------------------------------------ the index
+
+
+def _index_page(ctx: _Context, style: _Style, *, has_proposal: bool) -> str:
+    comps = ctx.classification.compounds
+    grids = ctx.classification.grids
+    m = _new_map(_extent(ctx.compounds, ctx.grids), style, "总览 · gridmap")
+    # The overview draws simplified shapes and only what the tooltips need.
+    grid_l = Layer("grids", shapely.simplify(ctx.grids.geoms, INDEX_SIMPLIFY, preserve_topology=True),
+                   ctx.grids.props[["i", "n", "s", "_s"]], ctx.grids.page, labels=ctx.grids.labels)
+    page_title = pd.Series({k: escape(p.title) for k, p in ctx.pages.items()})
+    comp_props = ctx.compounds.props[["n", "t", "s", "_s", "_t"]].assign(
+        p=pd.Series(ctx.compounds.page, index=ctx.compounds.props.index).map(page_title))
+    comp_l = Layer("compounds", shapely.simplify(ctx.compounds.geoms, INDEX_SIMPLIFY, preserve_topology=True),
+                   comp_props, ctx.compounds.page, labels={**ctx.compounds.labels, "p": "社区/片区"})
+    o = ctx.outlines
+    links = pd.Series({k: f'<a href="{p.file}">{escape(p.title)}</a>' for k, p in ctx.pages.items()})
+    outline_l = Layer("outlines", o.geoms, pd.DataFrame({"n": o.props["k"].map(links).to_numpy()}),
+                      o.page, labels={"n": "打开 open"})
+    gcol = _situation_js(settings.GRID_SITUATIONS)
+    ccol = _situation_js(settings.COMPOUND_SITUATIONS)
+    tcol, tdash = _type_js(ctx.type_order)
+    layers = {}
+    if len(outline_l):
+        layers["pages"] = _geojson(m, outline_l, "社区/片区 pages",
+                                   "return {color: '#222', weight: 2.5, fill: true, fillOpacity: 0.02};",
+                                   popup=["n"]).get_name()
+    layers["grids"] = _geojson(m, grid_l, "网格 grids",
+                               f"return {{color: {gcol}[p._s], weight: 1.5, fillOpacity: 0.12, "
+                               f"fillColor: {gcol}[p._s]}};", tooltip=["n", "i", "s"]).get_name()
+    layers["compounds"] = _geojson(m, comp_l, "小区 compounds",
+                                   f"var t = p._t; return {{fillColor: {ccol}[p._s], fillOpacity: 0.6, weight: 1.5, "
+                                   f"color: t >= 0 ? {tcol}[t] : '#333', dashArray: t >= 0 ? {tdash}[t] : null}};",
+                                   tooltip=["n", "t", "s", "p"]).get_name()
+    folium.LayerControl(collapsed=False).add_to(m)
+    legend = _legend(ctx, [(_line_svg("#222", 2.5), "社区/片区边界 (点击打开)")])
+    m.add_child(_PageGlue(m.get_name(), layers, search="compounds", legend=legend,
+                          attribution=escape(style.attribution) if style.attribution else None))
+
+    type_field = find_field(comps, "compound_type", required=False, exclude=_COMPUTED)
+    parts = ["<h1>小区与网格总览</h1>",
+             f'<p class="note">{len(comps)} 个小区 compounds · {len(grids)} 个网格 grids · '
+             f"{len(ctx.pages)} 页 pages</p>",
+             "<h2>三种情形 situations</h2>", _counts_table(comps["situation"], grids["situation"])]
+    if type_field:
+        cross = pd.crosstab(_text(comps[type_field]).fillna("(无)"), comps["situation"])
+        cols = [s for s in settings.COMPOUND_SITUATIONS if s in cross.columns]
+        order = [t for t in ctx.type_order if t in cross.index] + [t for t in cross.index if t not in ctx.type_order]
+        parts.append("<h2>按小区类型 by compound type</h2><table><tr><th>类型</th>" +
+                     "".join(f'<th class="num" title="{escape(SITUATION_LABELS[c])}">'
+                             f'<span class="gm-swatch" style="background:{SITUATION_COLOURS[c]}"></span></th>'
+                             for c in cols) + '<th class="num">合计</th></tr>')
+        for t in order:
+            row = cross.loc[t]
+            parts.append(f"<tr><td>{escape(t)}</td>" + "".join(f'<td class="num">{int(row[c])}</td>' for c in cols)
+                         + f'<td class="num">{int(row.sum())}</td></tr>')
+        parts.append("</table>")
+    if has_proposal:
+        parts.append('<h2>对齐方案 proposal</h2><p><a href="proposal.html">拉平对齐方案 planners\' view</a></p>')
+    parts.append("<h2>社区/片区 pages</h2><table><tr><th>名称</th><th class=\"num\">小区</th>"
+                 "<th class=\"num\">网格</th><th class=\"num\" title=\"跨网格\">待对齐</th></tr>")
+    c_pages = pd.Series(ctx.compounds.page)
+    g_pages = pd.Series(ctx.grids.page)
+    mixed = pd.Series(ctx.compounds.page)[comps["situation"].to_numpy() == "mixed"].value_counts()
+    c_count = c_pages.value_counts()
+    g_count = g_pages.value_counts()
+    for key, p in ctx.pages.items():
+        parts.append(f'<tr><td><a href="{p.file}">{escape(p.title)}</a></td>'
+                     f'<td class="num">{int(c_count.get(key, 0))}</td><td class="num">{int(g_count.get(key, 0))}</td>'
+                     f'<td class="num">{int(mixed.get(key, 0))}</td></tr>')
+    parts.append("</table>")
+    _side(m, "".join(parts))
+    return _render(m)
+
+
+# ------------------------------------------------------------------ a community page
+
+
+def _community_page(ctx: _Context, page: Page, style: _Style) -> str:
+    comps = ctx.compounds.subset(page.key)
+    grids = ctx.grids.subset(page.key)
+    mgs = ctx.microgrids.subset(page.key) if ctx.microgrids is not None else None
+    blds = ctx.buildings.subset(page.key) if ctx.buildings is not None else None
+    stns = ctx.stations.subset(page.key) if ctx.stations is not None else None
+    outline = ctx.outlines.subset(page.key)
+    m = _new_map(_extent(comps, grids, mgs, blds), style, f"{page.title} · gridmap")
+    gcol = _situation_js(settings.GRID_SITUATIONS)
+    ccol = _situation_js(settings.COMPOUND_SITUATIONS)
+    tcol, tdash = _type_js(ctx.type_order)
+    layers: dict[str, str] = {}
+    extra = []
+    if page.kind == "community" and len(outline):
+        layers["outline"] = _geojson(m, Layer("outline", outline.geoms, pd.DataFrame({"k": [0] * len(outline)}),
+                                              outline.page), "社区边界 boundary",
+                                     "return {color: '#111', weight: 3, fill: false, dashArray: '10 6'};",
+                                     interactive=False).get_name()
+        extra.append((_line_svg("#111", 3, "10 6"), "社区边界"))
+    if len(grids):
+        layers["grids"] = _geojson(m, grids, "网格 grids",
+                                   f"return {{color: {gcol}[p._s], weight: 3, fillColor: {gcol}[p._s], "
+                                   f"fillOpacity: 0.08}};",
+                                   tooltip=["n", "i", "s"], popup=["n", "i", "s", "h", "c", "w", "b"]).get_name()
+        extra.append((_line_svg("#7570b3", 3), "网格 (颜色=情形)"))
+    if mgs is not None and len(mgs):
+        layers["microgrids"] = _geojson(m, mgs, "微网格 micro-grids",
+                                        "return {color: '#555', weight: 1, dashArray: '4 3', fill: true, "
+                                        "fillOpacity: 0};",
+                                        tooltip=["i", "h"], popup=["i", "g", "h", "w"]).get_name()
+        extra.append((_line_svg("#555", 1, "4 3"), "微网格"))
+    if len(comps):
+        layers["compounds"] = _geojson(m, comps, "小区 compounds",
+                                       f"var t = p._t; return {{fillColor: {ccol}[p._s], fillOpacity: 0.45, "
+                                       f"weight: 2.5, color: t >= 0 ? {tcol}[t] : '#333', "
+                                       f"dashArray: t >= 0 ? {tdash}[t] : null}};",
+                                       tooltip=["n", "s"], popup=["n", "i", "t", "h", "s", "g", "b"]).get_name()
+    if blds is not None and len(blds):
+        layers["buildings"] = _geojson(m, blds, "楼栋 buildings",
+                                       "return {color: '#444', weight: 1, fill: true, fillColor: '#fdd49e', fillOpacity: 0.9};",
+                                       tooltip=["i", "gr"], popup=["i", "c", "h", "p", "gr", "g", "m"],
+                                       point_radius=4).get_name()
+        extra.append(('<span class="gm-swatch" style="background:#fdd49e;border:1px solid #444"></span>', "楼栋"))
+    if stns is not None and len(stns):
+        layers["stations"] = _geojson(m, stns, "党群服务站 stations",
+                                      "return {color: '#fff', weight: 2, fill: true, fillColor: '#c00000', fillOpacity: 1};",
+                                      tooltip=["n"], popup=["n"], point_radius=8).get_name()
+        extra.append((_dot_svg("#c00000", 5), "党群服务站"))
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.add_child(_PageGlue(m.get_name(), layers, search="compounds" if len(comps) else None,
+                          legend=_legend(ctx, extra, compounds=comps),
+                          attribution=escape(style.attribution) if style.attribution else None))
+    _side(m, _community_side(ctx, page, comps, grids, blds))
+    return _render(m)
+
+
+def _community_side(ctx: _Context, page: Page, comps: Layer, grids: Layer, blds: Layer | None) -> str:
+    c_sit = ctx.classification.compounds["situation"].to_numpy()[ctx.compounds.page == page.key]
+    g_sit = ctx.classification.grids["situation"].to_numpy()[ctx.grids.page == page.key]
+    hh = pd.to_numeric(comps.props["h"], errors="coerce")
+    parts = ['<p class="note"><a href="index.html">← 总览 index</a></p>',
+             f"<h1>{escape(page.title)}</h1>",
+             f'<p class="note">{len(comps)} 个小区 · {len(grids)} 个网格'
+             + (f" · {int(hh.sum())} 户" if hh.notna().any() else "")
+             + (f" · {len(blds)} 栋楼" if blds is not None and len(blds) else "") + "</p>",
+             _counts_table(pd.Series(c_sit), pd.Series(g_sit))]
+    c_bounds = _bounds_by_id(comps.ids, comps.geoms) if comps.ids is not None else {}
+    g_bounds = _bounds_by_id(grids.ids, grids.geoms) if grids.ids is not None else {}
+    b_bounds = _bounds_by_id(blds.ids, blds.geoms) if blds is not None and blds.ids is not None else {}
+    if ctx.org is not None:
+        tree = _org_tree(ctx, c_bounds, g_bounds, b_bounds)
+        if tree:
+            parts += ["<h2>组织架构 organisation</h2>", '<p class="note">点击单位名称定位到其范围。</p>', tree]
+    # Grids with their compounds: a way round the map that needs no organisation table.
+    parts.append("<h2>网格 grids</h2>")
+    comp_ids = set(comps.ids) if comps.ids is not None else set()
+    name_of = dict(zip(comps.ids, comps.props["n"])) if comps.ids is not None else {}
+    g_frame = ctx.classification.grids[ctx.grids.page == page.key]
+    for gid, label, cids in zip(grids.ids, grids.props["n"].fillna(grids.props["i"]), g_frame["compound_ids"].fillna("")):
+        inner = [c for c in str(cids).split(settings.LIST_SEP) if c in comp_ids]
+        b = g_bounds.get(gid)
+        head = f'<a data-b="{_bounds_attr(b)}">{label}</a>' if b is not None else label
+        if inner:
+            items = "".join(f'<div class="leaf"><a data-b="{_bounds_attr(c_bounds[c])}">{name_of.get(c)}</a></div>'
+                            for c in inner if c in c_bounds)
+            parts.append(f"<details><summary>{head} <span class=k>{len(inner)} 个小区</span></summary>{items}</details>")
+        else:
+            parts.append(f'<div class="leaf">{head}</div>')
+    return "".join(parts)
+
+
+def _org_tree(ctx: _Context, c_bounds: dict, g_bounds: dict, b_bounds: dict) -> str:
+    """Nested <details> of the units that cover this page's compounds, grids or buildings, and
+    their ancestors; each unit name fits the map to its area."""
+    ids = ctx.org_ids
+    org = ctx.org
+    on_page = ((ids.what == "compound") & ids.id.isin(list(c_bounds))) | \
+              ((ids.what == "grid") & ids.id.isin(list(g_bounds))) | \
+              ((ids.what == "building") & ids.id.isin(list(b_bounds)))
+    rows = ids[on_page]
+    if not len(rows):
+        return ""
+    own: dict[str, np.ndarray] = {}
+    lookup = {"compound": c_bounds, "grid": g_bounds, "building": b_bounds}
+    stacked = pd.DataFrame([lookup[w][i] for w, i in zip(rows.what, rows.id)], columns=["s", "w", "n", "e"])
+    stacked["u"] = rows.unit_id.to_numpy()
+    agg = stacked.groupby("u").agg(s=("s", "min"), w=("w", "min"), n=("n", "max"), e=("e", "max"))
+    own = {u: v for u, v in zip(agg.index, agg.to_numpy())}
+    parent = org.parent_id.to_dict()
+    keep: set[str] = set()
+    for unit in own:
+        seen = set()
+        while unit is not None and unit in org.index and unit not in seen:
+            seen.add(unit)
+            keep.add(unit)
+            unit = parent.get(unit)
+    children: dict[str | None, list[str]] = {}
+    for unit in org.index:
+        if unit in keep:
+            p = parent.get(unit)
+            children.setdefault(p if p in keep else None, []).append(unit)
+
+    def bounds(unit: str, seen: frozenset) -> np.ndarray | None:
+        parts = [own[unit]] if unit in own else []
+        parts += [b for c in children.get(unit, []) if c not in seen
+                  for b in [bounds(c, seen | {c})] if b is not None]
+        if not parts:
+            return None
+        a = np.array(parts)
+        return np.array([a[:, 0].min(), a[:, 1].min(), a[:, 2].max(), a[:, 3].max()])
+
+    def node(unit: str, seen: frozenset) -> str:
+        row = org.loc[unit]
+        kind = row.kind or ""
+        label = KIND_LABELS.get(kind, escape(kind))
+        # A central household is shown by kind and building, never by the household's name.
+        if kind == "central_household":
+            bids = row.get("building_ids")
+            where = escape(bids.replace(settings.LIST_SEP, "、")) if isinstance(bids, str) and bids.strip() else ""
+            name = label + (f"（{where}）" if where else "")
+        else:
+            name = escape(row["name"]) or label
+        extra = [label] if kind != "central_household" and name != label else []
+        if "members" in org and pd.notna(row.get("members")):
+            extra.append(f"{int(row['members'])} 名党员")
+        b = bounds(unit, seen)
+        head = f'<a data-b="{_bounds_attr(b)}">{name}</a>' if b is not None else name
+        head += f' <span class="k">{" · ".join(extra)}</span>' if extra else ""
+        kids = [c for c in children.get(unit, []) if c not in seen]
+        if not kids:
+            return f'<div class="leaf">{head}</div>'
+        inner = "".join(node(c, seen | {c}) for c in kids)
+        is_open = " open" if kind in ("committee", "general_branch") else ""
+        return f"<details{is_open}><summary>{head}</summary>{inner}</details>"
+
+    return "".join(node(u, frozenset({u})) for u in children.get(None, []))
+
+
+# ------------------------------------------------------------------ the planners' view
+
+
+def _proposal_page(ctx: _Context, proposal: dict[str, gpd.GeoDataFrame], style: _Style) -> str:
+    after = proposal.get("grids")
+    changes = proposal.get("changes")
+    if after is None:
+        raise GridmapError("The proposal has no 'grids' layer; it should be proposal.gpkg as written "
+                           "by gridmap align (layers grids and changes).")
+    after = after[after.geometry.notna() & ~after.geometry.is_empty]
+    gid = find_field(after, "grid_id", required=False)
+    a_ids = _text(after[gid]) if gid else pd.Series(None, index=after.index, dtype=object)
+    status = _text(after["status"]) if "status" in after else pd.Series("proposed", index=after.index)
+    status = status.fillna("—")
+    statuses = sorted(set(status))
+    others = iter(STATUS_PALETTE * (1 + len(statuses) // len(STATUS_PALETTE)))
+    palette = {s: STATUS_COLOURS.get(s.lower()) or next(others) for s in statuses}
+    a_layer = Layer("after", display_geometries(after, gcj02=ctx.gcj02),
+                    pd.DataFrame({"i": a_ids.map(escape), "h": _households(after, None).to_numpy(),
+                                  "st": status.map(escape), "_c": status.map(palette)}, index=after.index),
+                    np.zeros(len(after)), labels={"i": "网格 (调整后)", "h": "户数", "st": "状态"})
+    before = Layer("before", ctx.grids.geoms, ctx.grids.props[["i", "n", "h", "s"]], ctx.grids.page,
+                   labels={**ctx.grids.labels, "i": "网格 (调整前)"})
+    comps = Layer("compounds", ctx.compounds.geoms, ctx.compounds.props[["n", "t", "s", "_s"]],
+                  ctx.compounds.page, labels=ctx.compounds.labels)
+    ch_layer = None
+    rows: list[str] = []
+    moved = 0.0
+    if changes is not None and len(changes):
+        changes = changes[changes.geometry.notna() & ~changes.geometry.is_empty]
+        name_of = pd.Series(ctx.compounds.props["n"].to_numpy(), index=ctx.compounds.ids.to_numpy())
+        name_of = name_of[~name_of.index.duplicated()]
+        cid = _text(changes["compound_id"]) if "compound_id" in changes else pd.Series(None, index=changes.index, dtype=object)
+        hh = pd.to_numeric(changes["households"], errors="coerce") if "households" in changes else \
+            pd.Series(np.nan, index=changes.index)
+        moved = float(hh.sum()) if hh.notna().any() else 0.0
+        area = pd.to_numeric(changes["area_m2"], errors="coerce") if "area_m2" in changes else \
+            pd.Series(np.nan, index=changes.index)
+        props = pd.DataFrame({
+            "n": cid.map(name_of).fillna(cid.map(escape)),
+            "i": cid.map(escape),
+            "f": _text(changes["from_grid_id"]).map(escape) if "from_grid_id" in changes else None,
+            "to": _text(changes["to_grid_id"]).map(escape) if "to_grid_id" in changes else None,
+            "a": escape_series(area.round(0)),
+            "h": escape_series(hh),
+        }, index=changes.index)
+        ch_layer = Layer("changes", display_geometries(changes, gcj02=ctx.gcj02), props, np.zeros(len(changes)),
+                         labels={"n": "小区", "i": "小区编码", "f": "原网格", "to": "调入网格", "a": "面积 (m²)",
+                                 "h": "涉及户数"})
+        b = shapely.bounds(ch_layer.geoms)
+        for k, (r, bb) in enumerate(zip(props.itertuples(), b)):
+            if k >= 400:
+                rows.append(f'<p class="note">… 另有 {len(props) - 400} 处调整，见地图。</p>')
+                break
+            sb = _bounds_attr([bb[1], bb[0], bb[3], bb[2]])
+            rows.append(f'<div class="leaf"><a data-b="{sb}">{r.n or r.i or "—"}</a> '
+                        f'<span class="k">{r.f or "—"} → {r.to or "—"}'
+                        + (f" · {r.h} 户" if r.h else "") + "</span></div>")
+    m = _new_map(_extent(a_layer, before, ch_layer), style, "拉平对齐方案 · gridmap")
+    ccol = _situation_js(settings.COMPOUND_SITUATIONS)
+    layers = {
+        "before": _geojson(m, before, "调整前网格 grids before",
+                           "return {color: '#555', weight: 2, dashArray: '6 4', fill: true, fillOpacity: 0};",
+                           tooltip=["i", "n"], show=False).get_name(),
+        "compounds": _geojson(m, comps, "小区 compounds",
+                              f"return {{color: {ccol}[p._s], weight: 1, fillColor: {ccol}[p._s], fillOpacity: 0.25}};",
+                              tooltip=["n", "s"]).get_name(),
+        "after": _geojson(m, a_layer, "调整后网格 grids after",
+                          "return {color: p._c, weight: 3, fill: true, fillOpacity: 0};",
+                          tooltip=["i", "st", "h"], popup=["i", "st", "h"]).get_name(),
+    }
+    if ch_layer is not None:
+        layers["changes"] = _geojson(m, ch_layer, "调整区域 changes",
+                                     "return {color: '#d7191c', weight: 2, fillColor: '#d7191c', fillOpacity: 0.55};",
+                                     tooltip=["n", "h"], popup=["n", "i", "f", "to", "a", "h"]).get_name()
+    folium.LayerControl(collapsed=False).add_to(m)
+    extra = [(_line_svg("#555", 2, "6 4"), "调整前网格 (默认隐藏)")]
+    extra += [(_line_svg(c, 3), f"调整后网格: {s}") for s, c in palette.items()]
+    extra.append(('<span class="gm-swatch" style="background:#d7191c;border-color:#d7191c"></span>', "调整区域"))
+    m.add_child(_PageGlue(m.get_name(), layers, search="compounds", legend=_legend(ctx, extra, types=False),
+                          attribution=escape(style.attribution) if style.attribution else None))
+    n_changes = 0 if ch_layer is None else len(ch_layer)
+    side = ['<p class="note"><a href="index.html">← 总览 index</a></p>', "<h1>拉平对齐方案</h1>",
+            f'<p class="note">调整前 {len(before)} 个网格 → 调整后 {len(a_layer)} 个网格；'
+            f"{n_changes} 处调整" + (f"，涉及 {int(moved)} 户" if moved else "") + "。</p>",
+            "<p class=\"note\">图层“调整前网格”可在右上角打开，与调整后对照；红色为调整区域，点击查看户数。</p>",
+            "<h2>状态 status</h2><table>"]
+    counts = status.value_counts()
+    side += [f'<tr><td>{_line_svg(palette[s], 3)}{escape(s)}</td><td class="num">{int(counts[s])}</td></tr>'
+             for s in statuses]
+    side.append("</table>")
+    if rows:
+        side += ["<h2>调整清单 changes</h2>", *rows]
+    _side(m, "".join(side))
+    return _render(m)
+
+
+# ------------------------------------------------------------------ the job behind ``gridmap map``
+
+
+def map_job(compounds: str, grids: str, out: Path, *, read=None, compound_id: str | None = None,
+            grid_id: str | None = None, building_id: str | None = None, households: str | None = None,
+            buildings: str | None = None, members: str | None = None, microgrids: str | None = None,
+            proposal: str | None = None, communities: str | None = None, stations: str | None = None,
+            org: str | None = None, workers: str | None = None, basemap: str = "osm",
+            tianditu_key: str | None = None, attribution: str | None = None,
+            sliver: float = settings.SLIVER, nest: float = settings.NEST) -> list[Path]:
+    """Read the layers, classify, and write the map pages into ``out``.
+
+    ``organization.csv`` already in ``out`` (from ``gridmap org``) is used when ``org`` is not
+    given. Layers are read with ``read`` (a :class:`gridmap.pipeline.ReadOptions`).
+    """
+    from gridmap.classify import classify
+    from gridmap.microgrids import read_roster
+    from gridmap.pipeline import ReadOptions
+
+    read = read or ReadOptions()
+    out = Path(out)
+    c = read.read(compounds)
+    g = read.read(grids)
+    result = classify(c, g, compound_id=compound_id, grid_id=grid_id, sliver=sliver, nest=nest)
+    layers = {name: read.read(_layer(spec, default)) if spec else None
+              for name, spec, default in (("buildings", buildings, None),
+                                          ("microgrids", microgrids, "microgrids"),
+                                          ("communities", communities, None),
+                                          ("stations", stations, None))}
+    prop = None
+    if proposal:
+        prop = {name: read.read(f"{proposal}:{name}") for name in ("grids", "changes")}
+    org_path = Path(org) if org else out / "organization.csv"
+    organisation = _read_table(org_path) if (org or org_path.exists()) else None
+    if organisation is not None and not org:
+        log.info("using %s from gridmap org", org_path)
+    return make_maps(result, out, buildings=layers["buildings"], microgrids=layers["microgrids"],
+                     organisation=organisation, proposal=prop, communities=layers["communities"],
+                     stations=layers["stations"], members=_read_table(members) if members else None,
+                     workers=read_roster(workers) if workers else None, basemap=basemap,
+                     tianditu_key=tianditu_key, building_id=building_id, households=households,
+                     attribution=attribution)
+
+
+def _layer(spec: str, default: str | None) -> str:
+    """A GeoPackage given without a layer name opens its ``default`` layer when it has one."""
+    from gridmap.io import _list_layers, parse_layer_spec
+
+    parsed = parse_layer_spec(spec)
+    if default and parsed.layer is None and parsed.path.suffix.lower() == ".gpkg":
+        names = _list_layers(parsed.path) or []
+        if default in names and len(names) > 1:
+            return f"{parsed.path}:{default}"
+    return spec
+
+
+def _read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A CSV (UTF-8 with or without BOM, else GB18030) or Excel sheet, all columns as text."""
+    path = Path(path)
+    if not path.exists():
+        raise GridmapError(f"{path}: no such file.")
+    try:
+        if path.suffix.lower() in (".xlsx", ".xls"):
+            frame = pd.read_excel(path, dtype=str)
+        else:
+            try:
+                frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
+            except UnicodeDecodeError:
+                frame = pd.read_csv(path, dtype=str, encoding="gb18030", keep_default_na=False, na_values=[""])
+    except GridmapError:
+        raise
+    except Exception as exc:
+        raise GridmapError(f"{path}: not a readable table ({str(exc).splitlines()[0]}).") from None
+    frame.attrs["source"] = str(path)
+    return frame
+
+
+__all__ = ["make_maps", "map_job", "escape", "assert_offline", "network_references", "split_sections",
+           "display_geometries", "leaflet_assets", "SECTION_GRIDS"]
