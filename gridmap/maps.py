@@ -910,7 +910,7 @@ _GLUE = Template("""
       map.fitBounds(b, { maxZoom: 18, padding: [30, 30] });
       if (hits.length === 1) {
         var at = hits[0].getBounds ? hits[0].getBounds().getCenter() : hits[0].getLatLng();
-        hits[0].fire('click', { latlng: at });
+        hits[0].fire('click', { latlng: at }, true);
       }
     }
     input.addEventListener('change', go);
@@ -953,7 +953,7 @@ class _PageGlue(MacroElement):
 def _new_map(bounds: np.ndarray | None, style: _Style, title: str) -> folium.Map:
     m = folium.Map(tiles=None, prefer_canvas=True, zoom_start=13,
                    location=[37.85, 112.55] if bounds is None else
-                   [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2])
+                   [round((bounds[1] + bounds[3]) / 2, DECIMALS), round((bounds[0] + bounds[2]) / 2, DECIMALS)])
     # Folium's CDN assets (jQuery, Bootstrap, awesome-markers) are not used here; Leaflet is
     # inlined below instead of linked.
     m.default_js = []
@@ -1064,7 +1064,16 @@ def _side(m: folium.Map, html_text: str) -> None:
 
 
 def _render(m: folium.Map) -> str:
-    return m.get_root().render()
+    # Compact JSON with Chinese kept as UTF-8 (not \\uXXXX) makes pages a third smaller; the
+    # policy is folium's global one, so it is restored at once. Jinja's tojson still escapes
+    # < > & ' for HTML.
+    policies = folium.GeoJson._template.environment.policies
+    saved = policies.get("json.dumps_kwargs")
+    policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False, "separators": (",", ":")}
+    try:
+        return m.get_root().render()
+    finally:
+        policies["json.dumps_kwargs"] = saved
 
 
 def _extent(*layers: Layer | None) -> np.ndarray | None:
@@ -1438,7 +1447,6 @@ def map_job(compounds: str, grids: str, out: Path, *, read=None, compound_id: st
     given. Layers are read with ``read`` (a :class:`gridmap.pipeline.ReadOptions`).
     """
     from gridmap.classify import classify
-    from gridmap.microgrids import read_roster
     from gridmap.pipeline import ReadOptions
 
     read = read or ReadOptions()
@@ -1461,9 +1469,15 @@ def map_job(compounds: str, grids: str, out: Path, *, read=None, compound_id: st
     return make_maps(result, out, buildings=layers["buildings"], microgrids=layers["microgrids"],
                      organisation=organisation, proposal=prop, communities=layers["communities"],
                      stations=layers["stations"], members=_read_table(members) if members else None,
-                     workers=read_roster(workers) if workers else None, basemap=basemap,
+                     workers=_read_roster(workers) if workers else None, basemap=basemap,
                      tianditu_key=tianditu_key, building_id=building_id, households=households,
                      attribution=attribution)
+
+
+def _read_roster(path: str) -> pd.DataFrame:
+    from gridmap.microgrids import read_roster  # the roster format belongs to gridmap microgrids
+
+    return read_roster(path)
 
 
 def _layer(spec: str, default: str | None) -> str:

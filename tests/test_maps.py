@@ -1,0 +1,314 @@
+"""gridmap.maps and gridmap.gcj02 without a browser: escaping, GCJ-02, offline pages, sections."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from conftest import digest
+from gridmap.classify import classify
+from gridmap.errors import CRSWarning, GridmapError
+from gridmap.gcj02 import gcj02_to_wgs84, shift_geometries, wgs84_to_gcj02
+from gridmap.maps import (SECTION_GRIDS, assert_offline, escape, leaflet_assets, make_maps,
+                          network_references, split_sections)
+from mapdata import NAMES, PAYLOADS, small_city
+
+HOSTILE = ["<img src=x onerror=alert(1)>", "${alert(1)}", "a`b", "</script><script>alert(2)</script>",
+           "\"'&<>", "太嘉小区"]
+
+
+# ------------------------------------------------------------------ escaping
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_escape_leaves_no_markup_or_template_syntax(text):
+    out = escape(text)
+    assert not set(out) & set("<>\"'`$")
+    assert html.unescape(out) == text
+
+
+def test_escape_keeps_missing_values_missing():
+    assert escape(None) is None
+    assert escape(float("nan")) is None
+    assert escape(12) == "12"
+
+
+# ------------------------------------------------------------------ GCJ-02
+
+# Published pairs: wandergis/coordtransform (also hutool and coordtransform-rs test suites),
+# and Tiananmen as AMap shows it (GCJ-02 116.397555, 39.906961 for WGS 84 116.391314, 39.905560).
+KNOWN = [((116.404, 39.915), (116.41024449916938, 39.91640428150164), 1e-9),
+         ((116.391314, 39.905560), (116.397555, 39.906961), 1e-6)]
+
+
+@pytest.mark.parametrize("wgs, gcj, tol", KNOWN)
+def test_gcj02_matches_published_points(wgs, gcj, tol):
+    lon, lat = wgs84_to_gcj02(*wgs)
+    assert abs(lon - gcj[0]) < tol and abs(lat - gcj[1]) < tol
+    back = gcj02_to_wgs84(*gcj)
+    assert abs(back[0] - wgs[0]) < max(tol, 1e-8) and abs(back[1] - wgs[1]) < max(tol, 1e-8)
+
+
+def _metres(lon0, lat0, lon1, lat1):
+    dx = (lon1 - lon0) * 111_320 * math.cos(math.radians(lat0))
+    dy = (lat1 - lat0) * 110_574
+    return math.hypot(dx, dy)
+
+
+def test_gcj02_offset_in_taiyuan_is_550_to_600_m():
+    for lon, lat in [(112.55, 37.87), (112.45, 37.72), (112.68, 37.94)]:
+        assert 540 <= _metres(lon, lat, *map(float, wgs84_to_gcj02(lon, lat))) <= 610
+
+
+def test_gcj02_leaves_points_outside_china():
+    lon, lat = wgs84_to_gcj02(np.array([2.35, -74.0]), np.array([48.85, 40.7]))
+    assert np.allclose(lon, [2.35, -74.0]) and np.allclose(lat, [48.85, 40.7])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(73.0, 135.0), st.floats(18.0, 53.0))
+def test_gcj02_round_trip_within_a_millimetre(lon, lat):
+    g = wgs84_to_gcj02(lon, lat)
+    back = gcj02_to_wgs84(*g, steps=3)
+    assert _metres(lon, lat, float(back[0]), float(back[1])) < 1e-3
+
+
+def test_shift_geometries_moves_every_vertex_and_back():
+    poly = shapely.box(112.5, 37.8, 112.52, 37.82)
+    moved = shift_geometries([poly])[0]
+    ex = shapely.get_coordinates(moved)
+    expected = np.column_stack(wgs84_to_gcj02(*shapely.get_coordinates(poly).T))
+    assert np.allclose(ex, expected, atol=1e-12)
+    assert shapely.equals_exact(shift_geometries([moved], inverse=True)[0], poly, tolerance=1e-9)
+
+
+# ------------------------------------------------------------------ offline pages
+
+
+def test_network_references_are_found():
+    page = ('<script src="https://cdn.example/x.js"></script><link rel=stylesheet href=//cdn.example/a.css>'
+            '<style>.a{background:url( "http://x/y.png")}</style><style>@import "https://f/f.css";</style>')
+    assert len(network_references(page)) == 4
+    with pytest.raises(GridmapError, match="network"):
+        assert_offline(page, "x.html")
+    # Links a user may click and tile URLs inside scripts are not loaded with the page.
+    assert_offline('<a href="https://www.openstreetmap.org/copyright">OSM</a>'
+                   '<script>L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png")</script>')
+
+
+def test_leaflet_assets_are_inlined():
+    assets = leaflet_assets()
+    assert "images/" not in assets and "sourceMappingURL" not in assets
+    assert assets.count("data:image/png;base64,") >= 5
+    assert "Leaflet 1.9.3" in assets
+    assert network_references(assets) == []
+
+
+# ------------------------------------------------------------------ sections
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 400), st.integers(1, 60), st.integers(0, 10_000))
+def test_sections_are_small_and_cover_everything(n, size, seed):
+    xy = np.random.default_rng(seed).uniform(0, 10_000, (n, 2))
+    labels = split_sections(xy, size)
+    assert len(labels) == n
+    if n:
+        counts = np.bincount(labels)
+        assert counts.max() <= size
+        assert (counts > 0).all()
+        assert len(counts) == -(-n // size)
+
+
+def test_sections_keep_neighbours_together():
+    rng = np.random.default_rng(1)
+    west = rng.normal((0, 0), 100, (30, 2))
+    east = rng.normal((20_000, 0), 100, (30, 2))
+    labels = split_sections(np.vstack([west, east]), 40)
+    assert len(set(labels[:30])) == 1 and len(set(labels[30:])) == 1 and labels[0] != labels[-1]
+
+
+# ------------------------------------------------------------------ make_maps
+
+
+@pytest.fixture(scope="module")
+def city():
+    return small_city()
+
+
+@pytest.fixture(scope="module")
+def result(city):
+    return classify(city["compounds"], city["grids"])
+
+
+@pytest.fixture(scope="module")
+def pages(city, result, tmp_path_factory):
+    out = tmp_path_factory.mktemp("maps")
+    members = pd.DataFrame({"member_id": ["M1", "M2"], "name": ["王秘密", "李秘密"],
+                            "building_id": ["C1-B1", "C1-B1"], "phone": ["13900001111", "13900002222"]})
+    paths = make_maps(result, out, buildings=city["buildings"], microgrids=city["microgrids"],
+                      organisation=city["organisation"], proposal=city["proposal"],
+                      communities=city["communities"], stations=city["stations"], members=members,
+                      basemap="osm")
+    return {p.name: p.read_text(encoding="utf-8") for p in paths}
+
+
+def test_pages_written(pages):
+    names = list(pages)
+    assert names[0] == "index.html" and "proposal.html" in names
+    community = [n for n in names if n.startswith("community-")]
+    # Two communities, and the grid with an empty community field on an "unassigned" page.
+    assert len(community) == 3 and "community-unassigned.html" in community
+    assert all(re.fullmatch(r"community-[A-Za-z0-9_-]+\.html", n) for n in community)
+    for name, text in pages.items():
+        assert_offline(text, name)
+        assert "<script src" not in text and "<link" not in text.replace("<link rel", "")
+
+
+def test_pages_show_names_escaped_and_payloads_inert(pages):
+    everything = "".join(pages.values())
+    for raw in PAYLOADS.values():
+        assert raw not in everything
+    assert "<img src=x" not in everything and "${alert" not in everything
+    assert "<i>联合</i>" not in everything and "&lt;i&gt;联合&lt;/i&gt;" in everything
+    assert "长风<b>服务站</b>" not in everything
+    for name in ("太嘉小区", "千禧锦绣苑A区"):
+        assert name in everything
+
+
+def test_pages_hold_no_personal_data(pages):
+    everything = "".join(pages.values())
+    for secret in ("王秘密", "李秘密", "13900001111", "张三户"):
+        assert secret not in everything
+
+
+def test_ledger_gives_counts_only(city, result, tmp_path):
+    members = pd.DataFrame({"member_id": ["M1", "M2", "M3"], "name": ["王秘密", "李秘密", "赵秘密"],
+                            "building_id": ["C1-B1", "C1-B1", "C1-B2"], "phone": ["139", "138", "137"]})
+    paths = make_maps(result, tmp_path, buildings=city["buildings"].drop(columns="party_members"),
+                      members=members, basemap="none")
+    page = next(p.read_text(encoding="utf-8") for p in paths if "太嘉小区" in p.read_text(encoding="utf-8")
+                and p.name != "index.html")
+    assert re.search(r'"i":"C1-B1"[^}]*"p":"2"', page) and re.search(r'"i":"C1-B2"[^}]*"p":"1"', page)
+    assert "王秘密" not in page and '"139"' not in page
+
+
+def test_community_page_has_all_furniture(pages):
+    page = next(t for n, t in pages.items() if "坞城社区" in t and n.startswith("community-"))
+    for needle in ("L.control.scale", "L.control.layers", "gm-search", "gm-full", "gm-legend",
+                   "坞城社区党委", "<details", "data-b=", "prefer_canvas" if False else "preferCanvas",
+                   "微网格 micro-grids", "楼栋 buildings", "党群服务站 stations"):
+        assert needle in page, needle
+    assert "openstreetmap.org/copyright" in page and "tile.openstreetmap.org" in page
+
+
+def test_coordinates_are_rounded(pages):
+    page = pages["index.html"]
+    numbers = re.findall(r"\b1[01]\d\.\d+|\b3\d\.\d+", page)
+    assert numbers and max(len(n.split(".")[1]) for n in numbers) <= 6
+
+
+def test_sections_without_communities(result, tmp_path):
+    grids = result.grids.drop(columns=["community"])
+    plain = classify(result.compounds[["compound_id", "name", "type", "households", "geometry"]], grids)
+    paths = make_maps(plain, tmp_path, basemap="none", section_grids=5)
+    sections = [p for p in paths if p.name.startswith("community-section-")]
+    assert len(sections) == 3  # 12 grids, at most 5 a page
+    texts = [p.read_text(encoding="utf-8") for p in sections]
+    assert all("片区" in t for t in texts)
+    index = paths[0].read_text(encoding="utf-8")
+    assert all(p.name in index for p in sections)
+
+
+def test_optional_layers_absent(result, tmp_path):
+    paths = make_maps(result, tmp_path, basemap="none")
+    assert paths[0].name == "index.html" and not (tmp_path / "proposal.html").exists()
+    text = "".join(p.read_text(encoding="utf-8") for p in paths)
+    assert "楼栋 buildings" not in text and "微网格 micro-grids" not in text
+    assert "tile.openstreetmap.org" not in text
+
+
+def test_far_layer_warns_by_name(city, result, tmp_path):
+    far = city["stations"].copy()
+    far["geometry"] = far.geometry.translate(600_000, 0)
+    far.attrs["source"] = "far_stations.geojson"
+    with pytest.warns(CRSWarning, match="far_stations"):
+        make_maps(result, tmp_path, stations=far, basemap="none")
+
+
+def test_basemap_choices(result, tmp_path):
+    with pytest.raises(GridmapError, match="tianditu-key"):
+        make_maps(result, tmp_path, basemap="tianditu")
+    with pytest.raises(GridmapError, match="basemap"):
+        make_maps(result, tmp_path, basemap="google")
+    with pytest.raises(GridmapError, match="letters and digits"):
+        make_maps(result, tmp_path, basemap="tianditu", tianditu_key="abc\"</script>1234")
+    paths = make_maps(result, tmp_path, basemap="tianditu", tianditu_key="0123456789abcdef0123456789abcdef")
+    assert "tianditu.gov.cn/vec_w" in paths[1].read_text(encoding="utf-8")
+
+
+def test_gaode_shifts_vectors(result, tmp_path):
+    plain = make_maps(result, tmp_path / "a", basemap="none")[0].read_text(encoding="utf-8")
+    shifted = make_maps(result, tmp_path / "b", basemap="gaode")[0].read_text(encoding="utf-8")
+    lon = float(re.search(r"\[(11\d\.\d+),3\d\.\d+\]", plain).group(1))
+    lon_g = float(re.search(r"\[(11\d\.\d+),3\d\.\d+\]", shifted).group(1))
+    assert 0.004 < lon_g - lon < 0.008  # about 550 m east in Taiyuan
+    assert "autonavi" in shifted
+
+
+def test_bad_organisation_table(result, tmp_path):
+    with pytest.raises(GridmapError, match="unit_id"):
+        make_maps(result, tmp_path, organisation=pd.DataFrame({"x": [1]}), basemap="none")
+
+
+# ------------------------------------------------------------------ the command
+
+
+def test_cli_map(city, tmp_path):
+    from gridmap.cli import app
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in ("compounds", "grids", "buildings", "stations"):
+        city[k].to_file(src / f"{k}.geojson")
+    city["microgrids"].to_file(src / "microgrids.gpkg", layer="microgrids")
+    city["proposal"]["grids"].to_file(src / "proposal.gpkg", layer="grids")
+    city["proposal"]["changes"].to_file(src / "proposal.gpkg", layer="changes")
+    out = tmp_path / "out"
+    out.mkdir()
+    # organization.csv from gridmap org in --out is picked up without --org.
+    city["organisation"].to_csv(out / "organization.csv", index=False, encoding="utf-8-sig")
+    before = digest(src)
+    r = CliRunner().invoke(app, ["map", str(src / "compounds.geojson"), str(src / "grids.geojson"),
+                                 "--buildings", str(src / "buildings.geojson"),
+                                 "--microgrids", str(src / "microgrids.gpkg"),
+                                 "--stations", str(src / "stations.geojson"),
+                                 "--proposal", str(src / "proposal.gpkg"),
+                                 "--basemap", "none", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert (out / "index.html").exists() and (out / "proposal.html").exists()
+    pages = list(out.glob("community-*.html"))
+    assert len(pages) == 3
+    assert any("坞城社区党委" in p.read_text(encoding="utf-8") for p in pages)
+    assert digest(src) == before
+    assert not list(out.glob(".*"))  # no temporary files left
+
+
+def test_cli_map_bad_input_is_one_paragraph(tmp_path):
+    from gridmap.cli import app
+
+    r = CliRunner().invoke(app, ["map", str(tmp_path / "nope.geojson"), str(tmp_path / "g.geojson"),
+                                 "--out", str(tmp_path)])
+    assert r.exit_code == 1
+    assert "nope.geojson" in r.output and "Traceback" not in r.output
