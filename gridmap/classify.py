@@ -186,11 +186,19 @@ def situations(table: pd.DataFrame, n_compounds: int, n_grids: int, nest: float
 
 def _joined(owner: pd.Series, values: np.ndarray, n: int) -> np.ndarray:
     """Join ``values`` per owner position with ';' (sorted, unique), '' where none."""
+    out = np.full(n, "", dtype=object)
     if len(values) == 0:
-        return np.full(n, "", dtype=object)
-    s = pd.Series(values, index=np.asarray(owner)).astype(str)
-    joined = s.groupby(level=0).agg(lambda v: settings.LIST_SEP.join(sorted(set(v))))
-    return joined.reindex(range(n), fill_value="").to_numpy()
+        return out
+    # Sort once, drop repeats, then concatenate each owner's run with one ufunc: a Python call
+    # per owner (groupby + lambda) took most of classify's time on a city of 30,000 compounds.
+    pairs = pd.DataFrame({"o": np.asarray(owner),
+                          "v": pd.Series(values).astype(str).to_numpy(dtype=object)})
+    pairs = pairs.drop_duplicates().sort_values(["o", "v"], kind="stable")
+    o = pairs.o.to_numpy()
+    starts = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
+    joined = np.add.reduceat(pairs.v.to_numpy(dtype=object) + settings.LIST_SEP, starts)
+    out[o[starts]] = pd.Series(joined, dtype=object).str[:-1].to_numpy(dtype=object)
+    return out
 
 
 def _with_inputs(out: pd.DataFrame, layer: gpd.GeoDataFrame, id_field: str) -> gpd.GeoDataFrame:
