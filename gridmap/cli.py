@@ -254,6 +254,132 @@ def map_cmd(
     out_console.print(f"Wrote {len(pages)} pages in {out}; open {out / 'index.html'} in a browser.")
 
 
+# ------------------------------------------------------------------ org
+
+
+@app.command("org")
+@handled
+def org_cmd(
+    compounds: Annotated[str, typer.Argument(help="Compounds layer (小区).")],
+    grids: Annotated[str, typer.Argument(help="Grids layer (网格), with their community (社区) if known.")],
+    buildings: Annotated[str, typer.Option("--buildings", help="Buildings layer (楼栋): footprints or points with a building id; households and party members optional.")],
+    members: Annotated[Optional[list[str]], typer.Option("--members", help="Member ledger (台账), CSV or .xlsx, columns member_id/党员编号, name/姓名, building_id/楼栋编码, category/类别, phone/电话; repeat for one file per category. Without it, counts come from the buildings' party-member field.")] = None,
+    communities: Annotated[Optional[str], typer.Option("--communities", help="Community polygons (社区); by default the grids' community field, else one tree for the whole area.")] = None,
+    proposal: Annotated[Optional[str], typer.Option("--proposal", help="Alignment proposal (proposal.gpkg from gridmap align): lay the organisation out on its grids.")] = None,
+    roster: Annotated[Optional[Path], typer.Option("--roster", help="Also write a member roster (names, unit, group) for the community office, CSV or .xlsx. It holds personal data: keep it apart from shared outputs.")] = None,
+    ledger_encoding: Annotated[Optional[str], typer.Option("--ledger-encoding", help="Encoding of CSV ledgers; by default UTF-8 (with or without BOM), else GB18030.")] = None,
+    party_members: Annotated[Optional[str], typer.Option("--party-members", help="Buildings' party-member field, used without a ledger (default: party_members, 党员数).")] = None,
+    branch_min: Annotated[int, typer.Option("--branch-min", help="Members a branch needs; smaller units are joined with neighbours.")] = settings.BRANCH_MIN_MEMBERS,
+    branch_max: Annotated[int, typer.Option("--branch-max", help="Members a branch holds at most; larger units become general branches (党总支).")] = settings.BRANCH_MAX_MEMBERS,
+    committee_min: Annotated[int, typer.Option("--committee-min", help="Members from which a branch has a committee (支委会).")] = settings.COMMITTEE_MIN_MEMBERS,
+    group_min: Annotated[int, typer.Option("--group-min", help="Members a building group (党小组) needs; smaller buildings join a neighbour's.")] = settings.GROUP_MIN_MEMBERS,
+    compound_id: CompoundId = None,
+    grid_id: GridId = None,
+    building_id: BuildingId = None,
+    households: Households = None,
+    crs: Crs = None,
+    encoding: Encoding = None,
+    engine: Engine = settings.ENGINE,
+    sliver: Sliver = settings.SLIVER,
+    nest: Nest = settings.NEST,
+    out: Out = DEFAULT_OUT,
+):
+    """Lay out the party organisation: community committee → compound (grid) branches → building groups.
+
+    Units follow the three situations and the member counts (DESIGN §3). Writes organization.csv,
+    organization.json and organization.xlsx (counts only: no names or phone numbers), and with
+    --roster a separate member roster.
+    """
+    from gridmap.org import Thresholds, org_job
+
+    thresholds = Thresholds(branch_min=branch_min, branch_max=branch_max, committee_min=committee_min,
+                            group_min=group_min)
+    org = org_job(compounds, grids, buildings, out, members=members, communities=communities,
+                  proposal=proposal, roster=str(roster) if roster else None,
+                  read=_read_options(engine, encoding, crs), ledger_encoding=ledger_encoding,
+                  compound_id=compound_id, grid_id=grid_id,
+                  building_id=building_id, households=households, party_members=party_members,
+                  sliver=sliver, nest=nest, thresholds=thresholds)
+    print_organisation(org)
+    written = "organization.csv, organization.json, organization.xlsx"
+    out_console.print(f"Wrote {written} in {out}" + (f", and the roster {roster}" if roster else ""))
+
+
+def print_organisation(org) -> None:
+    """Units by kind per community, and members placed and not placed."""
+    from gridmap.org import KIND_NAMES
+
+    summary = org.summary()
+    t = Table(title="Organisation (units by kind)", caption="党委 committee · 党总支 general branch · "
+              "党支部 branch · 联合党支部 joint branch · 党小组 group · 党员中心户 central household")
+    t.add_column("community", no_wrap=True)
+    for label in KIND_NAMES.values():
+        t.add_column(label, justify="right")
+    t.add_column("members", justify="right")
+    t.add_column("review", justify="right")
+    for r in summary.to_dict("records"):
+        bold = "[bold]" if r["community"] == "合计" else ""
+        t.add_row(bold + (r["community"] or "(all)"), *[f"{bold}{r[k]}" for k in KIND_NAMES],
+                  f"{bold}{r['members']}", f"{bold}{r['review']}")
+    out_console.print(t)
+    colour = "green" if org.members_unplaced == 0 else "red"
+    out_console.print(f"Members: {org.members_total} ({org.source}); placed in a group "
+                      f"{org.members_placed}; [{colour}]not placed {org.members_unplaced}[/]")
+
+
+# ------------------------------------------------------------------ map
+
+
+@app.command("map")
+@handled
+def map_cmd(
+    compounds: Annotated[str, typer.Argument(help="Compounds layer (小区).")],
+    grids: Annotated[str, typer.Argument(help="Grids layer (网格), with their community (社区) if known.")],
+    buildings: Annotated[Optional[str], typer.Option("--buildings", help="Buildings layer (楼栋): footprints or points; shown with their group (党小组).")] = None,
+    members: Annotated[Optional[str], typer.Option("--members", help="Member ledger (CSV/Excel): only its count of members per building is shown, never names.")] = None,
+    microgrids: Annotated[Optional[str], typer.Option("--microgrids", help="Micro-grids (microgrids.gpkg from gridmap microgrids), drawn per community.")] = None,
+    proposal: Annotated[Optional[str], typer.Option("--proposal", help="Alignment proposal (proposal.gpkg from gridmap align): adds the planners' view proposal.html.")] = None,
+    communities: Annotated[Optional[str], typer.Option("--communities", help="Community polygons (社区); by default the grids' community field, else map sections of a few dozen grids.")] = None,
+    stations: Annotated[Optional[str], typer.Option("--stations", help="Party-mass service stations (党群服务站), points.")] = None,
+    org: Annotated[Optional[str], typer.Option("--org", help="organization.csv from gridmap org (default: the one in --out, if there).")] = None,
+    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Roster of grid workers (worker_id, grid_id): worker ids are shown, never names.")] = None,
+    basemap: Annotated[str, typer.Option("--basemap", help="Background tiles: osm, tianditu (needs --tianditu-key), gaode (data shifted to GCJ-02) or none. Offline, tiles are simply missing.")] = "osm",
+    tianditu_key: Annotated[Optional[str], typer.Option("--tianditu-key", help="Tianditu token for --basemap tianditu.")] = None,
+    attribution: Annotated[Optional[str], typer.Option("--attribution", help="Data credit shown on every map (OpenStreetMap-derived layers get one by default).")] = None,
+    compound_id: CompoundId = None,
+    grid_id: GridId = None,
+    building_id: BuildingId = None,
+    households: Households = None,
+    crs: Crs = None,
+    encoding: Encoding = None,
+    engine: Engine = settings.ENGINE,
+    sliver: Sliver = settings.SLIVER,
+    nest: Nest = settings.NEST,
+    out: Out = DEFAULT_OUT,
+):
+    """Write offline HTML maps: index.html, one page per community, and proposal.html with --proposal.
+
+    Pages are self-contained (Leaflet inlined) and open with no internet; compounds are coloured
+    by situation and outlined by type, with grids, micro-grids, buildings, stations, a legend, a
+    layer control, search by compound name and the community's organisation beside the map.
+    """
+    from gridmap.maps import map_job
+
+    pages = map_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
+                    compound_id=compound_id, grid_id=grid_id, building_id=building_id,
+                    households=households, buildings=buildings, members=members,
+                    microgrids=microgrids, proposal=proposal, communities=communities,
+                    stations=stations, org=org, workers=grid_workers, basemap=basemap,
+                    tianditu_key=tianditu_key, attribution=attribution, sliver=sliver, nest=nest)
+    t = Table(title="Map pages")
+    t.add_column("page")
+    t.add_column("size", justify="right")
+    for path in pages:
+        t.add_row(path.name, f"{path.stat().st_size / 1e6:.2f} MB")
+    out_console.print(t)
+    out_console.print(f"Wrote {len(pages)} pages in {out}; open {out / 'index.html'} in a browser.")
+
+
 # ------------------------------------------------------------------ entry point
 
 
