@@ -37,9 +37,11 @@ def check_job(specs: list[str], out: Path | None, *, read: ReadOptions = ReadOpt
               compound_id: str | None = None, grid_id: str | None = None) -> pd.DataFrame:
     """Validate layers and write ``check.csv``; return the issue table.
 
-    Each layer is taken as grids when it has a grid id field (``--grid-id`` or DESIGN §4 names)
-    and no compound id, or when its name says so; else as compounds. Errors that stop a layer from
-    being read at all (missing file, no CRS) are raised.
+    A layer with a building id is checked as buildings (points or polygons); one with a grid id
+    field (``--grid-id`` or DESIGN §4 names) and no compound id, or whose name says so, as grids;
+    one with a compound id as compounds; any other (streets, stations) for null, empty and invalid
+    geometries only. Errors that stop a layer from being read at all (missing file, no CRS) are
+    raised.
     """
     frames = []
     layers = {}
@@ -64,7 +66,10 @@ def check_job(specs: list[str], out: Path | None, *, read: ReadOptions = ReadOpt
 def _guess_kind(gdf, spec: str, compound_id: str | None, grid_id: str | None) -> tuple[str, str | None]:
     cid = find_field(gdf, "compound_id", compound_id if compound_id in gdf.columns else None, required=False)
     gid = find_field(gdf, "grid_id", grid_id if grid_id in gdf.columns else None, required=False)
+    bid = find_field(gdf, "building_id", required=False)
     name = str(spec).lower()
+    if bid and not (compound_id in gdf.columns or grid_id in gdf.columns):
+        return "buildings", bid  # buildings carry their compound's id too: their own id decides
     if gid and (not cid or "grid" in name or "网格" in name):
         return "grids", gid
     if cid:
@@ -72,7 +77,7 @@ def _guess_kind(gdf, spec: str, compound_id: str | None, grid_id: str | None) ->
     for given in (compound_id, grid_id):
         if given:
             find_field(gdf, "compound_id", given)  # raises naming the fields present
-    return "polygons", None
+    return "features", None
 
 
 def classify_job(compounds: str, grids: str, out: Path, *, read: ReadOptions = ReadOptions(),

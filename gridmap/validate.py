@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 ISSUE_COLUMNS = ["layer", "feature_id", "severity", "issue", "detail", "area_m2"]
 #: Overlaps and gaps smaller than this (m²) are numerical noise of shared edges, not findings.
 MIN_FINDING_M2 = 1.0
-POLYGONAL = np.array(["Polygon", "MultiPolygon"])
+#: Layer kinds that may hold points as well as polygons, and kinds that may hold anything.
+POINTS_OR_POLYGONS = ("buildings",)
+ANY_GEOMETRY = ("features",)
 _LISTED = 10
 
 
@@ -78,8 +80,9 @@ def inspect_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str
 
     types = shapely.get_type_id(geoms)
     polygonal = np.isin(types, (3, 6))
-    collection = types == 7
-    wrong = ~missing & ~polygonal & ~collection
+    collection = (types == 7) & (kind not in ANY_GEOMETRY)
+    allowed = polygonal | np.isin(types, (0, 4)) if kind in POINTS_OR_POLYGONS else polygonal
+    wrong = ~missing & ~allowed & ~collection & (kind not in ANY_GEOMETRY)
     if wrong.any():
         kinds = pd.Series(_type_names(geoms[wrong])).value_counts()
         add(_sample(labels[wrong]), "error", "not polygons",
@@ -154,8 +157,9 @@ def polygonal_part(geoms: np.ndarray) -> np.ndarray:
     keep = shapely.get_type_id(parts2) == 3
     if not keep.any():
         return out
-    merged = shapely.multipolygons(parts2[keep], indices=index2[keep])
-    present = np.unique(index2[keep])
+    # multipolygons() wants consecutive indices: renumber the geometries that have polygons.
+    present, consecutive = np.unique(index2[keep], return_inverse=True)
+    merged = shapely.multipolygons(parts2[keep], indices=consecutive)
     single = shapely.get_num_geometries(merged) == 1
     merged[single] = shapely.get_geometry(merged[single], 0)
     out[present] = merged

@@ -64,8 +64,11 @@ def test_make_valid_keeps_every_part():
 def test_polygonal_part_of_collections():
     gc = shapely.GeometryCollection([shapely.box(0, 0, 1, 1), shapely.LineString([(0, 0), (5, 5)]),
                                      shapely.MultiPolygon([shapely.box(2, 2, 3, 3), shapely.box(4, 4, 5, 5)])])
-    out = polygonal_part(np.array([gc, shapely.LineString([(0, 0), (1, 1)])]))
+    line = shapely.LineString([(0, 0), (1, 1)])
+    out = polygonal_part(np.array([gc, line]))
     assert out[0].area == pytest.approx(3) and out[1].is_empty
+    out = polygonal_part(np.array([line, gc, line, shapely.box(0, 0, 2, 2)]))  # gaps in the numbering
+    assert [g.area for g in out] == pytest.approx([0, 3, 0, 4])
 
 
 def test_overlaps_and_gaps_measured():
