@@ -543,6 +543,11 @@ def _buildings(area: _Area, buildings: gpd.GeoDataFrame, building_id: str | None
     g_at = _within(points, area.grids.geometry.to_numpy()) if located.any() else np.full(len(points), -1)
     table["grid_id"] = np.where(g_at >= 0, g_ids[np.maximum(g_at, 0)] if len(g_ids) else None, None)
     table["households"] = _figures(buildings, "households", households, source, required=False)
+    gaps = np.isnan(table.households.to_numpy())
+    if gaps.any() and not gaps.all():
+        warnings.warn(f"{source}: {int(gaps.sum())} buildings have no household figure "
+                      f"({_sample(table.building_id[gaps])}); units' households count the others only",
+                      PlacementWarning, stacklevel=3)
     table["party_members"] = _figures(buildings, "party_members", party_members, source, required=False)
     return table
 

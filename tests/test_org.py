@@ -562,6 +562,12 @@ def test_missing_member_figures():
     b2 = b.drop(columns="households")
     org2 = quiet(organise, gridmap.classify(comps, grids), b2)
     assert org2.units.households.isna().all()
+    b3 = with_members(buildings, {}, default=3)
+    b3["households"] = b3.households.astype(float)
+    b3.loc[b3.building_id == "D1", "households"] = np.nan
+    with pytest.warns(PlacementWarning, match=r"1 buildings have no household figure \(D1\)"):
+        org3 = organise(gridmap.classify(comps, grids), b3)
+    assert by_name(org3, "D苑小区党支部").households == 80.0
 
 
 def test_duplicate_or_missing_building_ids():
@@ -625,6 +631,10 @@ def test_ledger_bad_columns_and_encoding(tmp_path):
         read_ledger(dup)
     with pytest.raises(GridmapError, match="no such ledger"):
         read_ledger(tmp_path / "missing.csv")
+    old = tmp_path / "old.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0")
+    with pytest.raises(GridmapError, match="save it as .xlsx"):
+        read_ledger(old)
     strange = tmp_path / "strange.csv"
     pd.DataFrame({"member_id": ["a", "b"], "building_id": ["A1", "A1"], "category": ["预备党员", "直管"]}
                  ).to_csv(strange, index=False)
