@@ -399,7 +399,8 @@ def id_strings(values: pd.Series) -> pd.Series:
         whole = values.dropna()
         if (whole == np.floor(whole)).all():
             return values.map(lambda v: None if pd.isna(v) else str(int(v)))
-    return values.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip())
+    # pd.isna also catches pandas' NA of string columns, which str() would turn into "<NA>".
+    return values.map(lambda v: None if pd.isna(v) else str(v).strip()).astype(object)
 
 
 # ---------------------------------------------------------------- writing
