@@ -398,9 +398,11 @@ def id_strings(values: pd.Series) -> pd.Series:
     if pd.api.types.is_float_dtype(values):
         whole = values.dropna()
         if (whole == np.floor(whole)).all():
-            return values.map(lambda v: None if pd.isna(v) else str(int(v)))
+            text = [None if pd.isna(v) else str(int(v)) for v in values.to_numpy()]
+            return pd.Series(text, index=values.index, dtype=object)
     # pd.isna also catches pandas' NA of string columns, which str() would turn into "<NA>".
-    return values.map(lambda v: None if pd.isna(v) else str(v).strip()).astype(object)
+    text = [None if pd.isna(v) else str(v).strip() for v in values.to_numpy(dtype=object)]
+    return pd.Series(text, index=values.index, dtype=object)
 
 
 # ---------------------------------------------------------------- writing

@@ -232,7 +232,7 @@ def _labels(gdf: pd.DataFrame, id_field: str | None) -> np.ndarray:
     numbers = np.array([f"feature {i}" for i in range(1, len(gdf) + 1)], dtype=object)
     if id_field is None:
         return numbers
-    ids = id_strings(gdf[id_field]).to_numpy(dtype=object)
+    ids = id_strings(gdf[id_field]).to_numpy(dtype=object, copy=True)
     empty = pd.isna(ids) | (ids == "")
     ids[empty] = numbers[empty]
     return ids
