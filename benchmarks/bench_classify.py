@@ -57,9 +57,6 @@ def peer_job(compounds: str, grids: str, out: Path, sliver: float = SLIVER, nest
         path, _, layer = spec.rpartition(":")
         return gpd.read_file(path, layer=layer)
 
-    def joined(s: pd.Series) -> str:
-        return ";".join(sorted(s.astype(str)))
-
     c = read(compounds)
     g = read(grids)
     metric = c.crs if c.crs.is_projected else c.estimate_utm_crs()
@@ -76,14 +73,15 @@ def peer_job(compounds: str, grids: str, out: Path, sliver: float = SLIVER, nest
     ov["share_of_grid"] = (ov.overlap_m2 / ov.g_area).clip(upper=1)
     ov["significant"] = (ov.share_of_compound >= sliver) | (ov.share_of_grid >= sliver)
 
+    ov = ov.sort_values(["compound_id", "grid_id"])  # so that joined id lists come out sorted
     sig = ov[ov.significant].copy()
     sig["alone"] = sig.groupby("grid_id").compound_id.transform("size") == 1
     sig["nest_alone"] = sig.alone & (sig.share_of_grid >= nest)
     per_c = sig.groupby("compound_id").agg(n=("grid_id", "size"), alone=("alone", "all"),
-                                           nest_alone=("nest_alone", "all"), grid_ids=("grid_id", joined))
+                                           nest_alone=("nest_alone", "all"), grid_ids=("grid_id", ";".join))
     main = sig.sort_values(["compound_id", "share_of_compound"], ascending=[True, False]) \
         .drop_duplicates("compound_id").set_index("compound_id")
-    slivers = ov[~ov.significant].groupby("compound_id").grid_id.agg(joined)
+    slivers = ov[~ov.significant].groupby("compound_id").grid_id.agg(";".join)
 
     cc = c.join(per_c, on="compound_id")
     n = cc.n.fillna(0)
@@ -96,9 +94,10 @@ def peer_job(compounds: str, grids: str, out: Path, sliver: float = SLIVER, nest
     cc["sliver_grid_ids"] = cc.compound_id.map(slivers).fillna("")
 
     sig["c_situation"] = sig.compound_id.map(cc.set_index("compound_id").situation)
-    per_g = sig.groupby("grid_id").agg(n=("compound_id", "size"),
-                                       any_mixed=("c_situation", lambda s: (s == "mixed").any()),
-                                       first=("c_situation", "first"), compound_ids=("compound_id", joined))
+    sig["is_mixed"] = sig.c_situation == "mixed"
+    per_g = sig.sort_values(["grid_id", "compound_id"]).groupby("grid_id").agg(
+        n=("compound_id", "size"), any_mixed=("is_mixed", "any"), first=("c_situation", "first"),
+        compound_ids=("compound_id", ";".join))
     gg = g.join(per_g, on="grid_id")
     n = gg.n.fillna(0)
     gg["situation"] = np.select([n == 0, gg.any_mixed == True, (n == 1) & (gg["first"] == "large_compound"),  # noqa: E712

@@ -352,9 +352,9 @@ def warn_if_far_apart(layers: dict[str, gpd.GeoDataFrame], limit_km: float = 50.
     if len(items) < 2:
         return
     ref_name, ref = items[0]
-    rb = ref.to_crs(4326).total_bounds
+    rb = _lonlat_bounds(ref)
     for name, layer in items[1:]:
-        b = layer.to_crs(4326).total_bounds
+        b = _lonlat_bounds(layer)
         gap_lon = max(0.0, max(b[0], rb[0]) - min(b[2], rb[2]))
         gap_lat = max(0.0, max(b[1], rb[1]) - min(b[3], rb[3]))
         km = math.hypot(gap_lon * 111.32 * math.cos(math.radians((rb[1] + rb[3]) / 2)), gap_lat * 110.57)
@@ -362,6 +362,21 @@ def warn_if_far_apart(layers: dict[str, gpd.GeoDataFrame], limit_km: float = 50.
             warnings.warn(f"{layer.attrs.get('source', name)} lies {km:,.0f} km from "
                           f"{ref.attrs.get('source', ref_name)}: is its CRS right?", CRSWarning,
                           stacklevel=2)
+
+
+def _lonlat_bounds(layer: gpd.GeoDataFrame) -> np.ndarray:
+    """A layer's extent in longitude/latitude, from its bounding box.
+
+    Reprojecting the box (densified along its edges) instead of every vertex: the latter took a
+    tenth of ``gridmap classify``'s time on 30,000 compounds and 40,000 grids.
+    """
+    bounds = layer.total_bounds
+    if layer.crs is None or not np.isfinite(bounds).all():
+        return layer.to_crs(4326).total_bounds
+    from pyproj import Transformer
+
+    to_lonlat = Transformer.from_crs(layer.crs, 4326, always_xy=True)
+    return np.asarray(to_lonlat.transform_bounds(*bounds, densify_pts=21))
 
 
 def find_field(gdf: pd.DataFrame, meaning: str, explicit: str | None = None, *,
