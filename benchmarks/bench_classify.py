@@ -51,7 +51,6 @@ def peer_job(compounds: str, grids: str, out: Path, sliver: float = SLIVER, nest
     """The same job written the way a GIS analyst would with geopandas and pandas."""
     import geopandas as gpd
     import numpy as np
-    import pandas as pd
 
     def read(spec: str) -> gpd.GeoDataFrame:
         path, _, layer = spec.rpartition(":")
