@@ -8,6 +8,7 @@ moved into place, so an interrupted run never leaves a half-written file under t
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -373,10 +374,15 @@ def _lonlat_bounds(layer: gpd.GeoDataFrame) -> np.ndarray:
     bounds = layer.total_bounds
     if layer.crs is None or not np.isfinite(bounds).all():
         return layer.to_crs(4326).total_bounds
+    return np.asarray(_to_lonlat(layer.crs).transform_bounds(*bounds, densify_pts=21))
+
+
+@functools.lru_cache(maxsize=16)
+def _to_lonlat(crs: CRS):
+    # Building a transformer looks the CRS up in PROJ's database: 50 ms, so keep them.
     from pyproj import Transformer
 
-    to_lonlat = Transformer.from_crs(layer.crs, 4326, always_xy=True)
-    return np.asarray(to_lonlat.transform_bounds(*bounds, densify_pts=21))
+    return Transformer.from_crs(crs, 4326, always_xy=True)
 
 
 def find_field(gdf: pd.DataFrame, meaning: str, explicit: str | None = None, *,
