@@ -280,14 +280,20 @@ def tile(pieces: np.ndarray, piece_grid: np.ndarray, b_geom: np.ndarray, b_grid:
 def _prefer_one_piece(cut: tuple, g_geom: np.ndarray, b_geom: np.ndarray, b_grid: np.ndarray,
                       hh: np.ndarray, households_range: tuple[int, int]) -> tuple:
     """Micro-grids along streets, except in grids where that leaves one in several parts (a
-    street across a grid's hair-thin neck): those grids are cut again without streets."""
+    street across a grid's hair-thin neck) or one with no households in a grid that has some (a
+    block cut off by slivers between streets and the grid's edge): those grids are cut again
+    without streets."""
     c_geom, c_grid, c_leaf = cut
     single = shapely.get_num_geometries(g_geom) == 1
-    broken = np.unique(c_grid[(shapely.get_num_geometries(c_geom) > 1) & single[c_grid]])
+    h_leaf = np.bincount(c_leaf, weights=hh, minlength=len(c_geom))
+    h_grid = np.bincount(c_grid, weights=h_leaf, minlength=len(g_geom))
+    bad = (shapely.get_num_geometries(c_geom) > 1) & single[c_grid]
+    bad |= (h_leaf == 0) & (h_grid[c_grid] > 0)
+    broken = np.unique(c_grid[bad])
     if not len(broken):
         return cut
-    log.info("%d grids are cut without streets (a street would leave a micro-grid in several "
-             "parts)", len(broken))
+    log.info("%d grids are cut without streets (streets would leave a micro-grid in several "
+             "parts, or one with no households)", len(broken))
     redo = np.isin(b_grid, broken)
     p_geom, p_grid, p_leaf = tile(g_geom[broken], broken, b_geom[redo], b_grid[redo], hh[redo],
                                   households_range)
