@@ -19,6 +19,7 @@ places and organisational units are shown, and central households (党员中心�
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import html
@@ -31,10 +32,12 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
+import jinja2
 import numpy as np
 import pandas as pd
 import shapely
 from branca.element import Element, MacroElement
+from folium.map import FitBounds
 from folium.template import Template
 from folium.utilities import JsCode
 
@@ -86,13 +89,20 @@ STATUS_PALETTE = ("#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a", "#cab2d
 
 
 def escape(value) -> str | None:
-    """Text that shows literally wherever folium puts it: HTML-escaped, with ``$`` and backtick
-    escaped too (folium pastes Tooltip and Popup text into JavaScript template literals, where
-    ``${…}`` would run). None and NaN stay None."""
+    """Text that shows literally wherever folium puts it. None and NaN stay None.
+
+    HTML-escaped (folium inserts values as HTML), with ``$`` and backtick escaped too (folium
+    pastes Tooltip and Popup text into JavaScript template literals, where ``${…}`` would run),
+    and braces as well: branca compiles every rendered macro again as a Jinja template, so a
+    name holding ``{{ … }}`` would be evaluated, or ``{% raw %}`` break the build.
+    """
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return None
     text = html.escape(str(value), quote=True)
-    return text.replace("$", "&#36;").replace("`", "&#96;")
+    return text.translate(_MORE_ENTITIES)
+
+
+_MORE_ENTITIES = str.maketrans({"$": "&#36;", "`": "&#96;", "{": "&#123;", "}": "&#125;"})
 
 
 def escape_series(values: pd.Series) -> pd.Series:
@@ -221,10 +231,13 @@ def _bounds_by_id(ids: pd.Series, geoms: np.ndarray) -> dict[str, np.ndarray]:
     """(south, west, north, east) per id, in display coordinates."""
     if not len(ids):
         return {}
-    b = shapely.bounds(geoms)
-    frame = pd.DataFrame({"id": ids.to_numpy(), "w": b[:, 0], "s": b[:, 1], "e": b[:, 2], "n": b[:, 3]})
+    b = shapely.bounds(geoms)[:, [1, 0, 3, 2]]
+    keys = ids.to_numpy(dtype=object)
+    if not ids.duplicated().any():
+        return dict(zip(keys, b))
+    frame = pd.DataFrame({"id": keys, "s": b[:, 0], "w": b[:, 1], "n": b[:, 2], "e": b[:, 3]})
     agg = frame.groupby("id").agg(s=("s", "min"), w=("w", "min"), n=("n", "max"), e=("e", "max"))
-    return {k: v for k, v in zip(agg.index, agg.to_numpy())}
+    return dict(zip(agg.index, agg.to_numpy()))
 
 
 def _bounds_attr(b) -> str:
@@ -246,7 +259,10 @@ class Page:
 
 @dataclass
 class Layer:
-    """A layer ready for pages: display geometries, escaped fields, style keys, page of each row."""
+    """A layer ready for pages: display geometries, escaped fields, style keys, page of each row.
+
+    ``props`` holds Python objects with None for missing values, so that pages serialise it as is.
+    """
 
     name: str
     geoms: np.ndarray
@@ -254,23 +270,105 @@ class Layer:
     page: np.ndarray
     ids: pd.Series | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    clean: bool = field(default=False, repr=False)
+
+    def __post_init__(self):
+        if not self.clean:
+            self.props = self.props.astype(object).where(self.props.notna(), None)
+            self.clean = True
 
     def subset(self, key: str) -> Layer:
         mask = self.page == key
         return Layer(self.name, self.geoms[mask], self.props[mask], self.page[mask],
-                     None if self.ids is None else self.ids[mask], self.labels)
+                     None if self.ids is None else self.ids[mask], self.labels, clean=True)
 
     def __len__(self) -> int:
         return len(self.geoms)
 
-    def geojson(self) -> dict:
-        gdf = gpd.GeoDataFrame(self.props.reset_index(drop=True), geometry=list(self.geoms), crs=4326)
-        return gdf.to_geo_dict(drop_id=True)
+    def first_feature(self) -> dict:
+        """What folium is given as data: the first feature's properties, no geometry.
+
+        Folium checks tooltip fields against it; the features themselves come in bulk from
+        :meth:`data_script`.
+        """
+        if not len(self.props):
+            return {"type": "FeatureCollection", "features": []}
+        first = self.props.iloc[0].to_dict()
+        return {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": first, "geometry": None}]}
+
+    def data_script(self) -> str:
+        """``gmFC([geometries…], {field: [values…]}, {field: [distinct values…]})``: the features
+        as a JavaScript expression.
+
+        Geometries come from ``shapely.to_geojson`` in one call, properties as one array per
+        field (names are not repeated per feature), fields with few distinct values as codes into
+        a list of them; ``gmFC``, inlined in each page's head, makes a FeatureCollection of them
+        in the browser. ``<``, ``>``, ``&`` and ``'`` can only be inside
+        JSON strings here and are written as ``\\u`` escapes, so the text is safe in a script.
+        """
+        geometry = shapely.to_geojson(np.asarray(self.geoms, dtype=object)).tolist() if len(self.geoms) else []
+        columns, codes = {}, {}
+        for k in self.props.columns:
+            values = self.props[k]
+            # A field with few distinct values (situation, type, community) is sent as codes
+            # into a list of its values.
+            uniques = values.dropna().unique() if len(values) > 8 else ()
+            if 0 < len(uniques) <= len(values) // 4:
+                code, labels = pd.factorize(values, use_na_sentinel=True)
+                columns[k] = code.tolist()
+                codes[k] = list(labels)
+            else:
+                columns[k] = values.tolist()
+        dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+        text = f"gmFC([{','.join(geometry)}],{dumps(columns)},{dumps(codes)})"
+        return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+                .replace("'", "\\u0027"))
 
     def fields(self, wanted: list[str]) -> tuple[list[str], list[str]]:
         """The shown fields among ``wanted`` that have a value somewhere, with their labels."""
         keep = [f for f in wanted if f in self.props and self.props[f].notna().any()]
         return keep, [escape(self.labels.get(f, f)) for f in keep]
+
+
+class _LayerData(Element):
+    """Adds a layer's features right after folium defines the layer, as a raw script.
+
+    Folium would embed the GeoJSON in the layer's own script, which branca then compiles as a
+    Jinja template: for a layer of thousands of features that compiling is the slowest part of a
+    page. Here folium gets the first feature only and the features follow in bulk, untouched.
+    """
+
+    def __init__(self, layer_name: str, data: str):
+        super().__init__()
+        self._name = "LayerData"
+        self.layer_name = layer_name
+        self.data = data
+
+    def render(self, **kwargs) -> None:
+        self.get_root().script.add_child(_RawHTML(f"{self.layer_name}_add({self.data});\n"),
+                                         name=self.get_name())
+
+
+#: Rebuilds the features of :meth:`Layer.data_script`; in every page's head.
+_GMFC = """<script>function gmFC(g, c, d) {
+  var k = Object.keys(c), f = new Array(g.length), i, j;
+  Object.keys(d).forEach(function (n) { c[n] = c[n].map(function (v) { return v < 0 ? null : d[n][v]; }); });
+  for (i = 0; i < g.length; i++) { var p = {}; for (j = 0; j < k.length; j++) { p[k[j]] = c[k[j]][i]; }
+    f[i] = {type: 'Feature', geometry: g[i], properties: p}; }
+  return {type: 'FeatureCollection', features: f}; }</script>
+"""
+
+
+class _RawHTML(Element):
+    """HTML put in the page as it is: never parsed as a Jinja template (names such as
+    ``{{ 7*7 }}`` must not be evaluated at build time)."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self._html = text
+
+    def render(self, **kwargs) -> str:
+        return self._html
 
 
 def _safe_file(key: str, taken: set[str]) -> str:
@@ -369,11 +467,12 @@ def make_maps(
                          members=members, workers=workers, gcj02=gcj, building_id=building_id,
                          households=households, section_grids=section_grids)
     style = _Style(basemap, tianditu_key, attribution or _guess_attribution(classification, buildings))
-    written = [_write(out / "index.html", _index_page(ctx, style, has_proposal=proposal is not None))]
-    for page in ctx.pages.values():
-        written.append(_write(out / page.file, _community_page(ctx, page, style)))
-    if proposal is not None:
-        written.append(_write(out / "proposal.html", _proposal_page(ctx, proposal, style)))
+    with _template_cache():
+        written = [_write(out / "index.html", _index_page(ctx, style, has_proposal=proposal is not None))]
+        for page in ctx.pages.values():
+            written.append(_write(out / page.file, _community_page(ctx, page, style)))
+        if proposal is not None:
+            written.append(_write(out / "proposal.html", _proposal_page(ctx, proposal, style)))
     log.info("wrote %d map pages in %s", len(written), out)
     return written
 
@@ -408,11 +507,29 @@ class _Context:
     buildings: Layer | None
     stations: Layer | None
     outlines: Layer  # one polygon per page: the community, or the hull of a section's grids
-    org: pd.DataFrame | None
+    org: dict | None
     org_ids: pd.DataFrame | None
     classification: Classification
     gcj02: bool
     type_order: list[str]
+    _org_by_page: dict | None = None
+
+    def org_rows(self, page: Page) -> list[tuple[str, str, str]]:
+        """(unit_id, what, id) of the organisation rows whose compound, grid or building is drawn
+        on ``page``; grouped for all pages at the first call."""
+        if self._org_by_page is None:
+            ids = self.org_ids
+            where = pd.Series(None, index=ids.index, dtype=object)
+            for what, layer in (("compound", self.compounds), ("grid", self.grids), ("building", self.buildings)):
+                if layer is None or layer.ids is None:
+                    continue
+                page_of = pd.Series(layer.page, index=layer.ids.to_numpy())
+                page_of = page_of[~page_of.index.duplicated()]
+                rows = ids.what == what
+                where[rows] = ids.id[rows].map(page_of)
+            self._org_by_page = {k: list(zip(g.unit_id, g.what, g.id))
+                                 for k, g in ids.assign(_page=where).dropna(subset=["_page"]).groupby("_page")}
+        return self._org_by_page.get(page.key, [])
 
     @classmethod
     def build(cls, classification: Classification, *, buildings, microgrids, organisation,
@@ -571,8 +688,9 @@ def _assign_compounds(comps, grids, grid_page, communities, pages, metric) -> np
     return np.where(pd.isna(page), UNASSIGNED, page).astype(object)
 
 
-def _read_org(organisation: pd.DataFrame | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """The organisation table with text ids, and one row per (unit, kind of id, id) it covers."""
+def _read_org(organisation: pd.DataFrame | None) -> tuple[dict | None, pd.DataFrame | None]:
+    """The units by id (unit_id, parent_id, kind, name, members, building_ids), and one row per
+    (unit, kind of id, id) they cover."""
     if organisation is None or not len(organisation):
         return None, None
     missing = [c for c in ("unit_id", "parent_id", "kind", "name") if c not in organisation.columns]
@@ -599,7 +717,9 @@ def _read_org(organisation: pd.DataFrame | None) -> tuple[pd.DataFrame | None, p
     ids = ids.merge(org[["unit_id", "kind", "name"]], on="unit_id", how="left")
     size = ids.groupby(["unit_id", "what"]).id.transform("size")
     ids["size"] = size
-    return org.set_index("unit_id", drop=False), ids
+    keep = [c for c in ("unit_id", "parent_id", "kind", "name", "members", "building_ids") if c in org]
+    units = {r["unit_id"]: r for r in org[keep].astype(object).where(org[keep].notna(), None).to_dict("records")}
+    return units, ids
 
 
 def _unit_of(org_ids: pd.DataFrame | None, what: str, kinds: tuple[str, ...]) -> pd.Series:
@@ -959,12 +1079,15 @@ def _new_map(bounds: np.ndarray | None, style: _Style, title: str) -> folium.Map
     m.default_js = []
     m.default_css = []
     root = m.get_root()
-    root.header.add_child(Element(f"<title>{escape(title)}</title>"), name="gm_title")
-    root.header.add_child(Element(leaflet_assets()), name="gm_leaflet")
-    root.header.add_child(Element(_PAGE_CSS), name="gm_css")
+    root.header.add_child(_RawHTML(f"<title>{escape(title)}</title>"), name="gm_title")
+    root.header.add_child(_RawHTML(leaflet_assets()), name="gm_leaflet")
+    root.header.add_child(_RawHTML(_PAGE_CSS + _GMFC), name="gm_css")
     _add_basemap(m, style)
     if bounds is not None and np.isfinite(bounds).all():
-        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]], padding=(10, 10))
+        # Before any layer is added and without animation: features are drawn once, in place.
+        fit = FitBounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]], padding=(10, 10))
+        fit.options["animate"] = False
+        m.add_child(fit)
     return m
 
 
@@ -1002,8 +1125,9 @@ def _geojson(m: folium.Map, layer: Layer, name: str, style: str, *, tooltip: lis
     options = {}
     if point_radius is not None:
         options["marker"] = folium.CircleMarker(radius=point_radius)
-    g = folium.GeoJson(layer.geojson(), name=name, show=show, style=_style_js(style),
+    g = folium.GeoJson(layer.first_feature(), name=name, show=show, style=_style_js(style),
                        interactive=interactive, **options)
+    g.add_child(_LayerData(g.get_name(), layer.data_script()))
     if tooltip:
         fields, labels = layer.fields(tooltip)
         if fields:
@@ -1060,13 +1184,39 @@ def _dot_svg(colour: str, r: float = 4) -> str:
 
 
 def _side(m: folium.Map, html_text: str) -> None:
-    m.get_root().html.add_child(Element(f'<aside class="gm-side">{html_text}</aside>'), name="gm_side")
+    m.get_root().html.add_child(_RawHTML(f'<aside class="gm-side">{html_text}</aside>'), name="gm_side")
+
+
+@contextlib.contextmanager
+def _template_cache():
+    """Compile each Jinja template source once while pages are made.
+
+    Folium and branca compile a template for every element they create (tooltip styles, header
+    links, each ``Element``), the same few sources again and again: on a city's 160 pages that
+    compiling was most of the build time. A compiled template is immutable, so one compiled
+    object per (environment, source, class) is shared; the original method is restored after.
+    """
+    original = jinja2.Environment.from_string
+    cache: dict = {}
+
+    def from_string(self, source, globals=None, template_class=None):
+        if globals is not None or not isinstance(source, str):
+            return original(self, source, globals, template_class)
+        key = (id(self), source, template_class)
+        if key not in cache:
+            cache[key] = original(self, source, None, template_class)
+        return cache[key]
+
+    jinja2.Environment.from_string = from_string
+    try:
+        yield
+    finally:
+        jinja2.Environment.from_string = original
 
 
 def _render(m: folium.Map) -> str:
-    # Compact JSON with Chinese kept as UTF-8 (not \\uXXXX) makes pages a third smaller; the
-    # policy is folium's global one, so it is restored at once. Jinja's tojson still escapes
-    # < > & ' for HTML.
+    # Compact JSON with Chinese kept as UTF-8 (not \\uXXXX); the policy is folium's global one,
+    # so it is restored at once. Jinja's tojson still escapes < > & ' for HTML.
     policies = folium.GeoJson._template.environment.policies
     saved = policies.get("json.dumps_kwargs")
     policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False, "separators": (",", ":")}
@@ -1106,9 +1256,8 @@ def _index_page(ctx: _Context, style: _Style, *, has_proposal: bool) -> str:
     grids = ctx.classification.grids
     m = _new_map(_extent(ctx.compounds, ctx.grids), style, "总览 · gridmap")
     # The overview draws simplified shapes and only what the tooltips need.
-    grid_l = Layer("grids", shapely.simplify(ctx.grids.geoms, INDEX_SIMPLIFY, preserve_topology=True),
-                   ctx.grids.props[["i", "n", "s", "_s"]], ctx.grids.page, labels=ctx.grids.labels)
     page_title = pd.Series({k: escape(p.title) for k, p in ctx.pages.items()})
+    grid_l = _grids_by_page(ctx, page_title)
     comp_props = ctx.compounds.props[["n", "t", "s", "_s", "_t"]].assign(
         p=pd.Series(ctx.compounds.page, index=ctx.compounds.props.index).map(page_title))
     comp_l = Layer("compounds", shapely.simplify(ctx.compounds.geoms, INDEX_SIMPLIFY, preserve_topology=True),
@@ -1127,7 +1276,7 @@ def _index_page(ctx: _Context, style: _Style, *, has_proposal: bool) -> str:
                                    popup=["n"]).get_name()
     layers["grids"] = _geojson(m, grid_l, "网格 grids",
                                f"return {{color: {gcol}[p._s], weight: 1.5, fillOpacity: 0.12, "
-                               f"fillColor: {gcol}[p._s]}};", tooltip=["n", "i", "s"]).get_name()
+                               f"fillColor: {gcol}[p._s]}};", tooltip=["s", "c", "p"]).get_name()
     layers["compounds"] = _geojson(m, comp_l, "小区 compounds",
                                    f"var t = p._t; return {{fillColor: {ccol}[p._s], fillOpacity: 0.6, weight: 1.5, "
                                    f"color: t >= 0 ? {tcol}[t] : '#333', dashArray: t >= 0 ? {tdash}[t] : null}};",
@@ -1171,6 +1320,28 @@ def _index_page(ctx: _Context, style: _Style, *, has_proposal: bool) -> str:
     parts.append("</table>")
     _side(m, "".join(parts))
     return _render(m)
+
+
+def _grids_by_page(ctx: _Context, page_title: pd.Series, by_situation: bool = True) -> Layer:
+    """The overview's grids: one multipolygon per page (and situation), simplified.
+
+    A city has thousands of grids; drawn one by one they make the overview slow to open, while
+    grouped they keep every outline and colour with a few hundred map features (grids one by one
+    are on the community pages).
+    """
+    g = ctx.grids
+    simple = shapely.simplify(g.geoms, INDEX_SIMPLIFY, preserve_topology=True)
+    situation = g.props["_s"].astype(int) if by_situation else pd.Series(-1, index=g.props.index)
+    groups = pd.DataFrame({"p": g.page, "s": situation.to_numpy()}).groupby(["p", "s"], sort=True).indices
+    keys = list(groups)
+    geoms = np.array([shapely.multipolygons(shapely.get_parts(simple[groups[k]])) for k in keys], dtype=object)
+    label = pd.Series(g.props["s"].to_numpy(), index=g.props["_s"].astype(int).to_numpy())
+    label = label[~label.index.duplicated()]
+    props = pd.DataFrame({"s": [label.get(s) for _, s in keys], "_s": [s for _, s in keys],
+                          "c": [str(len(groups[k])) for k in keys],
+                          "p": [page_title.get(p) for p, _ in keys]})
+    return Layer("grids", geoms, props, np.array([p for p, _ in keys], dtype=object),
+                 labels={"s": "情形", "c": "网格数", "p": "社区/片区"})
 
 
 # ------------------------------------------------------------------ a community page
@@ -1246,7 +1417,7 @@ def _community_side(ctx: _Context, page: Page, comps: Layer, grids: Layer, blds:
     g_bounds = _bounds_by_id(grids.ids, grids.geoms) if grids.ids is not None else {}
     b_bounds = _bounds_by_id(blds.ids, blds.geoms) if blds is not None and blds.ids is not None else {}
     if ctx.org is not None:
-        tree = _org_tree(ctx, c_bounds, g_bounds, b_bounds)
+        tree = _org_tree(ctx, page, c_bounds, g_bounds, b_bounds)
         if tree:
             parts += ["<h2>组织架构 organisation</h2>", '<p class="note">点击单位名称定位到其范围。</p>', tree]
     # Grids with their compounds: a way round the map that needs no organisation table.
@@ -1267,71 +1438,62 @@ def _community_side(ctx: _Context, page: Page, comps: Layer, grids: Layer, blds:
     return "".join(parts)
 
 
-def _org_tree(ctx: _Context, c_bounds: dict, g_bounds: dict, b_bounds: dict) -> str:
+def _org_tree(ctx: _Context, page: Page, c_bounds: dict, g_bounds: dict, b_bounds: dict) -> str:
     """Nested <details> of the units that cover this page's compounds, grids or buildings, and
-    their ancestors; each unit name fits the map to its area."""
-    ids = ctx.org_ids
-    org = ctx.org
-    on_page = ((ids.what == "compound") & ids.id.isin(list(c_bounds))) | \
-              ((ids.what == "grid") & ids.id.isin(list(g_bounds))) | \
-              ((ids.what == "building") & ids.id.isin(list(b_bounds)))
-    rows = ids[on_page]
-    if not len(rows):
-        return ""
-    own: dict[str, np.ndarray] = {}
+    their ancestors; each unit name fits the map to its area (its own features and its
+    descendants')."""
+    units = ctx.org
     lookup = {"compound": c_bounds, "grid": g_bounds, "building": b_bounds}
-    stacked = pd.DataFrame([lookup[w][i] for w, i in zip(rows.what, rows.id)], columns=["s", "w", "n", "e"])
-    stacked["u"] = rows.unit_id.to_numpy()
+    found = [(u, lookup[w].get(i)) for u, w, i in ctx.org_rows(page)]
+    found = [(u, b) for u, b in found if b is not None]
+    if not found:
+        return ""
+    stacked = pd.DataFrame([b for _, b in found], columns=["s", "w", "n", "e"])
+    stacked["u"] = [u for u, _ in found]
     agg = stacked.groupby("u").agg(s=("s", "min"), w=("w", "min"), n=("n", "max"), e=("e", "max"))
     own = {u: v for u, v in zip(agg.index, agg.to_numpy())}
-    parent = org.parent_id.to_dict()
-    keep: set[str] = set()
+    keep: dict[str, None] = {}
     for unit in own:
         seen = set()
-        while unit is not None and unit in org.index and unit not in seen:
+        while unit is not None and unit in units and unit not in seen:
             seen.add(unit)
-            keep.add(unit)
-            unit = parent.get(unit)
+            keep[unit] = None
+            unit = units[unit]["parent_id"]
     children: dict[str | None, list[str]] = {}
-    for unit in org.index:
+    for unit in units:  # table order, so siblings keep the order gridmap org gave them
         if unit in keep:
-            p = parent.get(unit)
-            children.setdefault(p if p in keep else None, []).append(unit)
+            parent = units[unit]["parent_id"]
+            children.setdefault(parent if parent in keep else None, []).append(unit)
 
-    def bounds(unit: str, seen: frozenset) -> np.ndarray | None:
-        parts = [own[unit]] if unit in own else []
-        parts += [b for c in children.get(unit, []) if c not in seen
-                  for b in [bounds(c, seen | {c})] if b is not None]
-        if not parts:
-            return None
-        a = np.array(parts)
-        return np.array([a[:, 0].min(), a[:, 1].min(), a[:, 2].max(), a[:, 3].max()])
-
-    def node(unit: str, seen: frozenset) -> str:
-        row = org.loc[unit]
-        kind = row.kind or ""
+    def node(unit: str, path: frozenset) -> tuple[str, np.ndarray | None]:
+        row = units[unit]
+        kind = row["kind"] or ""
         label = KIND_LABELS.get(kind, escape(kind))
-        # A central household is shown by kind and building, never by the household's name.
         if kind == "central_household":
+            # Shown by kind and building, never by the household's name.
             bids = row.get("building_ids")
             where = escape(bids.replace(settings.LIST_SEP, "、")) if isinstance(bids, str) and bids.strip() else ""
             name = label + (f"（{where}）" if where else "")
         else:
             name = escape(row["name"]) or label
         extra = [label] if kind != "central_household" and name != label else []
-        if "members" in org and pd.notna(row.get("members")):
+        if row.get("members") is not None and not pd.isna(row.get("members")):
             extra.append(f"{int(row['members'])} 名党员")
-        b = bounds(unit, seen)
+        kids = [node(c, path | {c}) for c in children.get(unit, []) if c not in path]
+        parts = [own[unit]] if unit in own else []
+        parts += [b for _, b in kids if b is not None]
+        b = None
+        if parts:
+            a = np.array(parts)
+            b = np.array([a[:, 0].min(), a[:, 1].min(), a[:, 2].max(), a[:, 3].max()])
         head = f'<a data-b="{_bounds_attr(b)}">{name}</a>' if b is not None else name
         head += f' <span class="k">{" · ".join(extra)}</span>' if extra else ""
-        kids = [c for c in children.get(unit, []) if c not in seen]
         if not kids:
-            return f'<div class="leaf">{head}</div>'
-        inner = "".join(node(c, seen | {c}) for c in kids)
+            return f'<div class="leaf">{head}</div>', b
         is_open = " open" if kind in ("committee", "general_branch") else ""
-        return f"<details{is_open}><summary>{head}</summary>{inner}</details>"
+        return f"<details{is_open}><summary>{head}</summary>{''.join(h for h, _ in kids)}</details>", b
 
-    return "".join(node(u, frozenset({u})) for u in children.get(None, []))
+    return "".join(node(u, frozenset({u}))[0] for u in children.get(None, []))
 
 
 # ------------------------------------------------------------------ the planners' view
@@ -1351,14 +1513,17 @@ def _proposal_page(ctx: _Context, proposal: dict[str, gpd.GeoDataFrame], style: 
     statuses = sorted(set(status))
     others = iter(STATUS_PALETTE * (1 + len(statuses) // len(STATUS_PALETTE)))
     palette = {s: STATUS_COLOURS.get(s.lower()) or next(others) for s in statuses}
-    a_layer = Layer("after", display_geometries(after, gcj02=ctx.gcj02),
+    a_layer = Layer("after", display_geometries(after, gcj02=ctx.gcj02, simplify=INDEX_SIMPLIFY),
                     pd.DataFrame({"i": a_ids.map(escape), "h": _households(after, None).to_numpy(),
                                   "st": status.map(escape), "_c": status.map(palette)}, index=after.index),
                     np.zeros(len(after)), labels={"i": "网格 (调整后)", "h": "户数", "st": "状态"})
-    before = Layer("before", ctx.grids.geoms, ctx.grids.props[["i", "n", "h", "s"]], ctx.grids.page,
-                   labels={**ctx.grids.labels, "i": "网格 (调整前)"})
-    comps = Layer("compounds", ctx.compounds.geoms, ctx.compounds.props[["n", "t", "s", "_s"]],
-                  ctx.compounds.page, labels=ctx.compounds.labels)
+    # The page draws the whole area at once: outlines simplified (about 1 m), only the fields the
+    # tooltips show, and the grids before alignment as one multipolygon per community.
+    page_title = pd.Series({k: escape(p.title) for k, p in ctx.pages.items()})
+    before = _grids_by_page(ctx, page_title, by_situation=False)
+    comps = Layer("compounds", shapely.simplify(ctx.compounds.geoms, INDEX_SIMPLIFY, preserve_topology=True),
+                  ctx.compounds.props[["n", "s", "_s"]], ctx.compounds.page, labels=ctx.compounds.labels,
+                  clean=True)
     ch_layer = None
     rows: list[str] = []
     moved = 0.0
@@ -1397,7 +1562,7 @@ def _proposal_page(ctx: _Context, proposal: dict[str, gpd.GeoDataFrame], style: 
     layers = {
         "before": _geojson(m, before, "调整前网格 grids before",
                            "return {color: '#555', weight: 2, dashArray: '6 4', fill: true, fillOpacity: 0};",
-                           tooltip=["i", "n"], show=False).get_name(),
+                           tooltip=["p", "c"], show=False).get_name(),
         "compounds": _geojson(m, comps, "小区 compounds",
                               f"return {{color: {ccol}[p._s], weight: 1, fillColor: {ccol}[p._s], fillOpacity: 0.25}};",
                               tooltip=["n", "s"]).get_name(),

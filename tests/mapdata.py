@@ -15,7 +15,7 @@ SIDE = 400.0
 PAYLOADS = {
     "C5": "<img src=x onerror=alert(1)>",
     "C6": "${alert(1)}",
-    "C7": "a`b</script><script>alert(2)</script>",
+    "C7": "a`b</script><script>alert(2)</script>{{ 7*7 }}{% raw %}",
 }
 NAMES = {"C1": "太嘉小区", "C2": "山西大学家属区南区", "C3": "供电局宿舍", "C4": "小店城中村",
          "C8": "千禧锦绣苑A区", **PAYLOADS}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 import warnings
@@ -25,7 +26,21 @@ from gridmap.maps import (SECTION_GRIDS, assert_offline, escape, leaflet_assets,
 from mapdata import NAMES, PAYLOADS, small_city
 
 HOSTILE = ["<img src=x onerror=alert(1)>", "${alert(1)}", "a`b", "</script><script>alert(2)</script>",
-           "\"'&<>", "太嘉小区"]
+           "\"'&<>", "{{ 7*7 }}{% raw %}{#", "太嘉小区"]
+
+
+def layer_data(page: str) -> list[tuple[list, dict]]:
+    """The (geometries, property columns) of every layer drawn in a page."""
+    decoder = json.JSONDecoder()
+    found = []
+    for m in re.finditer(r"gmFC\(\[", page):
+        geoms, i = decoder.raw_decode(page, m.end() - 1)
+        cols, i = decoder.raw_decode(page, i + 1)
+        codes, _ = decoder.raw_decode(page, i + 1)
+        for name, values in codes.items():  # fields sent as codes into their distinct values
+            cols[name] = [None if c < 0 else values[c] for c in cols[name]]
+        found.append((geoms, cols))
+    return found
 
 
 # ------------------------------------------------------------------ escaping
@@ -34,7 +49,7 @@ HOSTILE = ["<img src=x onerror=alert(1)>", "${alert(1)}", "a`b", "</script><scri
 @pytest.mark.parametrize("text", HOSTILE)
 def test_escape_leaves_no_markup_or_template_syntax(text):
     out = escape(text)
-    assert not set(out) & set("<>\"'`$")
+    assert not set(out) & set("<>\"'`${}")
     assert html.unescape(out) == text
 
 
@@ -200,7 +215,9 @@ def test_ledger_gives_counts_only(city, result, tmp_path):
                       members=members, basemap="none")
     page = next(p.read_text(encoding="utf-8") for p in paths if "太嘉小区" in p.read_text(encoding="utf-8")
                 and p.name != "index.html")
-    assert re.search(r'"i":"C1-B1"[^}]*"p":"2"', page) and re.search(r'"i":"C1-B2"[^}]*"p":"1"', page)
+    buildings = next(cols for _, cols in layer_data(page) if "gr" in cols)
+    party = dict(zip(buildings["i"], buildings["p"]))
+    assert party["C1-B1"] == "2" and party["C1-B2"] == "1" and party["C5-B1"] is None
     assert "王秘密" not in page and '"139"' not in page
 
 
@@ -312,3 +329,15 @@ def test_cli_map_bad_input_is_one_paragraph(tmp_path):
                                  "--out", str(tmp_path)])
     assert r.exit_code == 1
     assert "nope.geojson" in r.output and "Traceback" not in r.output
+
+
+def test_names_are_not_templates(result, tmp_path):
+    comps = result.compounds[["compound_id", "name", "type", "households", "geometry"]].copy()
+    grids = result.grids[["grid_id", "name", "community", "households", "geometry"]].copy()
+    grids["name"] = grids["name"].where(grids.grid_id != "G01", "{{ 7*7 }}{% raw %}")
+    comps["name"] = comps["name"].where(comps.compound_id != "C1", "{{ config }}")
+    paths = make_maps(classify(comps, grids), tmp_path, basemap="none")
+    text = "".join(p.read_text(encoding="utf-8") for p in paths)
+    assert "&#123;&#123; 7*7 &#125;&#125;&#123;% raw %&#125;" in text and "&#123;&#123; config &#125;&#125;" in text
+    side = re.search(r'<aside class="gm-side">(.*?)</aside>', paths[1].read_text(encoding="utf-8"), re.S).group(1)
+    assert "第1网格" not in side and "&#123;&#123; 7*7 &#125;&#125;" in side and ">49" not in side

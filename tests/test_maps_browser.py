@@ -234,7 +234,7 @@ def test_index_and_proposal(built, context):
     proposal = Opened(context, built["paths"][-1])
     try:
         counts = proposal.js(COUNT)
-        assert counts["changes"] == 1 and counts["after"] == 12 and counts["before"] == 12
+        assert counts["changes"] == 1 and counts["after"] == 12 and counts["before"] == 3  # one outline set per community
         assert proposal.js("() => window.gridmap.map.hasLayer(window.gridmap.layers.before)") is False
         text = proposal.js("""() => { const l = window.gridmap.layers.changes.getLayers()[0];
             l.fire('click', {latlng: l.getBounds().getCenter()}, true);
