@@ -201,59 +201,6 @@ def print_classification(result) -> None:
                       f"sliver {result.sliver:g}, nest {result.nest:g}.", soft_wrap=True)
 
 
-# ------------------------------------------------------------------ map
-
-
-@app.command("map")
-@handled
-def map_cmd(
-    compounds: Annotated[str, typer.Argument(help="Compounds layer (小区).")],
-    grids: Annotated[str, typer.Argument(help="Grids layer (网格), with their community (社区) if known.")],
-    buildings: Annotated[Optional[str], typer.Option("--buildings", help="Buildings layer (楼栋): footprints or points; shown with their group (党小组).")] = None,
-    members: Annotated[Optional[str], typer.Option("--members", help="Member ledger (CSV/Excel): only its count of members per building is shown, never names.")] = None,
-    microgrids: Annotated[Optional[str], typer.Option("--microgrids", help="Micro-grids (microgrids.gpkg from gridmap microgrids), drawn per community.")] = None,
-    proposal: Annotated[Optional[str], typer.Option("--proposal", help="Alignment proposal (proposal.gpkg from gridmap align): adds the planners' view proposal.html.")] = None,
-    communities: Annotated[Optional[str], typer.Option("--communities", help="Community polygons (社区); by default the grids' community field, else map sections of a few dozen grids.")] = None,
-    stations: Annotated[Optional[str], typer.Option("--stations", help="Party-mass service stations (党群服务站), points.")] = None,
-    org: Annotated[Optional[str], typer.Option("--org", help="organization.csv from gridmap org (default: the one in --out, if there).")] = None,
-    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Roster of grid workers (worker_id, grid_id): worker ids are shown, never names.")] = None,
-    basemap: Annotated[str, typer.Option("--basemap", help="Background tiles: osm, tianditu (needs --tianditu-key), gaode (data shifted to GCJ-02) or none. Offline, tiles are simply missing.")] = "osm",
-    tianditu_key: Annotated[Optional[str], typer.Option("--tianditu-key", help="Tianditu token for --basemap tianditu.")] = None,
-    attribution: Annotated[Optional[str], typer.Option("--attribution", help="Data credit shown on every map (OpenStreetMap-derived layers get one by default).")] = None,
-    compound_id: CompoundId = None,
-    grid_id: GridId = None,
-    building_id: BuildingId = None,
-    households: Households = None,
-    crs: Crs = None,
-    encoding: Encoding = None,
-    engine: Engine = settings.ENGINE,
-    sliver: Sliver = settings.SLIVER,
-    nest: Nest = settings.NEST,
-    out: Out = DEFAULT_OUT,
-):
-    """Write offline HTML maps: index.html, one page per community, and proposal.html with --proposal.
-
-    Pages are self-contained (Leaflet inlined) and open with no internet; compounds are coloured
-    by situation and outlined by type, with grids, micro-grids, buildings, stations, a legend, a
-    layer control, search by compound name and the community's organisation beside the map.
-    """
-    from gridmap.maps import map_job
-
-    pages = map_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
-                    compound_id=compound_id, grid_id=grid_id, building_id=building_id,
-                    households=households, buildings=buildings, members=members,
-                    microgrids=microgrids, proposal=proposal, communities=communities,
-                    stations=stations, org=org, workers=grid_workers, basemap=basemap,
-                    tianditu_key=tianditu_key, attribution=attribution, sliver=sliver, nest=nest)
-    t = Table(title="Map pages")
-    t.add_column("page")
-    t.add_column("size", justify="right")
-    for path in pages:
-        t.add_row(path.name, f"{path.stat().st_size / 1e6:.2f} MB")
-    out_console.print(t)
-    out_console.print(f"Wrote {len(pages)} pages in {out}; open {out / 'index.html'} in a browser.")
-
-
 # ------------------------------------------------------------------ org
 
 
