@@ -81,7 +81,9 @@ UNASSIGNED = "unassigned"
 WORKER_FIELDS = ("worker_id", "网格员编号", "网格员编码")
 #: Colours of a proposal's grid status; statuses not listed take the next of STATUS_PALETTE.
 STATUS_COLOURS = {"kept": "#8c8c8c", "unchanged": "#8c8c8c", "changed": "#1f78b4", "new": "#33a02c",
-                  "merged": "#ff7f00", "split": "#6a3d9a"}
+                  "merged": "#ff7f00", "split": "#6a3d9a", "removed": "#000000"}
+STATUS_LABELS = {"kept": "未变 kept", "unchanged": "未变 unchanged", "changed": "调整 changed",
+                 "new": "新增 new", "removed": "撤销 removed", "merged": "合并 merged", "split": "拆分 split"}
 STATUS_PALETTE = ("#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a", "#cab2d6", "#fdbf6f")
 
 
@@ -955,6 +957,7 @@ body.gm-noside .folium-map { left: 0 !important; }
 .gm-btn { display: block; width: 30px; height: 30px; line-height: 30px; text-align: center;
   background: #fff; cursor: pointer; font-size: 18px; color: #222; }
 .leaflet-tooltip table, .leaflet-popup-content table { border-collapse: collapse; }
+.leaflet-popup-content { font-size: 14px; margin: 10px 14px; } .leaflet-tooltip { font-size: 13px; }
 .leaflet-popup-content th { color: #555; font-weight: normal; padding-right: 8px; text-align: left; }
 @media (max-width: 700px) { .gm-side { display: none; } .folium-map { left: 0 !important; } }
 </style>
@@ -1515,7 +1518,8 @@ def _proposal_page(ctx: _Context, proposal: dict[str, gpd.GeoDataFrame], style: 
     palette = {s: STATUS_COLOURS.get(s.lower()) or next(others) for s in statuses}
     a_layer = Layer("after", display_geometries(after, gcj02=ctx.gcj02, simplify=INDEX_SIMPLIFY),
                     pd.DataFrame({"i": a_ids.map(escape), "h": _households(after, None).to_numpy(),
-                                  "st": status.map(escape), "_c": status.map(palette)}, index=after.index),
+                                  "st": status.map(_status_label).map(escape), "_c": status.map(palette)},
+                                 index=after.index),
                     np.zeros(len(after)), labels={"i": "网格 (调整后)", "h": "户数", "st": "状态"})
     # The page draws the whole area at once: outlines simplified (about 1 m), only the fields the
     # tooltips show, and the grids before alignment as one multipolygon per community.
@@ -1543,7 +1547,7 @@ def _proposal_page(ctx: _Context, proposal: dict[str, gpd.GeoDataFrame], style: 
             "f": _text(changes["from_grid_id"]).map(escape) if "from_grid_id" in changes else None,
             "to": _text(changes["to_grid_id"]).map(escape) if "to_grid_id" in changes else None,
             "a": escape_series(area.round(0)),
-            "h": escape_series(hh),
+            "h": escape_series(hh.round(0)),
         }, index=changes.index)
         ch_layer = Layer("changes", display_geometries(changes, gcj02=ctx.gcj02), props, np.zeros(len(changes)),
                          labels={"n": "小区", "i": "小区编码", "f": "原网格", "to": "调入网格", "a": "面积 (m²)",
@@ -1576,24 +1580,28 @@ def _proposal_page(ctx: _Context, proposal: dict[str, gpd.GeoDataFrame], style: 
                                      tooltip=["n", "h"], popup=["n", "i", "f", "to", "a", "h"]).get_name()
     folium.LayerControl(collapsed=False).add_to(m)
     extra = [(_line_svg("#555", 2, "6 4"), "调整前网格 (默认隐藏)")]
-    extra += [(_line_svg(c, 3), f"调整后网格: {s}") for s, c in palette.items()]
+    extra += [(_line_svg(c, 3), f"调整后网格: {_status_label(s)}") for s, c in palette.items()]
     extra.append(('<span class="gm-swatch" style="background:#d7191c;border-color:#d7191c"></span>', "调整区域"))
     m.add_child(_PageGlue(m.get_name(), layers, search="compounds", legend=_legend(ctx, extra, types=False),
                           attribution=escape(style.attribution) if style.attribution else None))
     n_changes = 0 if ch_layer is None else len(ch_layer)
     side = ['<p class="note"><a href="index.html">← 总览 index</a></p>', "<h1>拉平对齐方案</h1>",
-            f'<p class="note">调整前 {len(before)} 个网格 → 调整后 {len(a_layer)} 个网格；'
+            f'<p class="note">调整前 {len(ctx.grids)} 个网格 → 调整后 {len(a_layer)} 个网格；'
             f"{n_changes} 处调整" + (f"，涉及 {int(moved)} 户" if moved else "") + "。</p>",
             "<p class=\"note\">图层“调整前网格”可在右上角打开，与调整后对照；红色为调整区域，点击查看户数。</p>",
             "<h2>状态 status</h2><table>"]
     counts = status.value_counts()
-    side += [f'<tr><td>{_line_svg(palette[s], 3)}{escape(s)}</td><td class="num">{int(counts[s])}</td></tr>'
+    side += [f'<tr><td>{_line_svg(palette[s], 3)}{escape(_status_label(s))}</td><td class="num">{int(counts[s])}</td></tr>'
              for s in statuses]
     side.append("</table>")
     if rows:
         side += ["<h2>调整清单 changes</h2>", *rows]
     _side(m, "".join(side))
     return _render(m)
+
+
+def _status_label(status: str) -> str:
+    return STATUS_LABELS.get(str(status).lower(), str(status))
 
 
 # ------------------------------------------------------------------ the job behind ``gridmap map``
