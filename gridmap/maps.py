@@ -971,11 +971,11 @@ _GLUE = Template("""
   window.gridmap = { map: map, layers: layers };
   function decode(s) { var t = document.createElement('textarea'); t.innerHTML = s || ''; return t.value; }
   function fit(b) { map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { maxZoom: 18, padding: [24, 24] }); }
-  document.querySelectorAll('a[data-b]').forEach(function (a) {
-    a.addEventListener('click', function (ev) {
-      ev.preventDefault();
-      fit(a.getAttribute('data-b').split(',').map(Number));
-    });
+  document.addEventListener('click', function (ev) {
+    var a = ev.target.closest && ev.target.closest('a[data-b]');
+    if (!a) { return; }
+    ev.preventDefault();
+    fit(a.getAttribute('data-b').split(',').map(Number));
   });
   {%- if this.attribution %}
   map.attributionControl.addAttribution({{ this.attribution|tojson }});

@@ -341,3 +341,30 @@ def test_names_are_not_templates(result, tmp_path):
     assert "&#123;&#123; 7*7 &#125;&#125;&#123;% raw %&#125;" in text and "&#123;&#123; config &#125;&#125;" in text
     side = re.search(r'<aside class="gm-side">(.*?)</aside>', paths[1].read_text(encoding="utf-8"), re.S).group(1)
     assert "第1网格" not in side and "&#123;&#123; 7*7 &#125;&#125;" in side and ">49" not in side
+
+
+def test_communities_by_polygon(city, result, tmp_path):
+    grids = result.grids[["grid_id", "name", "households", "geometry"]]
+    plain = classify(result.compounds[["compound_id", "name", "type", "households", "geometry"]], grids)
+    paths = make_maps(plain, tmp_path, communities=city["communities"], basemap="none")
+    names = sorted(p.name for p in paths)
+    assert len(names) == 4 and "community-unassigned.html" in names  # G12 lies outside both
+    unassigned = (tmp_path / "community-unassigned.html").read_text(encoding="utf-8")
+    grids_there = next(cols for _, cols in layer_data(unassigned) if "c" in cols and "t" not in cols)
+    assert grids_there["i"] == ["G12"]
+
+
+def test_layer_data_round_trips(tmp_path):
+    from gridmap.maps import Layer
+
+    n = 40
+    props = pd.DataFrame({"n": [f"<b>{i}</b>" if i % 3 else None for i in range(n)],
+                          "s": ["规模相当" if i % 2 else "跨网格" for i in range(n)],
+                          "_s": [i % 2 for i in range(n)]})
+    layer = Layer("x", np.array([shapely.Point(112 + i / 1000, 37.5) for i in range(n)]), props, np.zeros(n))
+    page = f"<script>var x = {layer.data_script()};</script>"
+    assert "<b>" not in page
+    [(geoms, cols)] = layer_data(page)
+    assert cols["n"] == [None if pd.isna(v) else v for v in props["n"]]
+    assert cols["s"] == props["s"].tolist() and cols["_s"] == props["_s"].tolist()
+    assert geoms[1] == {"type": "Point", "coordinates": [112.001, 37.5]}
