@@ -287,7 +287,9 @@ def map_cmd(
     microgrids: Annotated[Optional[str], typer.Option("--microgrids", help="Micro-grids (microgrids.gpkg from gridmap microgrids), drawn per community.")] = None,
     proposal: Annotated[Optional[str], typer.Option("--proposal", help="Alignment proposal (proposal.gpkg from gridmap align): adds the planners' view proposal.html.")] = None,
     communities: Annotated[Optional[str], typer.Option("--communities", help="Community polygons (社区); by default the grids' community field, else map sections of a few dozen grids.")] = None,
-    stations: Annotated[Optional[str], typer.Option("--stations", help="Party-mass service stations (党群服务站), points.")] = None,
+    stations: Annotated[Optional[str], typer.Option("--stations", help="Party-mass service stations (党群服务站), points: compounds farther than --walk-m from every station are marked.")] = None,
+    streets: Annotated[Optional[str], typer.Option("--streets", help="Street lines: with --stations, distances are walked along the streets (else straight-line).")] = None,
+    walk_m: Annotated[float, typer.Option("--walk-m", help="Walking distance (m) to a station within which a compound is served.")] = 500.0,
     org: Annotated[Optional[str], typer.Option("--org", help="organization.csv from gridmap org (default: the one in --out, if there).")] = None,
     grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Roster of grid workers (worker_id, grid_id): worker ids are shown, never names.")] = None,
     basemap: Annotated[str, typer.Option("--basemap", help="Background tiles: osm, tianditu (needs --tianditu-key), gaode (data shifted to GCJ-02) or none. Offline, tiles are simply missing.")] = "osm",
@@ -317,7 +319,8 @@ def map_cmd(
                     households=households, buildings=buildings, members=members,
                     microgrids=microgrids, proposal=proposal, communities=communities,
                     stations=stations, org=org, workers=grid_workers, basemap=basemap,
-                    tianditu_key=tianditu_key, attribution=attribution, sliver=sliver, nest=nest)
+                    tianditu_key=tianditu_key, attribution=attribution, sliver=sliver, nest=nest,
+                    streets=streets, walk_m=walk_m)
     t = Table(title="Map pages")
     t.add_column("page")
     t.add_column("size", justify="right")

@@ -46,6 +46,7 @@ from gridmap.classify import Classification
 from gridmap.errors import GridmapError
 from gridmap.gcj02 import shift_geometries
 from gridmap.io import atomic_path, find_field, id_strings, warn_if_far_apart
+from gridmap.reach import WALK_M
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,11 @@ STATUS_COLOURS = {"kept": "#8c8c8c", "unchanged": "#8c8c8c", "changed": "#1f78b4
 STATUS_LABELS = {"kept": "未变 kept", "unchanged": "未变 unchanged", "changed": "调整 changed",
                  "new": "新增 new", "removed": "撤销 removed", "merged": "合并 merged", "split": "拆分 split"}
 STATUS_PALETTE = ("#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a", "#cab2d6", "#fdbf6f")
+#: How a station distance was measured (``measured`` of :func:`gridmap.reach.unserved`).
+MEASURED_LABELS = {"streets": "沿道路", "straight line": "直线"}
+#: Outline of compounds beyond walking distance of every station: thicker than any type outline
+#: (2.5) and with longer dashes, so that it does not read as a 过渡型 outline.
+REACH_STYLE = ("#e8000b", 5, "12 7")
 
 
 # ------------------------------------------------------------------ safety
@@ -409,6 +415,8 @@ def make_maps(
     households: str | None = None,
     attribution: str | None = None,
     section_grids: int = SECTION_GRIDS,
+    reach: pd.DataFrame | None = None,
+    walk_m: float | None = None,
 ) -> list[Path]:
     """Write ``index.html``, one page per community (or section) and ``proposal.html``.
 
@@ -442,6 +450,16 @@ def make_maps(
         Tianditu token, needed for ``basemap="tianditu"``.
     attribution : str, optional
         Data attribution shown on every map, e.g. "© OpenStreetMap contributors, ODbL".
+    reach : DataFrame, optional
+        Distance to the nearest service station, from :func:`gridmap.reach.unserved`:
+        ``station_distance_m`` (m; inf when no station can be reached), ``served`` and
+        ``measured``, indexed like ``classification.compounds`` or with their ``compound_id``.
+        Compound popups then show the distance, and the compounds not served get a red dashed
+        outline layer and a count beside each map.
+    walk_m : float, optional
+        The walking distance (m) ``reach`` was judged with; default
+        :data:`gridmap.reach.WALK_M`. ``served`` decides which compounds are beyond it; without
+        that column, a distance above ``walk_m`` does.
 
     Returns
     -------
@@ -457,6 +475,9 @@ def make_maps(
         if not re.fullmatch(r"[A-Za-z0-9]{8,64}", tianditu_key):
             raise GridmapError("--tianditu-key should be the 32 letters and digits of a Tianditu "
                                "token; the one given has other characters.")
+    if walk_m is not None and not (np.isfinite(walk_m) and walk_m > 0):
+        raise GridmapError(f"walk_m (the walking distance to a station) must be a positive number "
+                           f"of metres; {walk_m!r} was given.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     warn_if_far_apart({"compounds": classification.compounds, "grids": classification.grids,
@@ -467,7 +488,8 @@ def make_maps(
     ctx = _Context.build(classification, buildings=buildings, microgrids=microgrids,
                          organisation=organisation, communities=communities, stations=stations,
                          members=members, workers=workers, gcj02=gcj, building_id=building_id,
-                         households=households, section_grids=section_grids)
+                         households=households, section_grids=section_grids, reach=reach,
+                         walk_m=WALK_M if walk_m is None else float(walk_m))
     style = _Style(basemap, tianditu_key, attribution or _guess_attribution(classification, buildings))
     with _template_cache():
         written = [_write(out / "index.html", _index_page(ctx, style, has_proposal=proposal is not None))]
@@ -514,6 +536,9 @@ class _Context:
     classification: Classification
     gcj02: bool
     type_order: list[str]
+    reach: Layer | None = None  # the compounds beyond walk_m of every station
+    walk_m: float = WALK_M
+    reach_measured: str | None = None  # "沿道路" or "直线", as measured
     _org_by_page: dict | None = None
 
     def org_rows(self, page: Page) -> list[tuple[str, str, str]]:
@@ -536,7 +561,7 @@ class _Context:
     @classmethod
     def build(cls, classification: Classification, *, buildings, microgrids, organisation,
               communities, stations, members, workers, gcj02, building_id, households,
-              section_grids) -> _Context:
+              section_grids, reach=None, walk_m: float = WALK_M) -> _Context:
         comps = classification.compounds
         grids = classification.grids
         grid_ids = _text(grids["grid_id"])
@@ -556,6 +581,14 @@ class _Context:
 
         c_layer = _compound_layer(comps, comp_ids, types, type_order, comp_page, org_ids, org,
                                   gcj02, households)
+        r_layer, measured = None, None
+        if reach is not None:
+            distance_text, beyond, measured = _reach_columns(comps, comp_ids, reach, walk_m)
+            c_layer.props["r"] = distance_text.to_numpy()
+            c_layer.labels["r"] = "距党群服务站"
+            mask = beyond.to_numpy()
+            r_layer = Layer("reach", c_layer.geoms[mask], pd.DataFrame({"i": c_layer.props["i"].to_numpy()[mask]}),
+                            c_layer.page[mask], comp_ids.reset_index(drop=True)[mask].reset_index(drop=True))
         worker_of_grid = _workers(workers)
         g_layer = _grid_layer(grids, grid_ids, grid_page, org_ids, org, worker_of_grid, gcj02)
 
@@ -592,7 +625,7 @@ class _Context:
                          if len(o_frame) else np.array([], dtype=object),
                          pd.DataFrame({"k": o_frame.k.to_numpy()}), o_frame.k.to_numpy())
         return cls(pages, c_layer, g_layer, mg_layer, b_layer, s_layer, outlines, org, org_ids,
-                   classification, gcj02, type_order)
+                   classification, gcj02, type_order, r_layer, walk_m, measured)
 
 
 _COMPUTED = ("compound_id", "situation", "grid_ids", "main_grid_id", "main_share", "area_m2",
@@ -779,6 +812,40 @@ def _compound_layer(comps, comp_ids, types, type_order, page, org_ids, org, gcj0
               "b": "党组织"}
     return Layer("compounds", display_geometries(comps, gcj02=gcj02), props, np.asarray(page, dtype=object),
                  comp_ids.reset_index(drop=True), labels)
+
+
+def _reach_columns(comps: gpd.GeoDataFrame, comp_ids: pd.Series, reach: pd.DataFrame, walk_m: float
+                   ) -> tuple[pd.Series, pd.Series, str | None]:
+    """Each compound's station distance as popup text ("320 米（沿道路）", "无法到达"), whether it is
+    beyond ``walk_m``, and how the distances were measured; indexed like ``comps``."""
+    if "station_distance_m" not in reach.columns:
+        raise GridmapError("The reach table has no station_distance_m column; it should come from "
+                           "gridmap.reach.unserved (station_distance_m, served, measured). Its "
+                           f"columns are {', '.join(map(str, reach.columns))}.")
+    keys = _text(reach["compound_id"]) if "compound_id" in reach.columns else None
+    # Ids decide when they can (a reordered table may still carry a 0…n index); the index only
+    # when they are missing or repeated.
+    if keys is not None and keys.notna().all() and not keys.duplicated().any():
+        table = reach.set_axis(keys.to_numpy()).reindex(comp_ids.to_numpy()).set_axis(comps.index)
+    elif reach.index.equals(comps.index):
+        table = reach
+    else:
+        raise GridmapError("The reach table is neither indexed like the compounds nor has a "
+                           "compound_id column, so its distances cannot be matched to compounds.")
+    distance = pd.to_numeric(table["station_distance_m"], errors="coerce")
+    how = table["measured"].astype(object) if "measured" in table else pd.Series(None, index=table.index, dtype=object)
+    how = how.map(lambda v: None if pd.isna(v) else MEASURED_LABELS.get(str(v), str(v)))
+    text = [None if pd.isna(d) else "无法到达" if np.isinf(d) else
+            f"{d:.0f} 米" + (f"（{h}）" if h else "") for d, h in zip(distance, how)]
+    text = pd.Series(text, index=comps.index, dtype=object).map(escape)
+    if "served" in table:
+        served = table["served"].map(lambda v: None if pd.isna(v) else
+                                     (str(v).strip().lower() in ("true", "1", "yes")) if isinstance(v, str) else bool(v))
+        beyond = served.eq(False) & distance.notna()
+    else:
+        beyond = distance > walk_m
+    kinds = how.dropna().unique()
+    return text, beyond.astype(bool), escape("、".join(kinds)) if len(kinds) else None
 
 
 def _grid_layer(grids, grid_ids, page, org_ids, org, worker_of_grid, gcj02) -> Layer:
@@ -1261,7 +1328,7 @@ def _index_page(ctx: _Context, style: _Style, *, has_proposal: bool) -> str:
     # The overview draws simplified shapes and only what the tooltips need.
     page_title = pd.Series({k: escape(p.title) for k, p in ctx.pages.items()})
     grid_l = _grids_by_page(ctx, page_title)
-    comp_props = ctx.compounds.props[["n", "t", "s", "_s", "_t"]].assign(
+    comp_props = ctx.compounds.props[[c for c in ("n", "t", "s", "r", "_s", "_t") if c in ctx.compounds.props]].assign(
         p=pd.Series(ctx.compounds.page, index=ctx.compounds.props.index).map(page_title))
     comp_l = Layer("compounds", shapely.simplify(ctx.compounds.geoms, INDEX_SIMPLIFY, preserve_topology=True),
                    comp_props, ctx.compounds.page, labels={**ctx.compounds.labels, "p": "社区/片区"})
@@ -1283,9 +1350,16 @@ def _index_page(ctx: _Context, style: _Style, *, has_proposal: bool) -> str:
     layers["compounds"] = _geojson(m, comp_l, "小区 compounds",
                                    f"var t = p._t; return {{fillColor: {ccol}[p._s], fillOpacity: 0.6, weight: 1.5, "
                                    f"color: t >= 0 ? {tcol}[t] : '#333', dashArray: t >= 0 ? {tdash}[t] : null}};",
-                                   tooltip=["n", "t", "s", "p"]).get_name()
+                                   tooltip=["n", "t", "s", "p", "r"]).get_name()
+    extra = [(_line_svg("#222", 2.5), "社区/片区边界 (点击打开)")]
+    if ctx.reach is not None and len(ctx.reach):
+        r = ctx.reach
+        simple = Layer("reach", shapely.simplify(r.geoms, INDEX_SIMPLIFY, preserve_topology=True), r.props, r.page,
+                       clean=True)
+        layers["reach"] = _reach_overlay(m, simple, ctx.walk_m, weight=4)
+        extra.append((_line_svg(REACH_STYLE[0], REACH_STYLE[1], REACH_STYLE[2]), _reach_title(ctx.walk_m)))
     folium.LayerControl(collapsed=False).add_to(m)
-    legend = _legend(ctx, [(_line_svg("#222", 2.5), "社区/片区边界 (点击打开)")])
+    legend = _legend(ctx, extra)
     m.add_child(_PageGlue(m.get_name(), layers, search="compounds", legend=legend,
                           attribution=escape(style.attribution) if style.attribution else None))
 
@@ -1294,6 +1368,8 @@ def _index_page(ctx: _Context, style: _Style, *, has_proposal: bool) -> str:
              f'<p class="note">{len(comps)} 个小区 compounds · {len(grids)} 个网格 grids · '
              f"{len(ctx.pages)} 页 pages</p>",
              "<h2>三种情形 situations</h2>", _counts_table(comps["situation"], grids["situation"])]
+    if ctx.reach is not None:
+        parts.append(_reach_note(ctx, len(ctx.reach)))
     if type_field:
         cross = pd.crosstab(_text(comps[type_field]).fillna("(无)"), comps["situation"])
         cols = [s for s in settings.COMPOUND_SITUATIONS if s in cross.columns]
@@ -1386,7 +1462,13 @@ def _community_page(ctx: _Context, page: Page, style: _Style) -> str:
                                        f"var t = p._t; return {{fillColor: {ccol}[p._s], fillOpacity: 0.45, "
                                        f"weight: 2.5, color: t >= 0 ? {tcol}[t] : '#333', "
                                        f"dashArray: t >= 0 ? {tdash}[t] : null}};",
-                                       tooltip=["n", "s"], popup=["n", "i", "t", "h", "s", "g", "b"]).get_name()
+                                       tooltip=["n", "s", "r"], popup=["n", "i", "t", "h", "s", "g", "b", "r"]).get_name()
+    far = ctx.reach.subset(page.key) if ctx.reach is not None else None
+    if far is not None and len(far):
+        # Drawn over the compounds' fill and under the buildings; not clickable, so that a click
+        # still opens the compound's popup.
+        layers["reach"] = _reach_overlay(m, far, ctx.walk_m, weight=REACH_STYLE[1])
+        extra.append((_line_svg(REACH_STYLE[0], REACH_STYLE[1], REACH_STYLE[2]), _reach_title(ctx.walk_m)))
     if blds is not None and len(blds):
         layers["buildings"] = _geojson(m, blds, "楼栋 buildings",
                                        "return {color: '#444', weight: 1, fill: true, fillColor: '#fdd49e', fillOpacity: 0.9};",
@@ -1402,11 +1484,29 @@ def _community_page(ctx: _Context, page: Page, style: _Style) -> str:
     m.add_child(_PageGlue(m.get_name(), layers, search="compounds" if len(comps) else None,
                           legend=_legend(ctx, extra, compounds=comps),
                           attribution=escape(style.attribution) if style.attribution else None))
-    _side(m, _community_side(ctx, page, comps, grids, blds))
+    _side(m, _community_side(ctx, page, comps, grids, blds, far))
     return _render(m)
 
 
-def _community_side(ctx: _Context, page: Page, comps: Layer, grids: Layer, blds: Layer | None) -> str:
+def _reach_title(walk_m: float) -> str:
+    return f"服务站步行距离外的小区 (> {walk_m:g} m)"
+
+
+def _reach_overlay(m: folium.Map, layer: Layer, walk_m: float, weight: float) -> str:
+    colour, _, dash = REACH_STYLE
+    return _geojson(m, layer, escape(_reach_title(walk_m)),
+                    f"return {{color: '{colour}', weight: {weight}, dashArray: '{dash}', opacity: 0.95, "
+                    f"fill: false}};", interactive=False).get_name()
+
+
+def _reach_note(ctx: _Context, count: int) -> str:
+    how = f"按{ctx.reach_measured}距离计算，" if ctx.reach_measured else ""
+    return (f"<h2>党群服务站 service stations</h2><p>距服务站超过 {ctx.walk_m:g} 米的小区：{count} 个</p>"
+            f'<p class="note">{how}地图上以红色虚线标出。</p>')
+
+
+def _community_side(ctx: _Context, page: Page, comps: Layer, grids: Layer, blds: Layer | None,
+                    far: Layer | None = None) -> str:
     c_sit = ctx.classification.compounds["situation"].to_numpy()[ctx.compounds.page == page.key]
     g_sit = ctx.classification.grids["situation"].to_numpy()[ctx.grids.page == page.key]
     hh = pd.to_numeric(comps.props["h"], errors="coerce")
@@ -1417,6 +1517,12 @@ def _community_side(ctx: _Context, page: Page, comps: Layer, grids: Layer, blds:
              + (f" · {len(blds)} 栋楼" if blds is not None and len(blds) else "") + "</p>",
              _counts_table(pd.Series(c_sit), pd.Series(g_sit))]
     c_bounds = _bounds_by_id(comps.ids, comps.geoms) if comps.ids is not None else {}
+    if far is not None:
+        parts.append(_reach_note(ctx, len(far)))
+        text_of = dict(zip(comps.ids, comps.props["r"]))
+        name_of = dict(zip(comps.ids, comps.props["n"]))
+        parts += [f'<div class="leaf"><a data-b="{_bounds_attr(c_bounds[c])}">{name_of.get(c)}</a> '
+                  f'<span class="k">{text_of.get(c) or ""}</span></div>' for c in far.ids if c in c_bounds]
     g_bounds = _bounds_by_id(grids.ids, grids.geoms) if grids.ids is not None else {}
     b_bounds = _bounds_by_id(blds.ids, blds.geoms) if blds is not None and blds.ids is not None else {}
     if ctx.org is not None:
@@ -1613,11 +1719,14 @@ def map_job(compounds: str, grids: str, out: Path, *, read=None, compound_id: st
             proposal: str | None = None, communities: str | None = None, stations: str | None = None,
             org: str | None = None, workers: str | None = None, basemap: str = "osm",
             tianditu_key: str | None = None, attribution: str | None = None,
-            sliver: float = settings.SLIVER, nest: float = settings.NEST) -> list[Path]:
+            sliver: float = settings.SLIVER, nest: float = settings.NEST, streets: str | None = None,
+            walk_m: float = WALK_M) -> list[Path]:
     """Read the layers, classify, and write the map pages into ``out``.
 
     ``organization.csv`` already in ``out`` (from ``gridmap org``) is used when ``org`` is not
-    given. Layers are read with ``read`` (a :class:`gridmap.pipeline.ReadOptions`).
+    given. Layers are read with ``read`` (a :class:`gridmap.pipeline.ReadOptions`). With
+    ``stations``, each compound's distance to the nearest station is measured (along
+    ``streets`` when given, else straight-line) and compounds beyond ``walk_m`` are marked.
     """
     from gridmap.classify import classify
     from gridmap.pipeline import ReadOptions
@@ -1639,12 +1748,36 @@ def map_job(compounds: str, grids: str, out: Path, *, read=None, compound_id: st
     organisation = _read_table(org_path) if (org or org_path.exists()) else None
     if organisation is not None and not org:
         log.info("using %s from gridmap org", org_path)
+    if not (np.isfinite(walk_m) and walk_m > 0):
+        raise GridmapError(f"--walk-m {walk_m!r}: the walking distance must be a positive number of metres.")
+    reach = None
+    if layers["stations"] is not None:
+        reach = station_reach(result, layers["stations"], read.read(streets) if streets else None, walk_m)
+    elif streets:
+        log.warning("--streets is only used to measure walking distances to --stations; without "
+                    "stations it was not read")
     return make_maps(result, out, buildings=layers["buildings"], microgrids=layers["microgrids"],
                      organisation=organisation, proposal=prop, communities=layers["communities"],
                      stations=layers["stations"], members=_read_table(members) if members else None,
                      workers=_read_roster(workers) if workers else None, basemap=basemap,
                      tianditu_key=tianditu_key, building_id=building_id, households=households,
-                     attribution=attribution)
+                     attribution=attribution, reach=reach, walk_m=walk_m)
+
+
+def station_reach(classification: Classification, stations: gpd.GeoDataFrame,
+                  streets: gpd.GeoDataFrame | None = None, walk_m: float = WALK_M) -> pd.DataFrame:
+    """:func:`gridmap.reach.unserved` for the classified compounds, in the classification's
+    metric CRS; features without geometry are left out of stations and streets."""
+    from gridmap.reach import unserved
+
+    metric = classification.crs
+
+    def usable(layer: gpd.GeoDataFrame) -> gpd.GeoSeries:
+        geoms = layer.geometry
+        return geoms[geoms.notna() & ~geoms.is_empty].to_crs(metric)
+
+    return unserved(classification.compounds.geometry.to_crs(metric), usable(stations),
+                    usable(streets) if streets is not None else None, walk_m=walk_m)
 
 
 def _read_roster(path: str) -> pd.DataFrame:
@@ -1686,5 +1819,5 @@ def _read_table(path: str | os.PathLike) -> pd.DataFrame:
     return frame
 
 
-__all__ = ["make_maps", "map_job", "escape", "assert_offline", "network_references", "split_sections",
+__all__ = ["make_maps", "map_job", "station_reach", "escape", "assert_offline", "network_references", "split_sections",
            "display_geometries", "leaflet_assets", "SECTION_GRIDS"]

@@ -368,3 +368,137 @@ def test_layer_data_round_trips(tmp_path):
     assert cols["n"] == [None if pd.isna(v) else v for v in props["n"]]
     assert cols["s"] == props["s"].tolist() and cols["_s"] == props["_s"].tolist()
     assert geoms[1] == {"type": "Point", "coordinates": [112.001, 37.5]}
+
+
+# ------------------------------------------------------------------ service-station reach
+
+
+def reach_table(city, result):
+    """Straight-line reach of the small town (only C6 is beyond 500 m, at 709 m), with C8 made
+    unreachable."""
+    from gridmap.maps import station_reach
+
+    reach = station_reach(result, city["stations"])
+    reach.loc[result.compounds.compound_id == "C8", ["station_distance_m", "served"]] = [np.inf, False]
+    return pd.concat([result.compounds[["compound_id"]], reach], axis=1)
+
+
+def unjs(page: str) -> str:
+    """A page with the ``\\u`` escapes that Jinja's tojson writes for ``& < > '`` undone."""
+    for code, char in (("0026", "&"), ("003c", "<"), ("003e", ">"), ("0027", "'")):
+        page = page.replace("\\u" + code, char)
+    return page
+
+
+def reach_layer(page: str) -> list | None:
+    """The ids of the compounds outlined as beyond reach (the layer sends only their ids)."""
+    return next((cols["i"] for _, cols in layer_data(page) if set(cols) == {"i"}), None)
+
+
+@pytest.fixture(scope="module")
+def reach_pages(city, result, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reach")
+    paths = make_maps(result, out, communities=city["communities"], stations=city["stations"],
+                      reach=reach_table(city, result), basemap="none")
+    return {p.name: p.read_text(encoding="utf-8") for p in paths}
+
+
+def community_text(pages: dict, needle: str) -> str:
+    return next(t for n, t in pages.items() if n.startswith("community-") and needle in t)
+
+
+def test_reach_layer_holds_the_compounds_beyond_walking_distance(reach_pages):
+    index = reach_pages["index.html"]
+    assert sorted(reach_layer(index)) == ["C6", "C8"]
+    # In the layer control and the legend.
+    assert unjs(index).count("服务站步行距离外的小区 (&gt; 500 m)") == 2 and "距服务站超过 500 米的小区：2 个" in index
+    wucheng = community_text(reach_pages, "坞城社区")
+    assert sorted(reach_layer(wucheng)) == ["C6", "C8"]
+    assert "距服务站超过 500 米的小区：2 个" in wucheng
+    side = re.search(r'<aside class="gm-side">(.*?)</aside>', wucheng, re.S).group(1)
+    assert "709 米（直线）" in side and "无法到达" in side and side.count("data-b=") >= 2
+    changfeng = community_text(reach_pages, "长风社区")
+    assert reach_layer(changfeng) is None and "服务站步行距离外的小区" not in changfeng.replace(
+        "距服务站超过", "")  # no overlay where every compound is served
+    assert "距服务站超过 500 米的小区：0 个" in changfeng
+    everything = "".join(reach_pages.values())
+    assert not [raw for raw in PAYLOADS.values() if raw in everything]  # C5–C7's names, now also in the list
+
+
+def test_reach_distance_in_popups_and_tooltips(reach_pages):
+    wucheng = community_text(reach_pages, "坞城社区")
+    comps = next(cols for _, cols in layer_data(wucheng) if "t" in cols and "g" in cols)
+    text = dict(zip(comps["i"], comps["r"]))
+    assert text["C6"] == "709 米（直线）" and text["C8"] == "无法到达" and text["C1"] == "0 米（直线）"
+    # Shown last in the tooltip and the popup.
+    shown = re.findall(r'let fields = (\[.*?\]);\s*let aliases = (\[.*?\]);', wucheng)
+    shown = [(json.loads(f), json.loads(a)) for f, a in shown]
+    assert (["n", "s", "r"], ["小区", "情形", "距党群服务站"]) in shown
+    assert any(len(f) > 3 and f[-1] == "r" and a[-1] == "距党群服务站" for f, a in shown)
+    index_comps = next(cols for _, cols in layer_data(reach_pages["index.html"]) if "p" in cols and "t" in cols)
+    assert "709 米（直线）" in index_comps["r"]
+
+
+def test_no_reach_no_distance(pages):
+    everything = "".join(pages.values())
+    assert "距党群服务站" not in everything and "服务站步行距离外" not in everything
+    assert all(reach_layer(t) is None for t in pages.values())
+
+
+def test_reach_matched_by_compound_id_and_walk_m(city, result, tmp_path):
+    reach = reach_table(city, result).drop(columns="served").iloc[::-1].reset_index(drop=True)
+    reach["measured"] = "<b>streets</b>"  # an unknown label is shown escaped
+    paths = make_maps(result, tmp_path, communities=city["communities"], reach=reach, walk_m=400,
+                      basemap="none")
+    index = paths[0].read_text(encoding="utf-8")
+    # Without "served", a distance above walk_m decides: C5 (450 m), C6 and C8.
+    assert sorted(reach_layer(index)) == ["C5", "C6", "C8"]
+    assert "(&gt; 400 m)" in unjs(index) and "距服务站超过 400 米的小区：3 个" in index
+    assert "<b>streets" not in index and "&lt;b&gt;streets&lt;/b&gt;" in index
+
+
+def test_reach_bad_input(city, result, tmp_path):
+    with pytest.raises(GridmapError, match="station_distance_m"):
+        make_maps(result, tmp_path, reach=pd.DataFrame({"distance": [1.0]}), basemap="none")
+    with pytest.raises(GridmapError, match="compound_id"):
+        make_maps(result, tmp_path, reach=pd.DataFrame({"station_distance_m": [1.0]}, index=[99]),
+                  basemap="none")
+    with pytest.raises(GridmapError, match="walk_m"):
+        make_maps(result, tmp_path, reach=reach_table(city, result), walk_m=0, basemap="none")
+
+
+def small_streets(city) -> gpd.GeoDataFrame:
+    """Streets along the grid lines of the small town."""
+    x0, y0, x1, y1 = city["grids"].total_bounds
+    xs = np.linspace(x0, x1, 5)
+    ys = np.linspace(y0, y1, 4)
+    lines = [shapely.LineString([(x, y0), (x, y1)]) for x in xs] + \
+            [shapely.LineString([(x0, y), (x1, y)]) for y in ys]
+    return gpd.GeoDataFrame({"name": [f"路{i}" for i in range(len(lines))]}, geometry=lines, crs=city["grids"].crs)
+
+
+def test_cli_map_with_stations_and_streets(city, result, tmp_path):
+    from gridmap.cli import app
+    from gridmap.maps import station_reach
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in ("compounds", "grids", "stations", "communities"):
+        city[k].to_file(src / f"{k}.geojson")
+    small_streets(city).to_file(src / "streets.geojson")
+    before = digest(src)
+    args = ["map", str(src / "compounds.geojson"), str(src / "grids.geojson"),
+            "--stations", str(src / "stations.geojson"), "--streets", str(src / "streets.geojson"),
+            "--communities", str(src / "communities.geojson"), "--basemap", "none"]
+    r = CliRunner().invoke(app, [*args, "--walk-m", "600", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    expected = station_reach(result, city["stations"], small_streets(city), walk_m=600)
+    assert (expected.measured == "streets").all()
+    beyond = sorted(result.compounds.compound_id[~expected.served])
+    assert beyond  # walked distances are longer than straight lines: some compound is beyond 600 m
+    index = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert sorted(reach_layer(index)) == beyond
+    assert f"距服务站超过 600 米的小区：{len(beyond)} 个" in index and "（沿道路）" in index
+    assert digest(src) == before
+    r = CliRunner().invoke(app, [*args, "--walk-m", "0", "--out", str(tmp_path / "bad")])
+    assert r.exit_code == 1 and "--walk-m" in r.output and "Traceback" not in r.output

@@ -267,3 +267,86 @@ def test_gcj02_puts_tiananmen_where_gaode_shows_it(context, tmp_path):
         assert opened.errors == [] and opened.dialogs == []
     finally:
         opened.close()
+
+
+# ------------------------------------------------------------------ service-station reach
+
+RED_PIXELS = """() => { let n = 0; document.querySelectorAll('.leaflet-overlay-pane canvas').forEach(c => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < d.length; i += 4) { if (d[i] > 200 && d[i + 1] < 60 && d[i + 2] < 60 && d[i + 3] > 200) { n++; } } });
+    return n; }"""
+
+REPAINT = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+
+
+@pytest.fixture(scope="module")
+def reached(tmp_path_factory):
+    """The small town with straight-line reach: C6 is 709 m from the nearest station, C8 made
+    unreachable; the other compounds are within 500 m."""
+    from gridmap.maps import station_reach
+
+    city = small_city()
+    result = classify(city["compounds"], city["grids"])
+    reach = station_reach(result, city["stations"])
+    reach.loc[result.compounds.compound_id == "C8", ["station_distance_m", "served"]] = [float("inf"), False]
+    out = tmp_path_factory.mktemp("browser-reach")
+    paths = make_maps(result, out, buildings=city["buildings"], communities=city["communities"],
+                      stations=city["stations"], reach=reach, basemap="osm")
+    return {"city": city, "paths": paths, "out": out}
+
+
+def test_reach_overlay_draws_on_the_community_page(reached, context):
+    opened = Opened(context, page_named(reached, "坞城社区"))
+    try:
+        counts = opened.js(COUNT)
+        assert counts["reach"] == 2 and counts["compounds"] == 5
+        ids = opened.js("() => window.gridmap.layers.reach.getLayers().map(l => l.feature.properties.i).sort()")
+        assert ids == ["C6", "C8"]
+        names = opened.js("() => Array.from(document.querySelectorAll('.leaflet-control-layers-overlays span'))"
+                          ".map(s => s.innerText.trim())")
+        assert "服务站步行距离外的小区 (> 500 m)" in names
+        assert "服务站步行距离外的小区 (> 500 m)" in opened.js("() => document.querySelector('.gm-legend').innerText")
+        assert "距服务站超过 500 米的小区：2 个" in opened.js("() => document.querySelector('.gm-side').innerText")
+        # The red dashes are painted, and go when the layer is switched off in the layer control.
+        shown = opened.js(RED_PIXELS)
+        opened.page.click("text=服务站步行距离外的小区 (> 500 m)")
+        opened.js(REPAINT)
+        assert opened.js("() => window.gridmap.map.hasLayer(window.gridmap.layers.reach)") is False
+        hidden = opened.js(RED_PIXELS)
+        assert shown - hidden > 500, (shown, hidden)
+        opened.clean()
+    finally:
+        opened.close()
+
+
+def test_reach_distance_in_popups(reached, context):
+    opened = Opened(context, page_named(reached, "坞城社区"))
+    try:
+        for cid, text in (("C6", "709 米（直线）"), ("C8", "无法到达"), ("C1", "0 米（直线）")):
+            popup = opened.js(OPEN_POPUP, ["compounds", NAMES[cid]])
+            assert popup and "距党群服务站" in popup["text"] and text in popup["text"], (cid, popup)
+        assert "709 米（直线）" in opened.js(OPEN_TOOLTIP, ["compounds", NAMES["C6"]])
+        # A real click on C6's red outline opens the compound's popup: the overlay takes no clicks.
+        point = opened.js("""() => { const g = window.gridmap; g.map.closePopup(); let hit;
+            g.layers.compounds.eachLayer(l => { if (l.feature.properties.i === 'C6') { hit = l; } });
+            const b = hit.getBounds(); const ll = L.latLng((b.getNorth() + b.getSouth()) / 2, b.getWest());
+            const p = g.map.latLngToContainerPoint(ll); const r = g.map.getContainer().getBoundingClientRect();
+            return [p.x + r.left + 1, p.y + r.top]; }""")
+        opened.page.mouse.click(point[0], point[1])
+        opened.page.wait_for_selector(".leaflet-popup-content")
+        text = opened.page.inner_text(".leaflet-popup-content")
+        assert PAYLOADS["C6"] in text and "709 米（直线）" in text
+        opened.clean()
+    finally:
+        opened.close()
+
+
+def test_reach_on_the_index(reached, context):
+    opened = Opened(context, reached["paths"][0])
+    try:
+        assert opened.js(COUNT)["reach"] == 2
+        assert "距服务站超过 500 米的小区：2 个" in opened.js("() => document.querySelector('.gm-side').innerText")
+        assert "无法到达" in opened.js(OPEN_TOOLTIP, ["compounds", NAMES["C8"]])
+        opened.clean()
+    finally:
+        opened.close()
