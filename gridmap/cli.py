@@ -387,6 +387,133 @@ def microgrids_cmd(
     out_console.print(f"Wrote {out / 'microgrids.gpkg'}")
 
 
+# ------------------------------------------------------------------ align
+
+
+def _id_list(text: str | None) -> list[str]:
+    """A comma list (ASCII or Chinese commas) as clean items."""
+    if not text:
+        return []
+    return [t.strip() for t in text.replace("，", ",").replace("、", ",").split(",") if t.strip()]
+
+
+@app.command("align")
+@handled
+def align_cmd(
+    compounds: Annotated[str, typer.Argument(help="Compounds layer (小区).")],
+    grids: Annotated[str, typer.Argument(help="Grids layer (网格).")],
+    grid_households: Annotated[str, typer.Option("--grid-households", help="Households a grid should hold, MIN:MAX. A compound with more than MAX is tiled by grids inside it; a loose piece with at least MIN becomes a grid.")] = "{}:{}".format(*settings.GRID_HOUSEHOLDS),
+    types: Annotated[Optional[str], typer.Option("--types", help="Align only compounds of these types, comma-separated (e.g. 老旧型); compounds without a type (inferred outlines) are included.")] = None,
+    keep: Annotated[Optional[str], typer.Option("--keep", help="Grid ids that must not change, comma-separated.")] = None,
+    buildings: Annotated[Optional[str], typer.Option("--buildings", help="Buildings with a compound id: outlines for compounds that have buildings but no polygon are inferred first (needs --streets).")] = None,
+    streets: Annotated[Optional[str], typer.Option("--streets", help="Street lines bounding inferred outlines (with --buildings).")] = None,
+    compound_id: CompoundId = None,
+    grid_id: GridId = None,
+    building_id: BuildingId = None,
+    households: Households = None,
+    crs: Crs = None,
+    encoding: Encoding = None,
+    engine: Engine = settings.ENGINE,
+    sliver: Sliver = settings.SLIVER,
+    nest: Nest = settings.NEST,
+    out: Out = DEFAULT_OUT,
+):
+    """Propose grid boundaries under which no compound straddles grids (拉平对齐).
+
+    Each straddling compound moves wholly into the grid holding its largest share that has room
+    for its households; one with more households than a grid's maximum is tiled by grids inside
+    it. Land outside compounds stays with its grid where possible; grids stay in one piece and keep
+    their ids. Writes proposal.gpkg (layers grids and changes) and proposal.csv.
+    """
+    from gridmap.align import align_job, check_range
+
+    result = align_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
+                       compound_id=compound_id, grid_id=grid_id, households=households,
+                       grid_households=check_range(grid_households), types=_id_list(types),
+                       keep=_id_list(keep), buildings=buildings, streets=streets,
+                       building_id=building_id, sliver=sliver, nest=nest)
+    print_alignment(result)
+    written = "proposal.gpkg, proposal.csv" + (", inferred.gpkg" if result.inferred is not None else "")
+    out_console.print(f"Wrote {written} in {out}")
+
+
+def print_alignment(result) -> None:
+    """Straddling compounds, grids changed, area and households moved, before and after."""
+    s = result.summary
+    t = Table(title="Alignment proposal")
+    t.add_column("")
+    t.add_column("before", justify="right")
+    t.add_column("after", justify="right")
+    t.add_row("compounds straddling grids (mixed)", str(s["straddling_before"]), str(s["straddling_after"]))
+    if s["straddling_in_scope_before"] != s["straddling_before"]:
+        t.add_row("  of the types aligned", str(s["straddling_in_scope_before"]), str(s["straddling_in_scope_after"]))
+    t.add_row("grids", str(s["grids_before"]), str(s["grids_after"]))
+    low, high = s["grid_households"]
+    if s["capacity_enforced"]:
+        t.add_row(f"grids outside {low:g}–{high:g} households", str(s["outside_range_before"]),
+                  str(s["outside_range_after"]))
+    out_console.print(t)
+    out_console.print(f"Grids kept {s['grids_kept']}, changed {s['grids_changed']}, new {s['grids_new']}, "
+                      f"removed {s['grids_removed']}.", soft_wrap=True)
+    moved = (f"Moved: {s['compounds_moved']} compounds, {s['compound_area_moved_m2']:,.0f} m² of compound "
+             f"land and {max(s['land_moved_m2'] - s['compound_area_moved_m2'], 0):,.0f} m² outside compounds")
+    if s["capacity_enforced"]:
+        moved += f", {s['households_moved']:,.0f} households."
+    else:
+        moved += (". No households field: grid capacity was not enforced (shares of area decided); "
+                  "name one with --households.")
+    out_console.print(moved, soft_wrap=True)
+    if result.inferred is not None:
+        out_console.print(f"Outlines inferred from buildings first: {len(result.inferred)}.")
+    if len(result.unresolved):
+        out_console.print(f"[yellow]{len(result.unresolved)} compounds still straddle grids:[/]")
+        for r in result.unresolved.head(10).itertuples():
+            out_console.print(f"  {r.compound_id} ({r.grid_ids}): {r.reason}", soft_wrap=True)
+
+
+# ------------------------------------------------------------------ infer
+
+
+@app.command("infer")
+@handled
+def infer_cmd(
+    buildings: Annotated[str, typer.Argument(help="Buildings layer (楼栋) with a compound id.")],
+    streets: Annotated[str, typer.Option("--streets", help="Street lines: outlines stay between them.")],
+    compounds: Annotated[Optional[str], typer.Option("--compounds", help="Existing compounds: outlines are drawn for compound ids that have none, and do not overlap them.")] = None,
+    reach: Annotated[float, typer.Option("--reach", help="How far (m) an outline may extend beyond the hull of its buildings.")] = 20.0,
+    clearance: Annotated[float, typer.Option("--clearance", help="Distance (m) outlines keep from street centrelines.")] = 2.0,
+    compound_id: CompoundId = None,
+    building_id: BuildingId = None,
+    households: Households = None,
+    crs: Crs = None,
+    encoding: Encoding = None,
+    engine: Engine = settings.ENGINE,
+    out: Out = DEFAULT_OUT,
+):
+    """Draw outlines for compounds that have buildings but no polygon.
+
+    The space between buildings is shared out street block by street block (each point to the
+    nearest building); a compound's outline is its buildings' share, kept within --reach of them,
+    off the streets and off existing compounds. Writes inferred.gpkg (layer compounds).
+    """
+    from gridmap.infer import infer_job
+
+    result = infer_job(buildings, out, streets=streets, compounds=compounds,
+                       read=_read_options(engine, encoding, crs), compound_id=compound_id,
+                       building_id=building_id, households=households, reach=reach,
+                       clearance=clearance)
+    c = result.compounds
+    out_console.print(f"Inferred {len(c)} outlines ({int(c.n_buildings.sum()) if len(c) else 0} buildings"
+                      + (f", {c.households.sum():,.0f} households" if len(c) and c.households.notna().any() else "")
+                      + f"); {len(result.skipped)} buildings without a compound id were left out.",
+                      soft_wrap=True)
+    short = c[c.buildings_outside > 0] if len(c) else c
+    if len(short):
+        out_console.print(f"[yellow]{len(short)} outlines do not hold all their buildings[/] (they overlap "
+                          "an existing compound, another outline or a street).", soft_wrap=True)
+    out_console.print(f"Wrote {out / 'inferred.gpkg'}")
+
+
 # ------------------------------------------------------------------ entry point
 
 
