@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from gridmap import settings
@@ -54,7 +55,8 @@ def handled(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         with warnings.catch_warnings():
-            warnings.simplefilter("always", GridmapWarning)
+            # Once per message: stages that classify again must not repeat the same warning.
+            warnings.simplefilter("once", GridmapWarning)
             warnings.showwarning = _show_warning
             try:
                 return func(*args, **kwargs)
@@ -63,7 +65,7 @@ def handled(func):
             except GridmapError as exc:
                 if DEBUG:
                     raise
-                err_console.print(f"[bold red]Error:[/] {exc}", soft_wrap=True, markup=True, highlight=False)
+                err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
                 raise typer.Exit(1) from None
             except KeyboardInterrupt:
                 err_console.print("[red]Interrupted[/]; outputs already moved into place are complete, "
@@ -72,7 +74,7 @@ def handled(func):
             except Exception as exc:  # an unforeseen failure: still no traceback for users
                 if DEBUG:
                     raise
-                err_console.print(f"[bold red]Error:[/] unexpected {type(exc).__name__}: {exc}. "
+                err_console.print(f"[bold red]Error:[/] unexpected {type(exc).__name__}: {escape(str(exc))}. "
                                   "Run again with --debug for the traceback, and report it.",
                                   soft_wrap=True)
                 raise typer.Exit(2) from None
@@ -82,7 +84,7 @@ def handled(func):
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     name = category.__name__ if issubclass(category, GridmapWarning) else "Warning"
-    err_console.print(f"[yellow]{name}:[/] {message}", soft_wrap=True, markup=True, highlight=False)
+    err_console.print(f"[yellow]{name}:[/] {escape(str(message))}", soft_wrap=True, highlight=False)
 
 
 def _read_options(engine: str, encoding: str | None, crs: str | None):
@@ -132,8 +134,8 @@ def _print_issues(table, limit: int = 40) -> None:
         t.add_column(col, overflow="fold")
     colour = {"error": "red", "repaired": "yellow", "dropped": "yellow", "warning": "cyan"}
     for r in table.head(limit).itertuples():
-        t.add_row(str(r.layer), str(r.feature_id), f"[{colour.get(r.severity, 'white')}]{r.severity}[/]",
-                  str(r.issue), str(r.detail))
+        t.add_row(escape(str(r.layer)), escape(str(r.feature_id)), f"[{colour.get(r.severity, 'white')}]{r.severity}[/]",
+                  escape(str(r.issue)), escape(str(r.detail)))
     out_console.print(t)
     if len(table) > limit:
         out_console.print(f"… and {len(table) - limit} more in check.csv")
@@ -199,6 +201,63 @@ def print_classification(result) -> None:
         out_console.print(tt)
     out_console.print(f"Areas measured in {result.crs.to_string()} ({result.crs.name}); "
                       f"sliver {result.sliver:g}, nest {result.nest:g}.", soft_wrap=True)
+
+
+# ------------------------------------------------------------------ microgrids
+
+
+@app.command("microgrids")
+@handled
+def microgrids_cmd(
+    grids: Annotated[str, typer.Argument(help="Grids layer (网格).")],
+    buildings: Annotated[str, typer.Argument(help="Buildings layer: footprints or points, with households (户数).")],
+    streets: Annotated[Optional[str], typer.Option("--streets", help="Street lines: micro-grid borders then follow streets where the household counts allow.")] = None,
+    households_per_microgrid: Annotated[str, typer.Option("--households-per-microgrid", help="Households per micro-grid, MIN:MAX.")] = "{}:{}".format(*settings.MICROGRID_HOUSEHOLDS),
+    households_per_building: Annotated[Optional[float], typer.Option("--households-per-building", help="Count a building with no households figure as N households (also when the layer has no households field). Without it, missing figures are an error.")] = None,
+    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Roster of grid workers (CSV or Excel: worker_id/网格员, grid_id/网格编码): one per micro-grid, in roster order. Only worker ids are written, never names.")] = None,
+    grid_id: GridId = None,
+    building_id: BuildingId = None,
+    households: Households = None,
+    crs: Crs = None,
+    encoding: Encoding = None,
+    engine: Engine = settings.ENGINE,
+    out: Out = DEFAULT_OUT,
+):
+    """Cut every grid into micro-grids (微网格) of whole buildings, 30–100 households each by default.
+
+    Micro-grids tile their grid (no gaps, no overlaps), are in one piece, and are numbered west to
+    east in bands from north to south, with codes extending the grid's (WG010203-01, -02, …).
+    A building crossing a grid boundary belongs to the grid holding most of it and is clipped to
+    that grid. Buildings outside every grid are listed and left out. Writes microgrids.gpkg
+    (layers microgrids and buildings).
+    """
+    from gridmap.microgrids import microgrids_job, parse_range
+
+    result = microgrids_job(grids, buildings, out, read=_read_options(engine, encoding, crs),
+                            streets=streets, roster=grid_workers, grid_id=grid_id,
+                            building_id=building_id, households=households,
+                            households_per_building=households_per_building,
+                            households_range=parse_range(households_per_microgrid))
+    s = result.summary()
+    lo, hi = result.households_range
+    t = Table(title="Micro-grids")
+    t.add_column("")
+    t.add_column("count", justify="right")
+    t.add_row("grids", str(s["grids"]))
+    t.add_row("micro-grids", str(s["microgrids"]))
+    t.add_row(f"  with {lo}–{hi} households", str(s["within_range"]))
+    t.add_row(f"  under {lo}", str(s["below_min"]))
+    t.add_row(f"  over {hi} (a building alone, or a grid that allows no better)", str(s["above_max"]))
+    t.add_row("  in several parts (their grid is)", str(s["multipart"]))
+    t.add_row("buildings crossing a grid boundary", str(s["buildings_crossing"]))
+    t.add_row("buildings outside every grid", str(s["buildings_outside"]))
+    if grid_workers:
+        t.add_row("micro-grids without a worker", str(s["unstaffed"]))
+    out_console.print(t)
+    q = s["quantiles"]
+    if q:
+        out_console.print(f"Households per micro-grid: min {q[0]:g}, median {q[0.5]:g}, max {q[1]:g}.")
+    out_console.print(f"Wrote {out / 'microgrids.gpkg'}")
 
 
 # ------------------------------------------------------------------ org
@@ -330,63 +389,6 @@ def map_cmd(
     out_console.print(f"Wrote {len(pages)} pages in {out}; open {out / 'index.html'} in a browser.")
 
 
-# ------------------------------------------------------------------ microgrids
-
-
-@app.command("microgrids")
-@handled
-def microgrids_cmd(
-    grids: Annotated[str, typer.Argument(help="Grids layer (网格).")],
-    buildings: Annotated[str, typer.Argument(help="Buildings layer: footprints or points, with households (户数).")],
-    streets: Annotated[Optional[str], typer.Option("--streets", help="Street lines: micro-grid borders then follow streets where the household counts allow.")] = None,
-    households_per_microgrid: Annotated[str, typer.Option("--households-per-microgrid", help="Households per micro-grid, MIN:MAX.")] = "{}:{}".format(*settings.MICROGRID_HOUSEHOLDS),
-    households_per_building: Annotated[Optional[float], typer.Option("--households-per-building", help="Count a building with no households figure as N households (also when the layer has no households field). Without it, missing figures are an error.")] = None,
-    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Roster of grid workers (CSV or Excel: worker_id/网格员, grid_id/网格编码): one per micro-grid, in roster order. Only worker ids are written, never names.")] = None,
-    grid_id: GridId = None,
-    building_id: BuildingId = None,
-    households: Households = None,
-    crs: Crs = None,
-    encoding: Encoding = None,
-    engine: Engine = settings.ENGINE,
-    out: Out = DEFAULT_OUT,
-):
-    """Cut every grid into micro-grids (微网格) of whole buildings, 30–100 households each by default.
-
-    Micro-grids tile their grid (no gaps, no overlaps), are in one piece, and are numbered west to
-    east in bands from north to south, with codes extending the grid's (WG010203-01, -02, …).
-    A building crossing a grid boundary belongs to the grid holding most of it and is clipped to
-    that grid. Buildings outside every grid are listed and left out. Writes microgrids.gpkg
-    (layers microgrids and buildings).
-    """
-    from gridmap.microgrids import microgrids_job, parse_range
-
-    result = microgrids_job(grids, buildings, out, read=_read_options(engine, encoding, crs),
-                            streets=streets, roster=grid_workers, grid_id=grid_id,
-                            building_id=building_id, households=households,
-                            households_per_building=households_per_building,
-                            households_range=parse_range(households_per_microgrid))
-    s = result.summary()
-    lo, hi = result.households_range
-    t = Table(title="Micro-grids")
-    t.add_column("")
-    t.add_column("count", justify="right")
-    t.add_row("grids", str(s["grids"]))
-    t.add_row("micro-grids", str(s["microgrids"]))
-    t.add_row(f"  with {lo}–{hi} households", str(s["within_range"]))
-    t.add_row(f"  under {lo}", str(s["below_min"]))
-    t.add_row(f"  over {hi} (a building alone, or a grid that allows no better)", str(s["above_max"]))
-    t.add_row("  in several parts (their grid is)", str(s["multipart"]))
-    t.add_row("buildings crossing a grid boundary", str(s["buildings_crossing"]))
-    t.add_row("buildings outside every grid", str(s["buildings_outside"]))
-    if grid_workers:
-        t.add_row("micro-grids without a worker", str(s["unstaffed"]))
-    out_console.print(t)
-    q = s["quantiles"]
-    if q:
-        out_console.print(f"Households per micro-grid: min {q[0]:g}, median {q[0.5]:g}, max {q[1]:g}.")
-    out_console.print(f"Wrote {out / 'microgrids.gpkg'}")
-
-
 # ------------------------------------------------------------------ align
 
 
@@ -468,7 +470,7 @@ def print_alignment(result) -> None:
     if len(result.unresolved):
         out_console.print(f"[yellow]{len(result.unresolved)} compounds still straddle grids:[/]")
         for r in result.unresolved.head(10).itertuples():
-            out_console.print(f"  {r.compound_id} ({r.grid_ids}): {r.reason}", soft_wrap=True)
+            out_console.print(escape(f"  {r.compound_id} ({r.grid_ids}): {r.reason}"), soft_wrap=True)
 
 
 # ------------------------------------------------------------------ infer
@@ -512,6 +514,169 @@ def infer_cmd(
         out_console.print(f"[yellow]{len(short)} outlines do not hold all their buildings[/] (they overlap "
                           "an existing compound, another outline or a street).", soft_wrap=True)
     out_console.print(f"Wrote {out / 'inferred.gpkg'}")
+
+
+# ------------------------------------------------------------------ run, demo, init
+
+
+@app.command("run")
+@handled
+def run_cmd(
+    project_file: Annotated[Optional[Path], typer.Argument(help="Project file (TOML; `gridmap init` writes a template). Or give the layers as flags.")] = None,
+    compounds: Annotated[Optional[str], typer.Option("--compounds", help="Compounds layer (小区).")] = None,
+    grids: Annotated[Optional[str], typer.Option("--grids", help="Grids layer (网格).")] = None,
+    buildings: Annotated[Optional[str], typer.Option("--buildings", help="Buildings layer (楼栋): organisation and micro-grids.")] = None,
+    members: Annotated[Optional[str], typer.Option("--members", help="Member ledger (CSV or Excel).")] = None,
+    communities: Annotated[Optional[str], typer.Option("--communities", help="Communities layer (社区).")] = None,
+    streets: Annotated[Optional[str], typer.Option("--streets", help="Streets layer (lines): outline inference, micro-grid borders, walking distances.")] = None,
+    stations: Annotated[Optional[str], typer.Option("--stations", help="Party-service stations (党群服务站, points).")] = None,
+    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Grid workers roster (worker_id, name, grid_id).")] = None,
+    compound_id: CompoundId = None,
+    grid_id: GridId = None,
+    building_id: BuildingId = None,
+    households: Households = None,
+    crs: Crs = None,
+    encoding: Encoding = None,
+    engine: Engine = settings.ENGINE,
+    sliver: Sliver = settings.SLIVER,
+    nest: Nest = settings.NEST,
+    grid_households: Annotated[str, typer.Option("--grid-households", help="Households a grid should hold, MIN:MAX.")] = "300:500",
+    microgrid_households: Annotated[str, typer.Option("--households-per-microgrid", help="Households a micro-grid should hold, MIN:MAX.")] = "30:100",
+    walk_m: Annotated[float, typer.Option("--walk-m", help="Walking distance (m) to a station within which a compound is served.")] = 500.0,
+    basemap: Annotated[str, typer.Option("--basemap", help="osm, tianditu, gaode or none.")] = "osm",
+    tianditu_key: Annotated[Optional[str], typer.Option("--tianditu-key", help="Tianditu token for --basemap tianditu.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the project file's, else gridmap-out). Replaced as a whole.")] = None,
+):
+    """Run every stage: validate, classify, align, organise, micro-grids, station reach, maps, report.
+
+    All outputs land in one folder, written aside and moved into place only when every stage has
+    run, so the folder never mixes two runs. A stage that fails names itself; what earlier stages
+    wrote is kept in OUT.incomplete. Stages that need a layer you did not give are skipped with a
+    note (no buildings: no organisation, no micro-grids).
+    """
+    from gridmap.project import load_project
+
+    if project_file is not None:
+        if compounds or grids:
+            raise GridmapError("Give either a project file or --compounds/--grids, not both.")
+        project = load_project(project_file)
+        if out is not None:
+            project.out = out
+    else:
+        project = _project_from_flags(locals())
+    _run(project)
+
+
+def _project_from_flags(flags: dict):
+    from gridmap.project import LayerConfig, Project
+
+    if not flags["compounds"] or not flags["grids"]:
+        raise GridmapError("gridmap run needs a project file (gridmap run project.toml; `gridmap init` "
+                           "writes one) or at least --compounds and --grids.")
+    fields = {
+        "compounds": {"id": flags["compound_id"], "households": flags["households"]},
+        "grids": {"id": flags["grid_id"]},
+        "buildings": {"id": flags["building_id"], "households": flags["households"],
+                      "compound": flags["compound_id"]},
+    }
+    layers = {name: LayerConfig(flags[name], {k: v for k, v in fields.get(name, {}).items() if v})
+              for name in ("compounds", "grids", "buildings", "members", "communities", "streets", "stations",
+                           "grid_workers") if flags[name]}
+    rules = {"sliver": flags["sliver"], "nest": flags["nest"], "walk_m": flags["walk_m"],
+             "grid_households": list(_range(flags["grid_households"], "--grid-households")),
+             "microgrid_households": list(_range(flags["microgrid_households"], "--households-per-microgrid"))}
+    return Project(layers=layers, rules=rules, basemap=flags["basemap"], tianditu_key=flags["tianditu_key"],
+                   out=flags["out"] or DEFAULT_OUT, crs=flags["crs"], encoding=flags["encoding"],
+                   engine=flags["engine"])
+
+
+def _range(text: str, flag: str) -> tuple[int, int]:
+    try:
+        low, high = (int(v) for v in str(text).split(":"))
+    except ValueError:
+        raise GridmapError(f"{flag} {text!r}: write it as MIN:MAX, e.g. 300:500.") from None
+    if not 0 <= low <= high:
+        raise GridmapError(f"{flag} {text!r}: need 0 ≤ MIN ≤ MAX.")
+    return low, high
+
+
+def _run(project) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gridmap.pipeline import STAGES, run_job
+
+    names = {"load": "reading layers", "validate": "validating", "classify": "classifying",
+             "align": "aligning (拉平对齐)", "organise": "organising (组织设置)", "microgrids": "cutting micro-grids",
+             "reach": "measuring station reach", "maps": "drawing maps", "report": "writing the report"}
+    with Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err_console, transient=False) as bar:
+        task = bar.add_task("starting", total=len(STAGES))
+
+        def progress(stage: str, number: int) -> None:
+            bar.update(task, completed=number, description=names.get(stage, stage))
+
+        result = run_job(project, progress=progress)
+        bar.update(task, completed=len(STAGES), description="done")
+    print_run_summary(result)
+
+
+def print_run_summary(result) -> None:
+    """The figures of each stage, the notes, and where the maps and report are."""
+    print_classification(result.classification)
+    t = Table(title="Run")
+    t.add_column("stage")
+    t.add_column("result", overflow="fold")
+    t.add_column("s", justify="right")
+    a = result.alignment
+    if a is not None:
+        s = a.summary
+        t.add_row("align", f"straddling compounds {s.get('straddling_before')} → {s.get('straddling_after')}; "
+                  f"{s.get('grids_changed', 0)} grids changed", str(result.seconds.get("align", "")))
+    if result.organisation is not None:
+        kinds = result.organisation.units.kind.value_counts()
+        t.add_row("organise", ", ".join(f"{k} {v}" for k, v in kinds.items())
+                  + f"; members placed {result.organisation.members_placed}/{result.organisation.members_total}",
+                  str(result.seconds.get("organise", "")))
+    if result.microgrids is not None:
+        mg = result.microgrids.microgrids
+        t.add_row("micro-grids", f"{len(mg)} micro-grids, median {mg.households.median():.0f} households",
+                  str(result.seconds.get("microgrids", "")))
+    if result.reach is not None:
+        t.add_row("reach", f"{int((~result.reach.served).sum())} compounds beyond walking distance of a station",
+                  str(result.seconds.get("reach", "")))
+    t.add_row("maps", f"{len(result.pages)} pages", str(result.seconds.get("maps", "")))
+    out_console.print(t)
+    for note in result.notes:
+        out_console.print(f"[dim]Note:[/] {escape(note)}", soft_wrap=True)
+    out_console.print(f"Outputs in {result.out}", soft_wrap=True)
+    out_console.print(f"Maps:   {result.index}", soft_wrap=True)
+    if result.report:
+        out_console.print(f"Report: {result.report[0]}  and  {result.report[1]}", soft_wrap=True)
+    out_console.print(f"Done in {sum(result.seconds.values()):.1f} s.")
+
+
+@app.command("demo")
+@handled
+def demo_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced as a whole).")] = Path("gridmap-demo"),
+):
+    """Run every stage on the bundled central-Taiyuan sample (OpenStreetMap compounds and streets,
+    synthesised grids, buildings and members) and say where the maps and the report are."""
+    from gridmap.pipeline import demo_project
+
+    _run(demo_project(out))
+
+
+@app.command("init")
+@handled
+def init_cmd(
+    path: Annotated[Path, typer.Argument(help="Project file to write.")] = Path("gridmap.toml"),
+):
+    """Write a commented project-file template for `gridmap run`."""
+    from gridmap.project import write_template
+
+    written = write_template(path)
+    out_console.print(f"Wrote {written}: edit the layer paths and fields, then run `gridmap run {written}`.")
 
 
 # ------------------------------------------------------------------ entry point

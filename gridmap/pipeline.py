@@ -6,16 +6,24 @@ notebooks, tests) can go on from there.
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from gridmap import settings
 from gridmap.classify import Classification, classify
+from gridmap.errors import GridmapError
 from gridmap.io import (find_field, metric_crs, read_layer, reconcile, warn_if_far_apart, write_csv,
                         write_gpkg)
+from gridmap.project import LayerConfig, Project
 from gridmap.validate import inspect_layer, overlap_issues
 
 log = logging.getLogger(__name__)
@@ -114,4 +122,354 @@ def _gpkg_safe(gdf):
     return gdf[keep]
 
 
-__all__ = ["ReadOptions", "check_job", "classify_job", "write_classification", "reconcile"]
+# ------------------------------------------------------------------ the whole job
+
+#: Stages of ``gridmap run``, in the order data flows.
+STAGES = ("load", "validate", "classify", "align", "organise", "microgrids", "reach", "maps", "report")
+#: Written into a run's folder: a folder holding it may be replaced as a whole by the next run.
+RUN_MARK = ".gridmap-run"
+
+
+class StageError(GridmapError):
+    """A stage of ``gridmap run`` failed; the message names it."""
+
+
+@dataclass
+class RunResult:
+    """What ``run_job`` made, stage by stage (``None`` where a stage was skipped)."""
+
+    out: Path
+    classification: Classification | None = None
+    alignment: object | None = None
+    organisation: object | None = None
+    microgrids: object | None = None
+    reach: pd.DataFrame | None = None
+    pages: list[Path] = field(default_factory=list)
+    report: tuple[Path, Path] | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def index(self) -> Path:
+        return self.out / "index.html"
+
+
+def run_job(project: Project, *, progress: Callable[[str, int], None] | None = None) -> RunResult:
+    """Run every stage: load → validate → classify → align → organise → micro-grids → reach →
+    maps → report, into ``project.out``.
+
+    Everything is written into a new folder beside ``project.out`` and moved into place at the end,
+    so the output folder never holds half of an old run and half of a new one. A stage that fails
+    raises ``StageError`` naming it; what earlier stages wrote is kept in ``OUT.incomplete`` and
+    ``OUT`` is left as it was. Stages that need a layer the project lacks are skipped with a note.
+
+    Parameters
+    ----------
+    project : Project
+        Layers, fields, rules and options (``load_project`` or ``project_from_flags``).
+    progress : callable, optional
+        Called with (stage name, stage number) as each stage starts.
+    """
+    project.require_files()
+    out = Path(project.out).resolve()
+    _check_replaceable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    result = RunResult(out=out)
+    state: dict = {}
+    try:
+        for number, name in enumerate(STAGES):
+            if progress:
+                progress(name, number)
+            started = time.perf_counter()
+            try:
+                _STAGE_FUNCS[name](project, state, work, result)
+            except StageError:
+                raise
+            except GridmapError as exc:
+                raise StageError(f"Stage '{name}' failed: {exc}") from exc
+            except Exception as exc:
+                raise StageError(f"Stage '{name}' failed unexpectedly ({type(exc).__name__}: {exc}); "
+                                 "run again with --debug for the traceback.") from exc
+            result.seconds[name] = round(time.perf_counter() - started, 2)
+            log.info("stage %s took %.1f s", name, result.seconds[name])
+    except BaseException as exc:
+        kept = _keep_incomplete(work, out)
+        if isinstance(exc, StageError):
+            raise StageError(f"{exc} The outputs of the earlier stages are in {kept}; {out} was left as "
+                             "it was.") from exc.__cause__
+        raise
+    (work / RUN_MARK).write_text(json.dumps({"seconds": result.seconds, "notes": result.notes},
+                                            ensure_ascii=False), encoding="utf-8")
+    _swap_into_place(work, out)
+    result.pages = [out / p.name for p in result.pages]
+    if result.report:
+        result.report = tuple(out / p.name for p in result.report)
+    return result
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse to replace a folder that gridmap did not write (it might hold the user's files)."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / RUN_MARK).exists())):
+        raise GridmapError(f"{out} exists and was not written by gridmap run: choose another --out "
+                           "folder, or empty this one. gridmap replaces only folders of its own runs.")
+
+
+def _keep_incomplete(work: Path, out: Path) -> Path:
+    kept = out.with_name(out.name + ".incomplete")
+    if kept.exists():
+        shutil.rmtree(kept)
+    os.replace(work, kept)
+    return kept
+
+
+def _swap_into_place(work: Path, out: Path) -> None:
+    """Replace ``out`` by ``work`` as a whole: rename the old folder away, the new one in, then delete."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(work, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _read(project: Project, name: str):
+    cfg = project.layers.get(name)
+    if cfg is None:
+        return None
+    return read_layer(cfg.spec, engine=project.engine, encoding=project.encoding, crs=project.crs)
+
+
+def _field(project: Project, layer: str, key: str) -> str | None:
+    cfg = project.layers.get(layer)
+    return cfg.fields.get(key) if cfg else None
+
+
+def _stage_load(project, state, work, result):
+    for name in ("compounds", "grids", "buildings", "communities", "streets", "stations"):
+        state[name] = _read(project, name)
+    present = {k: v for k, v in state.items() if v is not None}
+    warn_if_far_apart(present)
+    if "members" in project.layers:
+        from gridmap.org import read_ledger
+
+        state["ledger"] = read_ledger([project.layers["members"].spec],
+                                      building_id=_field(project, "buildings", "id"))
+    if "grid_workers" in project.layers:
+        from gridmap.microgrids import read_roster
+
+        state["workers"] = read_roster(project.layers["grid_workers"].spec)
+
+
+def _stage_validate(project, state, work, result):
+    frames = []
+    for name, meaning in (("compounds", "compound_id"), ("grids", "grid_id")):
+        layer = state[name]
+        id_field = find_field(layer, meaning, _field(project, name, "id"))
+        cleaned, issues = inspect_layer(layer, id_field, name)
+        frames.append(issues)
+        if cleaned is None:
+            write_csv(pd.concat(frames, ignore_index=True), work / "check.csv")
+            errors = issues[issues.severity == "error"]
+            raise GridmapError(f"{layer.attrs.get('source', name)}: " + "; ".join(
+                f"{r.issue}: {r.detail} ({r.feature_id})" for r in errors.itertuples())
+                + " (all findings in check.csv).")
+        measured = cleaned.to_crs(metric_crs(cleaned))
+        measured.attrs.update(cleaned.attrs)
+        frames.append(overlap_issues(measured, id_field, name))
+        state[name] = cleaned
+    write_csv(pd.concat(frames, ignore_index=True), work / "check.csv")
+
+
+def _stage_classify(project, state, work, result):
+    _infer_missing_outlines(project, state, work, result)
+    result.classification = classify(
+        state["compounds"], state["grids"], compound_id=_field(project, "compounds", "id"),
+        grid_id=_field(project, "grids", "id"), sliver=project.rule("sliver", settings.SLIVER),
+        nest=project.rule("nest", settings.NEST))
+    write_classification(result.classification, work, engine=project.engine)
+
+
+def _infer_missing_outlines(project, state, work, result):
+    """Compounds that have buildings but no polygon get an inferred outline before classifying,
+    so that every later stage (alignment, organisation, maps) sees them."""
+    if state["buildings"] is None or state["streets"] is None:
+        result.notes.append("No buildings and streets: compounds without an outline were not inferred.")
+        return
+    from gridmap.align import with_inferred
+    from gridmap.infer import infer_outlines, write_inferred
+
+    b = state["buildings"]
+    cid = _field(project, "compounds", "id")
+    households = _field(project, "compounds", "households")
+    b_households = _field(project, "buildings", "households") or households
+    inference = infer_outlines(b, state["streets"], state["compounds"],
+                               compound_id=_field(project, "buildings", "compound") or cid,
+                               building_id=_field(project, "buildings", "id"),
+                               households=b_households if b_households in b.columns else None)
+    if not len(inference.compounds):
+        return
+    write_inferred(inference, work, engine=project.engine)
+    n_input = len(state["compounds"])
+    compounds = with_inferred(state["compounds"], inference.compounds, cid, households)
+    compounds["outline"] = ["input"] * n_input + ["inferred"] * (len(compounds) - n_input)
+    state["compounds"] = compounds
+    result.notes.append(f"{len(inference.compounds)} compounds had buildings but no outline: their outlines "
+                        "were inferred from the buildings and streets (inferred.gpkg; outline = inferred in "
+                        "compounds.csv) and used in every stage.")
+
+
+def _stage_align(project, state, work, result):
+    from gridmap.align import align, write_alignment
+
+    low, high = project.rule("grid_households", list(settings.GRID_HOUSEHOLDS))
+    result.alignment = align(state["compounds"], state["grids"], compound_id=_field(project, "compounds", "id"),
+                             grid_id=_field(project, "grids", "id"),
+                             households=_field(project, "compounds", "households"), grid_households=(low, high),
+                             types=project.rule("align_types", None), keep=project.rule("keep", ()),
+                             sliver=project.rule("sliver", settings.SLIVER), nest=project.rule("nest", settings.NEST))
+    write_alignment(result.alignment, work, engine=project.engine)
+
+
+def _stage_organise(project, state, work, result):
+    if state["buildings"] is None:
+        result.notes.append("No buildings layer: the organisation layout was skipped.")
+        return
+    from gridmap.org import Thresholds, organise, write_organisation
+
+    t = {k: project.rules[k] for k in ("branch_min_members", "branch_max_members", "committee_min_members",
+                                        "group_min_members") if k in project.rules}
+    thresholds = Thresholds(**{k.replace("_members", ""): v for k, v in t.items()}) if t else None
+    proposal = result.alignment.grids if result.alignment is not None else None
+    result.organisation = organise(
+        result.classification, state["buildings"], state.get("ledger"), state["communities"], proposal,
+        building_id=_field(project, "buildings", "id"), compound_id=_field(project, "buildings", "compound"),
+        households=_field(project, "buildings", "households"),
+        party_members=_field(project, "buildings", "members"), thresholds=thresholds)
+    write_organisation(result.organisation, work, ledger=state.get("ledger"))
+
+
+def _stage_microgrids(project, state, work, result):
+    if state["buildings"] is None:
+        result.notes.append("No buildings layer: micro-grids were not cut.")
+        return
+    from gridmap.microgrids import microgrids
+
+    low, high = project.rule("microgrid_households", list(settings.MICROGRID_HOUSEHOLDS))
+    result.microgrids = microgrids(
+        state["grids"], state["buildings"], streets=state["streets"], grid_id=_field(project, "grids", "id"),
+        building_id=_field(project, "buildings", "id"), households=_field(project, "buildings", "households"),
+        households_range=(low, high), roster=state.get("workers"))
+    write_gpkg({"microgrids": result.microgrids.microgrids, "buildings": result.microgrids.buildings},
+               work / "microgrids.gpkg", engine=project.engine)
+
+
+def _stage_reach(project, state, work, result):
+    if state["stations"] is None:
+        result.notes.append("No stations layer: service-station reach was not measured.")
+        return
+    from gridmap.reach import WALK_M, unserved
+
+    cls = result.classification
+    metric = cls.crs
+    streets = state["streets"].geometry.to_crs(metric) if state["streets"] is not None else None
+    table = unserved(cls.compounds.geometry.to_crs(metric), state["stations"].geometry.to_crs(metric),
+                     streets, walk_m=project.rule("walk_m", WALK_M))
+    name = find_field(cls.compounds, "compound_name", _field(project, "compounds", "name"), required=False,
+                      exclude=tuple(cls.compounds.columns[:7]))
+    result.reach = pd.concat([cls.compounds[["compound_id"]],
+                              cls.compounds[[name]].rename(columns={name: "name"}) if name else None,
+                              table], axis=1)
+    write_csv(result.reach, work / "reach.csv")
+
+
+def _stage_maps(project, state, work, result):
+    from gridmap.maps import make_maps
+
+    a = result.alignment
+    result.pages = make_maps(
+        result.classification, work, buildings=state["buildings"],
+        microgrids=result.microgrids.microgrids if result.microgrids is not None else None,
+        organisation=result.organisation.units if result.organisation is not None else None,
+        proposal={"grids": a.grids, "changes": a.changes} if a is not None else None,
+        communities=state["communities"], stations=state["stations"], workers=state.get("workers"),
+        basemap=project.basemap, tianditu_key=project.tianditu_key,
+        building_id=_field(project, "buildings", "id"), households=_field(project, "buildings", "households"),
+        reach=result.reach, walk_m=project.rule("walk_m", 500.0) if result.reach is not None else None)
+
+
+def _stage_report(project, state, work, result):
+    from gridmap.report import write_report
+
+    result.report = write_report(report_facts(project, result), work)
+
+
+def report_facts(project: Project, result: RunResult):
+    """The report's figures from the stages' results."""
+    from gridmap.reach import WALK_M
+    from gridmap.report import ReportFacts
+
+    cls = result.classification
+    counts = cls.counts()
+    type_field = find_field(cls.compounds, "compound_type", _field(project, "compounds", "type"), required=False,
+                            exclude=tuple(cls.compounds.columns[:7]))
+    facts = ReportFacts(compound_situations=counts["compounds"], grid_situations=counts["grids"],
+                        crs=f"{cls.crs.to_string()} ({cls.crs.name})", notes=list(result.notes))
+    if type_field:
+        types = cls.compounds[type_field].fillna("（未填）").astype(str)
+        order = [t for t in settings.COMPOUND_TYPES if t in set(types)] + sorted(set(types) - set(settings.COMPOUND_TYPES))
+        facts.compound_types = types.value_counts().reindex(order)
+        facts.type_by_situation = pd.crosstab(types, cls.compounds.situation).reindex(order)
+    if result.alignment is not None:
+        s = result.alignment.summary
+        facts.alignment = {k: s[k] for k in ("straddling_before", "straddling_after", "grids_before", "grids_after",
+                                             "grids_changed", "area_moved_m2", "households_moved",
+                                             "out_of_range_before", "out_of_range_after") if k in s}
+    org = result.organisation
+    if org is not None:
+        facts.org_kinds = org.units.kind.value_counts()
+        cats = {"members_direct": "直管党员", "members_mobile": "流动党员", "members_in_service": "在职党员",
+                "members_retired": "离退休党员", "members_other": "未分类"}
+        roots = org.units[org.units.parent_id.isna() | (org.units.parent_id == "")]
+        facts.members_by_category = pd.Series({zh: int(roots[c].sum()) for c, zh in cats.items() if c in roots})
+        facts.members_by_category = facts.members_by_category[facts.members_by_category > 0]
+        facts.members_total = int(org.members_total)
+        facts.unplaced = org.unplaced()
+    if result.microgrids is not None:
+        facts.microgrid_households = result.microgrids.microgrids.households.to_numpy(dtype=float)
+        facts.microgrid_range = tuple(project.rule("microgrid_households", list(settings.MICROGRID_HOUSEHOLDS)))
+    if result.reach is not None:
+        facts.walk_m = project.rule("walk_m", WALK_M)
+        facts.reach_measured = str(result.reach.measured.iloc[0]) if len(result.reach) else None
+        far = result.reach[~result.reach.served]
+        facts.unserved = far.drop(columns=["served", "measured"]).sort_values("station_distance_m", ascending=False)
+    return facts
+
+
+_STAGE_FUNCS = {"load": _stage_load, "validate": _stage_validate, "classify": _stage_classify,
+                "align": _stage_align, "organise": _stage_organise, "microgrids": _stage_microgrids,
+                "reach": _stage_reach, "maps": _stage_maps, "report": _stage_report}
+
+
+def sample_folder() -> Path:
+    """The bundled sample (``boundaries/`` of a source checkout or editable install)."""
+    for candidate in (Path(__file__).resolve().parents[1] / "boundaries", Path.cwd() / "boundaries"):
+        if (candidate / "compounds.geojson").exists():
+            return candidate
+    raise GridmapError("The bundled sample (boundaries/) was not found: run gridmap demo from a clone of "
+                       "the gridmap repository, or install it with `pip install -e .` there.")
+
+
+def demo_project(out: Path) -> Project:
+    """``gridmap run`` on the bundled central-Taiyuan sample, every layer included."""
+    folder = sample_folder()
+    layers = {name: LayerConfig(str(folder / file)) for name, file in (
+        ("compounds", "compounds.geojson"), ("grids", "grids.geojson"), ("buildings", "buildings.geojson"),
+        ("members", "members.csv"), ("communities", "communities.geojson"), ("streets", "streets.geojson"),
+        ("stations", "stations.geojson"), ("grid_workers", "grid_workers.csv"))}
+    return Project(layers=layers, out=Path(out), source=folder)
+
+
+__all__ = ["ReadOptions", "RunResult", "STAGES", "StageError", "check_job", "classify_job", "demo_project",
+           "run_job", "sample_folder", "write_classification", "reconcile"]
