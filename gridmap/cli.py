@@ -82,7 +82,14 @@ def handled(func):
     return wrapper
 
 
+_SHOWN: set[str] = set()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
+    # Stages that classify again raise the same warning again: say it once.
+    if str(message) in _SHOWN:
+        return
+    _SHOWN.add(str(message))
     name = category.__name__ if issubclass(category, GridmapWarning) else "Warning"
     err_console.print(f"[yellow]{name}:[/] {escape(str(message))}", soft_wrap=True, highlight=False)
 
@@ -191,7 +198,11 @@ def print_classification(result) -> None:
     if type_field:
         import pandas as pd
 
-        cross = pd.crosstab(result.compounds[type_field].fillna("(none)"), result.compounds.situation)
+        types = result.compounds[type_field].fillna("(none)").astype(str)
+        cross = pd.crosstab(types, result.compounds.situation)
+        known = [t for t in settings.COMPOUND_TYPES if t in cross.index]
+        cross = cross.reindex(known + sorted(set(cross.index) - set(known)))
+        cross = cross[[c for c in settings.COMPOUND_SITUATIONS if c in cross.columns]]
         tt = Table(title=f"Compounds by type ({type_field}) and situation")
         tt.add_column(type_field)
         for col in cross.columns:

@@ -408,7 +408,7 @@ def _stage_report(project, state, work, result):
 def report_facts(project: Project, result: RunResult):
     """The report's figures from the stages' results."""
     from gridmap.reach import WALK_M
-    from gridmap.report import ReportFacts
+    from gridmap.report import UNTYPED, ReportFacts
 
     cls = result.classification
     counts = cls.counts()
@@ -417,15 +417,18 @@ def report_facts(project: Project, result: RunResult):
     facts = ReportFacts(compound_situations=counts["compounds"], grid_situations=counts["grids"],
                         crs=f"{cls.crs.to_string()} ({cls.crs.name})", notes=list(result.notes))
     if type_field:
-        types = cls.compounds[type_field].fillna("（未填）").astype(str)
+        types = cls.compounds[type_field].fillna(UNTYPED).astype(str)
         order = [t for t in settings.COMPOUND_TYPES if t in set(types)] + sorted(set(types) - set(settings.COMPOUND_TYPES))
         facts.compound_types = types.value_counts().reindex(order)
-        facts.type_by_situation = pd.crosstab(types, cls.compounds.situation).reindex(order)
+        cross = pd.crosstab(types, cls.compounds.situation).reindex(order)
+        facts.type_by_situation = cross[[c for c in settings.COMPOUND_SITUATIONS if c in cross.columns]]
     if result.alignment is not None:
         s = result.alignment.summary
         facts.alignment = {k: s[k] for k in ("straddling_before", "straddling_after", "grids_before", "grids_after",
-                                             "grids_changed", "area_moved_m2", "households_moved",
-                                             "out_of_range_before", "out_of_range_after") if k in s}
+                                             "grids_kept", "grids_changed", "grids_new", "grids_removed",
+                                             "compounds_moved", "compound_area_moved_m2", "land_moved_m2",
+                                             "households_moved", "outside_range_before", "outside_range_after")
+                           if s.get(k) is not None}
     org = result.organisation
     if org is not None:
         facts.org_kinds = org.units.kind.value_counts()

@@ -29,6 +29,15 @@ SITUATION_ZH = {"large_compound": "小区大、网格小", "large_grid": "网格
 KIND_ZH = {"committee": "党委", "general_branch": "党总支", "branch": "党支部", "joint_branch": "联合党支部",
            "group": "党小组", "central_household": "党员中心户"}
 PARTY_ORGS = ("general_branch", "branch", "joint_branch")
+#: Label of compounds whose type field is empty (e.g. outlines inferred from buildings).
+UNTYPED = "（未填）"
+ALIGNMENT_ZH = {"straddling_before": "跨网格小区（调整前）", "straddling_after": "跨网格小区（调整后）",
+                "grids_before": "网格数（调整前）", "grids_after": "网格数（调整后）", "grids_kept": "未变网格",
+                "grids_changed": "调整网格", "grids_new": "新增网格", "grids_removed": "撤销网格",
+                "compounds_moved": "调整归属的小区", "compound_area_moved_m2": "调整的小区面积（平方米）",
+                "land_moved_m2": "调整的小区外用地（平方米）", "households_moved": "调整户数",
+                "outside_range_before": "户数超出范围的网格（调整前）",
+                "outside_range_after": "户数超出范围的网格（调整后）"}
 
 
 @dataclass
@@ -60,8 +69,10 @@ def statements(f: ReportFacts) -> list[str]:
     out = []
     n = int(f.compound_situations.sum())
     if f.compound_types is not None and len(f.compound_types):
-        parts = "，".join(f"{t}{int(c)}个" for t, c in f.compound_types.items())
-        out.append(f"共有小区{n}个，分{len(f.compound_types)}种类型：{parts}。")
+        typed = f.compound_types[f.compound_types.index != UNTYPED]
+        parts = "，".join(f"{t}{int(c)}个" for t, c in typed.items())
+        untyped = int(f.compound_types.get(UNTYPED, 0))
+        out.append(f"共有小区{n}个，分{len(typed)}种类型：{parts}" + (f"；另有{untyped}个未填类型" if untyped else "") + "。")
     else:
         out.append(f"共有小区{n}个。")
     s = f.compound_situations
@@ -144,10 +155,11 @@ def render_html(f: ReportFacts) -> str:
         before_after = pd.Series({"调整前": a.get("straddling_before", 0), "调整后": a.get("straddling_after", 0)})
         parts.append("<section><h2>拉平对齐</h2><div class='charts'>"
                      + bar_chart(before_after, "跨网格小区数", {"调整前": "#d95f02", "调整后": "#1b9e77"}))
-        if "out_of_range_before" in a:
-            rng = pd.Series({"调整前": a["out_of_range_before"], "调整后": a.get("out_of_range_after", 0)})
+        if "outside_range_before" in a:
+            rng = pd.Series({"调整前": a["outside_range_before"], "调整后": a.get("outside_range_after", 0)})
             parts.append(bar_chart(rng, "户数超出范围的网格", {"调整前": "#d95f02", "调整后": "#1b9e77"}))
-        parts.append("</div>" + _table(pd.DataFrame({"数值": pd.Series(a)}), index_name="指标") + "</section>")
+        labelled = pd.Series({ALIGNMENT_ZH.get(k, k): v for k, v in a.items()})
+        parts.append("</div>" + _table(pd.DataFrame({"数值": labelled}), index_name="指标") + "</section>")
     if f.org_kinds is not None:
         parts.append("<section><h2>组织设置</h2><div class='charts'>"
                      + bar_chart(f.org_kinds, "组织（按类别）", labels=KIND_ZH))
@@ -221,7 +233,8 @@ def write_xlsx(f: ReportFacts, path: Path) -> Path:
     if f.type_by_situation is not None:
         sheets["类型×情形"] = f.type_by_situation.rename(columns=SITUATION_ZH).rename_axis("类型").reset_index()
     if f.alignment:
-        sheets["拉平对齐"] = pd.DataFrame({"指标": list(f.alignment), "数值": list(f.alignment.values())})
+        sheets["拉平对齐"] = pd.DataFrame({"指标": [ALIGNMENT_ZH.get(k, k) for k in f.alignment],
+                                          "数值": list(f.alignment.values())})
     if f.org_kinds is not None:
         sheets["组织"] = pd.DataFrame({"类别": [KIND_ZH.get(k, k) for k in f.org_kinds.index],
                                        "数量": f.org_kinds.to_numpy()})
