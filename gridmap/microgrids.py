@@ -31,6 +31,7 @@ from __future__ import annotations
 import heapq
 import logging
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,6 +142,7 @@ def microgrids(
     households_range: tuple[int, int] = settings.MICROGRID_HOUSEHOLDS,
     roster: pd.DataFrame | None = None,
     crs: CRS | str | int | None = None,
+    only_grids: Collection[str] | None = None,
 ) -> MicroGrids:
     """Cut every grid into micro-grids of whole buildings.
 
@@ -165,6 +167,10 @@ def microgrids(
         order, to their grid's micro-grids in number order.
     crs : optional
         CRS to cut and measure in; by default chosen per DESIGN §6 (metres).
+    only_grids : collection of str, optional
+        Cut only these grids (a part of a distributed run). Buildings are still assigned among
+        all grids, so each of these grids gets exactly the micro-grids of a full run; the result
+        holds their micro-grids, and building rows of other grids have no micro-grid.
 
     Returns
     -------
@@ -205,14 +211,19 @@ def microgrids(
                       UnplacedBuildingWarning, stacklevel=2)
     placed = np.flatnonzero(~outside)
 
+    cut_grids = np.arange(len(g_geom))
+    if only_grids is not None:
+        cut_grids = np.flatnonzero(np.isin(g_ids, list(only_grids)))
+        placed = placed[np.isin(b_grid[placed], cut_grids)]
     b_in, b_of = b_clip[placed], b_grid[placed]
     if streets is not None and len(streets):
-        pieces, piece_grid = street_blocks(g_geom, streets.geometry.to_crs(measure).to_numpy())
+        pieces, piece_grid = street_blocks(g_geom[cut_grids], streets.geometry.to_crs(measure).to_numpy())
+        piece_grid = cut_grids[piece_grid]
         cut = tile(pieces, piece_grid, b_in, b_of, hh[placed], households_range)
         leaf_geom, leaf_grid, b_leaf = _prefer_one_piece(cut, g_geom, b_in, b_of, hh[placed],
                                                          households_range)
     else:
-        leaf_geom, leaf_grid, b_leaf = tile(g_geom, np.arange(len(g_geom)), b_in, b_of, hh[placed],
+        leaf_geom, leaf_grid, b_leaf = tile(g_geom[cut_grids], cut_grids, b_in, b_of, hh[placed],
                                             households_range)
     order = reading_order(leaf_geom, leaf_grid, g_geom)
 
