@@ -184,6 +184,9 @@ def align(
         touched = np.concatenate([touched | new_touched[:n_now], np.ones(len(ids) - n_now, dtype=bool)])
         cls = _classify_proposal(compounds, ids, geoms, compound_id, sliver, nest, before.crs)
     after = cls
+    # New grids of one round may be emptied by the next: they never existed.
+    keep_label = (np.arange(len(ids)) < len(G)) | ~shapely.is_empty(geoms)
+    ids, geoms, origin, touched = ids[keep_label], geoms[keep_label], origin[keep_label], touched[keep_label]
 
     status = _status(G, geoms, touched, len(G))
     # Grids that come out as they went in keep their exact input geometry.
@@ -441,7 +444,9 @@ def redraw(C: np.ndarray, G: np.ndarray, ov: pd.DataFrame, plan: Plan, hh: np.nd
                                    grid_size=PRECISION)
     if hh is not None:
         geoms, origin, touched, zone = split_large(geoms, origin, touched, zone, n_g, hh, high, C)
-    labels = Labels(geoms, origin, touched, zone)
+    own = np.full(len(geoms), EMPTY, dtype=object)
+    own[:n_g] = G
+    labels = Labels(geoms, origin, touched, zone, own)
     settle_loose(labels, loose, loose_origin, np.full(len(loose), FREE), hh, low, C)
     keep_label = np.arange(len(labels.geoms)) < n_g
     keep_label |= ~shapely.is_empty(labels.geoms)
@@ -454,17 +459,20 @@ FREE, LOCKED = -1, -2
 @dataclass
 class Labels:
     """The proposal while it is built: per label, its geometry, the input grid it came from,
-    whether it was rebuilt, and its zone (``FREE``; ``LOCKED``: kept or nesting in a large
-    compound; or the position of the compound it tiles). Loose pieces join grids of their zone.
+    whether it was rebuilt, its zone (``FREE``; ``LOCKED``: kept or nesting in a large compound;
+    or the position of the compound it tiles), and its own old ground (the input grid; empty for
+    new grids). Loose pieces join grids of their zone.
     """
 
     geoms: np.ndarray
     origin: np.ndarray
     touched: np.ndarray
     zone: np.ndarray
+    own: np.ndarray
 
     def add(self, geoms, origin, zone) -> np.ndarray:
         first = len(self.geoms)
+        self.own = np.concatenate([self.own, np.full(len(geoms), EMPTY, dtype=object)])
         self.geoms = np.concatenate([self.geoms, geoms])
         self.origin = np.concatenate([self.origin, origin])
         self.touched = np.concatenate([self.touched, np.ones(len(geoms), dtype=bool)])
@@ -658,9 +666,11 @@ def settle_loose(labels: Labels, loose: np.ndarray, loose_origin: np.ndarray, lo
     grid; otherwise it joins the neighbour of its zone it shares the longest border with; with no
     such neighbour it becomes a new grid (or, if it is overlay noise, joins any neighbour).
     """
-    for _ in range(rounds):
+    for round_ in range(rounds):
         rebuilt = np.flatnonzero(labels.touched & ~shapely.is_empty(labels.geoms))
-        main, rest, rest_owner = largest_part(labels.geoms[rebuilt])
+        # A grid keeps the part holding most of its own old ground; what it received with a
+        # compound goes with that compound if it came apart from it.
+        main, rest, rest_owner = largest_part(labels.geoms[rebuilt], labels.own[rebuilt])
         labels.geoms[rebuilt] = main
         cut_from = rebuilt[rest_owner]
         loose = np.concatenate([loose, rest])
@@ -670,22 +680,25 @@ def settle_loose(labels: Labels, loose: np.ndarray, loose_origin: np.ndarray, lo
         loose_from = np.concatenate([np.full(len(loose) - len(rest), -1), cut_from])
         if not len(loose):
             return
-        place(labels, loose, loose_origin, loose_zone, loose_from, hh, low, C)
+        # The last round joins nothing (a piece that keeps coming apart becomes a grid).
+        place(labels, loose, loose_origin, loose_zone, loose_from, hh, low, C,
+              join=round_ < rounds - 1)
         loose = np.empty(0, dtype=object)
         loose_origin = np.empty(0, dtype=np.intp)
         loose_zone = np.empty(0, dtype=np.intp)
 
 
-def place(labels: Labels, loose, loose_origin, loose_zone, loose_from, hh, low, C) -> None:
+def place(labels: Labels, loose, loose_origin, loose_zone, loose_from, hh, low, C, *,
+          join: bool = True) -> None:
     """Make loose pieces new grids or join them to a neighbour (see ``settle_loose``)."""
     geoms = labels.geoms
     area = shapely.area(loose)
     noise = area <= NOISE_M2
     own = np.zeros(len(loose), dtype=bool)
+    held = overlap_table(C, loose)
     if hh is not None:
-        table = overlap_table(C, loose)
-        weight = hh[table.compound.to_numpy()] * table.share_of_compound.to_numpy()
-        households = np.bincount(table.grid.to_numpy(), weights=weight, minlength=len(loose))
+        weight = hh[held.compound.to_numpy()] * held.share_of_compound.to_numpy()
+        households = np.bincount(held.grid.to_numpy(), weights=weight, minlength=len(loose))
         own = (households >= low) & ~noise
     alive = np.flatnonzero(~shapely.is_empty(geoms))
     tree = shapely.STRtree(geoms[alive])
@@ -693,15 +706,20 @@ def place(labels: Labels, loose, loose_origin, loose_zone, loose_from, hh, low, 
     q = alive[q]
     border = shared_border(loose[p], geoms[q])
     # Pieces join a grid of their zone. Overlay noise is dropped: joined to a grid it would
-    # often touch it only at a point and make it two pieces.
-    # A piece cut off from a grid does not go back to it (they touch across a hair's-breadth gap
-    # at most).
+    # often touch it only at a point and make it two pieces. A piece cut off from a grid does
+    # not go back to it (they touch across a hair's-breadth gap at most).
     ok = (labels.zone[q] == loose_zone[p]) & (border > 0) & ~noise[p] & (q != loose_from[p])
-    best = pd.DataFrame({"piece": p[ok], "grid": q[ok], "border": border[ok]}) \
-        .sort_values(["border", "grid"], ascending=[False, True]).drop_duplicates("piece")
+    pairs = pd.DataFrame({"piece": p[ok], "grid": q[ok], "border": border[ok]})
+    pairs["kin"] = _kinship(pairs, held, C, geoms)
+    # A piece goes where the compounds in it already are (so as not to split them), else to the
+    # neighbour it shares the longest border with.
+    best = pairs.sort_values(["kin", "border", "grid"], ascending=[False, False, True]) \
+        .drop_duplicates("piece")
     target = np.full(len(loose), -1, dtype=np.intp)
     target[best.piece.to_numpy()] = best.grid.to_numpy()
     target[own] = -1
+    if not join:
+        target[:] = -1
     joining = target >= 0
     making = ~joining & ~noise
     if noise.any():
@@ -709,11 +727,34 @@ def place(labels: Labels, loose, loose_origin, loose_zone, loose_from, hh, low, 
     labels.add(loose[making], loose_origin[making], loose_zone[making])
     receivers = np.unique(target[joining])
     if len(receivers):
-        members = np.concatenate([labels.geoms[receivers], loose[joining]])
+        # Neighbours digitised apart can leave a hair's-breadth gap along their border: snap the
+        # piece onto the grid it joins, so that the union is one piece.
+        snapped = shapely.snap(loose[joining], labels.geoms[target[joining]], TOUCH_M)
+        bad = ~shapely.is_valid(snapped)
+        snapped[bad] = polygons_only(shapely.make_valid(snapped[bad]))
+        members = np.concatenate([labels.geoms[receivers], snapped])
         groups = np.concatenate([np.arange(len(receivers)), np.searchsorted(receivers, target[joining])])
         labels.geoms[receivers] = polygons_only(grouped_union(members, groups, len(receivers),
                                                               grid_size=PRECISION))
         labels.touched[receivers] = True
+
+
+def _kinship(pairs: pd.DataFrame, held: pd.DataFrame, C: np.ndarray, geoms: np.ndarray) -> np.ndarray:
+    """For each (piece, grid) pair, the area (m²) of the piece's compounds that the grid also holds."""
+    kin = np.zeros(len(pairs))
+    held = held[held.overlap_m2 > NOISE_M2]
+    if not len(pairs) or not len(held):
+        return kin
+    joined = pairs.reset_index().merge(held[["grid", "compound", "overlap_m2"]]
+                                       .rename(columns={"grid": "piece"}), on="piece")
+    if not len(joined):
+        return kin
+    inside = shapely.area(shapely.intersection(C[joined.compound.to_numpy()],
+                                               geoms[joined.grid.to_numpy()], grid_size=PRECISION))
+    joined["kin"] = np.where(inside > NOISE_M2, joined.overlap_m2.to_numpy(), 0.0)
+    per_pair = joined.groupby("index").kin.sum()
+    kin[per_pair.index.to_numpy()] = per_pair.to_numpy()
+    return kin
 
 
 # ------------------------------------------------------------------ results
@@ -860,10 +901,24 @@ def unresolved_table(after: Classification, scope: np.ndarray, plan: Plan | None
             reason = f"overlaps kept grid(s) {settings.LIST_SEP.join(keeps)}"
         elif plan is not None and c < len(plan.target) and plan.target[c] == STAY:
             reason = "no grid may take it: its grids are kept, nest in a large compound or tile one"
+        elif _pieces_inside(after, c) > 1:
+            reason = ("its part inside the grids is in pieces apart from each other (it leaves the "
+                      "grids' area and comes back), which no one grid can hold in one piece")
         else:
             reason = "still shares grids with another compound after the redraw"
         rows.append({"compound_id": c_ids[c], "grid_ids": grids_after, "reason": reason})
     return pd.DataFrame(rows, columns=["compound_id", "grid_ids", "reason"])
+
+
+def _pieces_inside(cls: Classification, c: int) -> int:
+    """How many pieces apart the compound at position ``c`` has inside the grids."""
+    compound = cls.compounds.geometry.to_crs(cls.crs).to_numpy()[c]
+    grids = cls.grids.geometry.to_crs(cls.crs).to_numpy()
+    near = shapely.STRtree(grids).query(compound, predicate="intersects")
+    inside = shapely.intersection(compound, shapely.union_all(grids[near], grid_size=PRECISION),
+                                  grid_size=PRECISION)
+    parts = shapely.get_parts(inside)
+    return int((shapely.area(parts) > NOISE_M2).sum())
 
 
 def summarise(before, after, table, changes, hh_field, hh, scope, unresolved, low, high) -> dict:

@@ -76,8 +76,16 @@ def shared_border(pieces: np.ndarray, others: np.ndarray, tolerance: float = 0.0
     return shapely.length(shapely.intersection(shapely.boundary(others), near))
 
 
-def largest_part(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split each geometry into its largest polygon and the others.
+def largest_part(geoms: np.ndarray, reference: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split each geometry into its main polygon and the others.
+
+    Parameters
+    ----------
+    geoms : array of geometries
+    reference : array of geometries, optional
+        One per geometry: the main part is the one sharing most area with it (the largest where
+        the reference is empty or shares nothing).
 
     Returns
     -------
@@ -90,8 +98,12 @@ def largest_part(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     polys = shapely.get_type_id(parts) == 3
     parts, index = parts[polys], index[polys]
     area = shapely.area(parts)
-    # Order by owner, then area descending: the first part of each owner is its largest.
-    order = np.lexsort((-area, index))
+    shared = np.zeros(len(parts))
+    if reference is not None and len(parts):
+        several = np.bincount(index, minlength=len(geoms))[index] > 1
+        shared[several] = shapely.area(shapely.intersection(parts[several], np.asarray(reference)[index[several]]))
+    # Order by owner, then shared and own area descending: the first part of each owner is its main.
+    order = np.lexsort((-area, -shared, index))
     parts, index = parts[order], index[order]
     first = np.r_[True, index[1:] != index[:-1]] if len(index) else np.zeros(0, dtype=bool)
     main = np.full(len(geoms), EMPTY, dtype=object)

@@ -294,9 +294,9 @@ def _blocks(limit: np.ndarray, streets: np.ndarray, clearance: float) -> np.ndar
     """The area near the groups, cut by the streets widened by ``clearance`` on each side."""
     region = shapely.union_all(limit)
     if len(streets):
-        near = shapely.STRtree(streets).query(region, predicate="intersects")
+        near = shapely.STRtree(streets).query(region, predicate="dwithin", distance=clearance)
         if len(near):
-            corridor = shapely.union_all(shapely.buffer(streets[near], clearance, quad_segs=2))
+            corridor = shapely.union_all(shapely.buffer(streets[near], clearance, quad_segs=8))
             region = shapely.difference(region, corridor)
     parts = shapely.get_parts(region)
     return parts[shapely.get_type_id(parts) == 3]
@@ -365,8 +365,8 @@ def tessellate(pts: np.ndarray, pt_block: np.ndarray, pt_label: np.ndarray, bloc
     dx[used] = (slot % side) * cell - half - bounds[used, 0]
     dy[used] = (slot // side) * cell - half - bounds[used, 1]
     extent = shapely.box(-half - cell, -half - cell, half + cell, half + cell)
-    # Near-coincident points make degenerate cells: sample on a 1 cm lattice, one point a spot.
-    moved = np.round(pts + np.column_stack([dx[pt_block], dy[pt_block]]), 2)
+    # Near-coincident points make degenerate cells: sample on a 1 mm lattice, one point a spot.
+    moved = np.round(pts + np.column_stack([dx[pt_block], dy[pt_block]]), 3)
     moved, first = np.unique(moved, axis=0, return_index=True)
     pt_block, pt_label = pt_block[first], pt_label[first]
     cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(moved), extend_to=extent,
