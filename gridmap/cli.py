@@ -557,6 +557,8 @@ def run_cmd(
     basemap: Annotated[str, typer.Option("--basemap", help="osm, tianditu, gaode or none.")] = "osm",
     tianditu_key: Annotated[Optional[str], typer.Option("--tianditu-key", help="Tianditu token for --basemap tianditu.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the project file's, else gridmap-out). Replaced as a whole.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Run the per-community stages on a local Dask cluster of N worker processes.")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Run them on an existing dask.distributed cluster: tcp://HOST:PORT of `dask scheduler` (the output folder must be on storage every worker sees).")] = None,
 ):
     """Run every stage: validate, classify, align, organise, micro-grids, station reach, maps, report.
 
@@ -575,7 +577,7 @@ def run_cmd(
             project.out = out
     else:
         project = _project_from_flags(locals())
-    _run(project)
+    _run(project, workers=workers, scheduler=scheduler)
 
 
 def _project_from_flags(flags: dict):
@@ -611,7 +613,7 @@ def _range(text: str, flag: str) -> tuple[int, int]:
     return low, high
 
 
-def _run(project) -> None:
+def _run(project, workers: int | None = None, scheduler: str | None = None) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from gridmap.pipeline import STAGES, run_job
@@ -626,7 +628,7 @@ def _run(project) -> None:
         def progress(stage: str, number: int) -> None:
             bar.update(task, completed=number, description=names.get(stage, stage))
 
-        result = run_job(project, progress=progress)
+        result = run_job(project, progress=progress, workers=workers, scheduler=scheduler)
         bar.update(task, completed=len(STAGES), description="done")
     print_run_summary(result)
 
@@ -670,12 +672,14 @@ def print_run_summary(result) -> None:
 @handled
 def demo_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced as a whole).")] = Path("gridmap-demo"),
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Per-community stages on a local Dask cluster of N processes.")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Per-community stages on the dask.distributed scheduler at tcp://HOST:PORT.")] = None,
 ):
     """Run every stage on the bundled central-Taiyuan sample (OpenStreetMap compounds and streets,
     synthesised grids, buildings and members) and say where the maps and the report are."""
     from gridmap.pipeline import demo_project
 
-    _run(demo_project(out))
+    _run(demo_project(out), workers=workers, scheduler=scheduler)
 
 
 @app.command("init")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from gridmap import settings
@@ -154,7 +155,8 @@ class RunResult:
         return self.out / "index.html"
 
 
-def run_job(project: Project, *, progress: Callable[[str, int], None] | None = None) -> RunResult:
+def run_job(project: Project, *, progress: Callable[[str, int], None] | None = None,
+            workers: int | None = None, scheduler: str | None = None) -> RunResult:
     """Run every stage: load → validate → classify → align → organise → micro-grids → reach →
     maps → report, into ``project.out``.
 
@@ -169,14 +171,27 @@ def run_job(project: Project, *, progress: Callable[[str, int], None] | None = N
         Layers, fields, rules and options (``load_project`` or ``project_from_flags``).
     progress : callable, optional
         Called with (stage name, stage number) as each stage starts.
+    workers, scheduler : optional
+        Run the per-community stages (organisation, micro-grids) in parallel on a local Dask
+        cluster of ``workers`` processes, or on the dask.distributed scheduler at ``scheduler``
+        (``tcp://HOST:PORT``). The results are the same as a single-process run.
     """
     project.require_files()
     out = Path(project.out).resolve()
     _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    client = None
+    if workers or scheduler:
+        from gridmap.distributed import connect
+
+        client = connect(workers, scheduler)  # fails within seconds, before anything is written
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     result = RunResult(out=out)
-    state: dict = {}
+    state: dict = {"client": client}
+    if client is not None:
+        from gridmap.distributed import Exchange
+
+        state["exchange"] = Exchange(Path(tempfile.mkdtemp(prefix=f".{out.name}.exchange-", dir=out.parent)))
     try:
         for number, name in enumerate(STAGES):
             if progress:
@@ -196,9 +211,15 @@ def run_job(project: Project, *, progress: Callable[[str, int], None] | None = N
     except BaseException as exc:
         kept = _keep_incomplete(work, out)
         if isinstance(exc, StageError):
-            raise StageError(f"{exc} The outputs of the earlier stages are in {kept}; {out} was left as "
-                             "it was.") from exc.__cause__
+            where = (f"The outputs of the earlier stages are in {kept}; " if kept else "")
+            raise StageError(f"{exc} {where}{out} was left as it was.") from exc.__cause__
         raise
+    finally:
+        if client is not None:
+            from gridmap.distributed import cleanup, close
+
+            cleanup(state["exchange"])
+            close(client)
     (work / RUN_MARK).write_text(json.dumps({"seconds": result.seconds, "notes": result.notes},
                                             ensure_ascii=False), encoding="utf-8")
     _swap_into_place(work, out)
@@ -215,7 +236,10 @@ def _check_replaceable(out: Path) -> None:
                            "folder, or empty this one. gridmap replaces only folders of its own runs.")
 
 
-def _keep_incomplete(work: Path, out: Path) -> Path:
+def _keep_incomplete(work: Path, out: Path) -> Path | None:
+    if not any(work.iterdir()):
+        work.rmdir()
+        return None
     kept = out.with_name(out.name + ".incomplete")
     if kept.exists():
         shutil.rmtree(kept)
@@ -342,11 +366,22 @@ def _stage_organise(project, state, work, result):
                                         "group_min_members") if k in project.rules}
     thresholds = Thresholds(**{k.replace("_members", ""): v for k, v in t.items()}) if t else None
     proposal = result.alignment.grids if result.alignment is not None else None
-    result.organisation = organise(
-        result.classification, state["buildings"], state.get("ledger"), state["communities"], proposal,
-        building_id=_field(project, "buildings", "id"), compound_id=_field(project, "buildings", "compound"),
-        households=_field(project, "buildings", "households"),
-        party_members=_field(project, "buildings", "members"), thresholds=thresholds)
+    options = dict(building_id=_field(project, "buildings", "id"), compound_id=_field(project, "buildings", "compound"),
+                   households=_field(project, "buildings", "households"),
+                   party_members=_field(project, "buildings", "members"), thresholds=thresholds)
+    if state["client"] is None:
+        result.organisation = organise(result.classification, state["buildings"], state.get("ledger"),
+                                       state["communities"], proposal, **options)
+    else:
+        from gridmap.distributed import community_names, organise_distributed
+
+        ex = state["exchange"]
+        ex.write_classification(result.classification)
+        for name, frame in (("buildings", state["buildings"]), ("ledger", state.get("ledger")),
+                            ("communities", state["communities"]), ("proposal", proposal)):
+            ex.write(name, frame)
+        names = community_names(result.classification, state["communities"], proposal)
+        result.organisation = organise_distributed(state["client"], ex, names, options)
     write_organisation(result.organisation, work, ledger=state.get("ledger"))
 
 
@@ -357,10 +392,25 @@ def _stage_microgrids(project, state, work, result):
     from gridmap.microgrids import microgrids
 
     low, high = project.rule("microgrid_households", list(settings.MICROGRID_HOUSEHOLDS))
-    result.microgrids = microgrids(
-        state["grids"], state["buildings"], streets=state["streets"], grid_id=_field(project, "grids", "id"),
-        building_id=_field(project, "buildings", "id"), households=_field(project, "buildings", "households"),
-        households_range=(low, high), roster=state.get("workers"))
+    options = dict(grid_id=_field(project, "grids", "id"), building_id=_field(project, "buildings", "id"),
+                   households=_field(project, "buildings", "households"), households_range=(low, high))
+    if state["client"] is None:
+        result.microgrids = microgrids(state["grids"], state["buildings"], streets=state["streets"],
+                                       roster=state.get("workers"), **options)
+    else:
+        from gridmap.distributed import microgrids_distributed
+
+        ex = state["exchange"]
+        for name in ("grids", "buildings", "streets", "workers"):
+            ex.write(name, state.get(name))
+        grids = state["grids"]
+        gid = find_field(grids, "grid_id", options["grid_id"])
+        field_ = find_field(grids, "community", required=False)
+        community = (grids[field_].astype(str).to_numpy() if field_ else
+                     (np.arange(len(grids)) // 50).astype(str))
+        layers = [grids, state["buildings"]] + ([state["streets"]] if state["streets"] is not None else [])
+        result.microgrids = microgrids_distributed(state["client"], ex, grids, gid, community, options,
+                                                   metric_crs(*layers), (low, high))
     write_gpkg({"microgrids": result.microgrids.microgrids, "buildings": result.microgrids.buildings},
                work / "microgrids.gpkg", engine=project.engine)
 
