@@ -59,6 +59,90 @@ mixed.head(10)'''),
 write_classification(result, OUT)
 sorted(p.name for p in OUT.iterdir())'''),
     ],
+    "02_align_old_compounds.ipynb": [
+        new_markdown_cell("""# 2 · An alignment proposal (拉平对齐) for old compounds
+
+Old compounds (老旧型) often straddle grids, and some have no outline at all. This notebook infers the
+missing outlines from buildings and streets, then proposes grid boundaries under which no old compound
+straddles grids, and measures what moves (map data © OpenStreetMap contributors, ODbL 1.0)."""),
+        new_code_cell(SETUP),
+        new_code_cell('''compounds = gridmap.read_layer(SAMPLE / "compounds.geojson")
+grids = gridmap.read_layer(SAMPLE / "grids.geojson")
+buildings = gridmap.read_layer(SAMPLE / "buildings.geojson")
+streets = gridmap.read_layer(SAMPLE / "streets.geojson")
+before = gridmap.classify(compounds, grids)
+pd.crosstab(before.compounds["type"], before.compounds["situation"])'''),
+        new_markdown_cell("## Outlines for compounds that have buildings but no polygon"),
+        new_code_cell('''from gridmap.infer import infer_outlines, outline_iou
+
+inference = infer_outlines(buildings, streets, compounds)
+truth = gridmap.read_layer(SAMPLE / "removed_outlines.geojson")
+iou = outline_iou(inference.compounds, truth)
+print(len(inference.compounds), "outlines inferred; median IoU with the true outlines:", round(iou.iou.median(), 2))
+iou'''),
+        new_markdown_cell("## Align the old compounds\n`types` limits the work to old compounds; grids keep their ids where they survive."),
+        new_code_cell('''from gridmap.align import align, with_inferred
+
+with_outlines = with_inferred(compounds, inference.compounds, None, None)
+proposal = align(with_outlines, grids, types=["老旧型"], grid_households=(300, 500))
+pd.Series(proposal.summary).loc[["straddling_before", "straddling_after", "straddling_in_scope_before",
+                                "straddling_in_scope_after", "grids_changed", "grids_new",
+                                "compounds_moved", "households_moved"]]'''),
+        new_code_cell('''# The invariants planners rely on: the same territory, no old compound left straddling grids.
+import shapely
+metric = proposal.after.crs
+old_area = shapely.union_all(grids.to_crs(metric).geometry.values).area
+new_area = shapely.union_all(proposal.grids.to_crs(metric).geometry.values).area
+after = proposal.after.compounds
+assert abs(new_area - old_area) / old_area < 1e-6
+assert not ((after.situation == "mixed") & (after["type"] == "老旧型")).any()
+proposal.changes[["compound_id", "from_grid_id", "to_grid_id", "area_m2", "households"]].head(10)'''),
+        new_code_cell('''from gridmap.align import write_alignment
+
+write_alignment(proposal, OUT)
+sorted(p.name for p in OUT.iterdir())'''),
+    ],
+    "03_organisation_and_maps.ipynb": [
+        new_markdown_cell("""# 3 · Organisation layout and maps
+
+From the situations to the three-tier organisation (community → compound/grid branch → building group),
+then offline maps for the community workers. Members are counted, never listed (map data ©
+OpenStreetMap contributors, ODbL 1.0)."""),
+        new_code_cell(SETUP),
+        new_code_cell('''from gridmap.org import organise, read_ledger
+
+compounds = gridmap.read_layer(SAMPLE / "compounds.geojson")
+grids = gridmap.read_layer(SAMPLE / "grids.geojson")
+buildings = gridmap.read_layer(SAMPLE / "buildings.geojson")
+communities = gridmap.read_layer(SAMPLE / "communities.geojson")
+ledger = read_ledger([SAMPLE / "members.csv"])
+result = gridmap.classify(compounds, grids)
+org = organise(result, buildings, ledger, communities)
+print(org.members_total, "members,", org.members_placed, "placed in groups,", org.members_unplaced, "not placed")
+org.units.kind.value_counts()'''),
+        new_code_cell('''assert org.members_unplaced == 0
+org.summary()'''),
+        new_markdown_cell("The first levels of one community's tree:"),
+        new_code_cell('''units = org.units
+first = units[units.depth == 0].unit_id.iloc[0]
+mine = units.unit_id.str.startswith(first) & (units.depth <= 2)
+units[mine][["unit_id", "kind", "name", "situation", "members", "has_committee"]].head(15)'''),
+        new_markdown_cell("## Micro-grids and maps"),
+        new_code_cell('''from gridmap.maps import make_maps
+from gridmap.microgrids import microgrids
+
+mg = microgrids(grids, buildings, streets=gridmap.read_layer(SAMPLE / "streets.geojson"))
+print(len(mg.microgrids), "micro-grids; households per micro-grid:",
+      mg.microgrids.households.describe()[["min", "50%", "max"]].to_dict())
+pages = make_maps(result, OUT / "maps", buildings=buildings, microgrids=mg.microgrids, organisation=org.units,
+                  communities=communities, stations=gridmap.read_layer(SAMPLE / "stations.geojson"))
+[p.name for p in pages]'''),
+        new_code_cell('''page = (OUT / "maps" / "index.html").read_text(encoding="utf-8")
+assert '<script src="http' not in page and "OpenStreetMap" in page
+ledger_names = pd.read_csv(SAMPLE / "members.csv", encoding="utf-8-sig", dtype=str).name
+assert not any(name in page for name in ledger_names.head(200))
+print(f"index.html: {len(page) / 1e6:.2f} MB, self-contained, no member names")'''),
+    ],
 }
 
 
