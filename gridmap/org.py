@@ -1485,81 +1485,85 @@ _XLSX_CELL_MAX = 32767
 
 def write_workbook(org: Organisation, path: str | os.PathLike) -> Path:
     """``organization.xlsx``: a summary sheet (汇总) and one sheet per community."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
+    from gridmap.xlsx import write_xlsx
 
-    wb = Workbook()
-    summary = wb.active
-    summary.title = "汇总"
+    used: set[str] = {"汇总"}
+    sheets = [_summary_sheet(org)]
+    columns = [c for c in UNIT_COLUMNS if c not in ("depth", "community")]
+    u = org.units
+    values = [_sheet_column(u, c) for c in columns]
+    rows = list(zip(*values))
+    header = [_HEADERS[c] for c in columns]
+    name_col = columns.index("name")
+    depth = u.depth.to_numpy()
+    at = u.groupby("community", sort=False).indices
+    for community in pd.unique(u.community):
+        idx = at[community]
+        sheets.append(_unit_sheet(_sheet_name(community or "社区", used), header,
+                                  [rows[i] for i in idx], depth[idx], name_col))
+    return write_xlsx(sheets, path)
+
+
+def _summary_sheet(org: Organisation):
+    from gridmap.xlsx import BOLD, HEADER, Sheet, column_letter, fit_widths
+
     table = org.summary()
-    _sheet_rows(summary, [_SUMMARY_HEADERS[c] for c in table.columns],
-                [[_cell(v) for v in row] for row in table.itertuples(index=False)])
-    bold = Font(bold=True)
-    for cell in summary[summary.max_row]:
-        cell.font = bold
-    r = summary.max_row + 2
+    rows: list[list] = [[_SUMMARY_HEADERS[c] for c in table.columns]]
+    rows += [[_cell(v) for v in row] for row in table.itertuples(index=False)]
+    width = len(rows[0])
+    autofilter = f"A1:{column_letter(width - 1)}{len(rows)}" if len(rows) > 1 else None
+    row_styles = {len(rows) - 1: BOLD}
+    cell_styles = {}
     facts = [("党员来源", "台账" if org.source == "ledger" else f"楼栋党员数字段 {org.source}"),
              ("党员总数", org.members_total), ("已落位党员", org.members_placed),
              ("未落位党员", org.members_unplaced),
              ("阈值", f"支部 {org.thresholds.branch_min}–{org.thresholds.branch_max} 人；"
                       f"{org.thresholds.committee_min} 人以上设支委会；党小组至少 {org.thresholds.group_min} 人")]
+    rows.append([])
     for label, value in facts:
-        summary.cell(row=r, column=1, value=label).font = bold
-        summary.cell(row=r, column=2, value=value)
-        r += 1
+        cell_styles[(len(rows), 0)] = BOLD
+        rows.append([label, _cell(value)])
     lost = org.unplaced()
     if len(lost):
-        r += 1
-        summary.cell(row=r, column=1, value="未落位党员（按楼栋）").font = bold
-        r += 1
-        for col, head in enumerate(("楼栋", "原因", "党员数"), start=1):
-            summary.cell(row=r, column=col, value=head).font = bold
-        for rec in lost.itertuples(index=False):
-            r += 1
-            summary.cell(row=r, column=1, value=str(rec.building_id))
-            summary.cell(row=r, column=2, value=rec.reason)
-            summary.cell(row=r, column=3, value=int(rec.members))
-    _fit_columns(summary)
-
-    columns = [c for c in UNIT_COLUMNS if c not in ("depth", "community")]
-    used: set[str] = {"汇总"}
-    for community, sub in org.units.groupby("community", sort=False):
-        ws = wb.create_sheet(_sheet_name(community or "社区", used))
-        rows = []
-        for rec in sub.itertuples(index=False):
-            values = []
-            for c in columns:
-                v = getattr(rec, c)
-                if c == "kind":
-                    v = KIND_NAMES.get(v, v)
-                elif c == "situation":
-                    v = settings.LIST_SEP.join(_SITUATION_NAMES.get(s, s) for s in str(v).split(settings.LIST_SEP)) if v else ""
-                elif c == "has_committee":
-                    v = "是" if v else ""
-                values.append(_cell(v))
-            rows.append(values)
-        _sheet_rows(ws, [_HEADERS[c] for c in columns], rows)
-        name_col = columns.index("name") + 1
-        for i, depth in enumerate(sub.depth.to_numpy(), start=2):
-            ws.cell(row=i, column=name_col).alignment = Alignment(indent=int(depth) * 2)
-        _fit_columns(ws, wide={"楼栋": 40, "说明": 50, "需复核": 50})
-    for ws in wb.worksheets:
-        for cell in ws[1]:
-            cell.font = Font(bold=True, color="FFFFFF")
-            cell.fill = PatternFill("solid", fgColor="B22222")
-            cell.alignment = Alignment(vertical="center", wrap_text=True)
-        ws.freeze_panes = "B2"
-    with atomic_path(path) as tmp:
-        wb.save(tmp)
-    return Path(path)
+        rows.append([])
+        cell_styles[(len(rows), 0)] = BOLD
+        rows.append(["未落位党员（按楼栋）"])
+        cell_styles.update({(len(rows), j): BOLD for j in range(3)})
+        rows.append(["楼栋", "原因", "党员数"])
+        rows += [[str(rec.building_id), rec.reason, int(rec.members)] for rec in lost.itertuples(index=False)]
+    row_styles[0] = HEADER
+    return Sheet("汇总", rows, widths=fit_widths(rows), freeze="B2", autofilter=autofilter,
+                 row_styles=row_styles, cell_styles=cell_styles)
 
 
-def _sheet_rows(ws, header: list[str], rows: list[list]) -> None:
-    ws.append(header)
-    for row in rows:
-        ws.append(row)
-    if rows:
-        ws.auto_filter.ref = ws.dimensions
+def _unit_sheet(name: str, header: list[str], rows: list[tuple], depth: np.ndarray, name_col: int):
+    from gridmap.xlsx import HEADER, Sheet, Style, column_letter, fit_widths
+
+    rows = [header, *rows]
+    indents = {d: Style(indent=int(d) * 2) for d in np.unique(depth) if d}
+    cell_styles = {(i, name_col): indents[d] for i, d in enumerate(depth.tolist(), start=1) if d}
+    return Sheet(name, rows, widths=fit_widths(rows, caps={"楼栋": 40, "说明": 50, "需复核": 50}), freeze="B2",
+                 autofilter=f"A1:{column_letter(len(header) - 1)}{len(rows)}" if len(rows) > 1 else None,
+                 row_styles={0: HEADER}, cell_styles=cell_styles)
+
+
+def _sheet_column(units: pd.DataFrame, column: str) -> list:
+    """A units column as the workbook shows it: kinds and situations in Chinese, plain values."""
+    s = units[column]
+    if column == "kind":
+        return [KIND_NAMES.get(v, v) for v in s.tolist()]
+    if column == "situation":
+        names: dict = {}
+        for v in pd.unique(s):
+            names[v] = settings.LIST_SEP.join(_SITUATION_NAMES.get(x, x) for x in str(v).split(settings.LIST_SEP)) if v else ""
+        return [names.get(v, "") for v in s.tolist()]
+    if column == "has_committee":
+        return ["是" if v else "" for v in s.tolist()]
+    if pd.api.types.is_integer_dtype(s.dtype):
+        return s.tolist()
+    if pd.api.types.is_float_dtype(s.dtype):
+        return [None if v != v else v for v in s.tolist()]
+    return [v if type(v) is str and len(v) <= _XLSX_CELL_MAX else _cell(v) for v in s.tolist()]
 
 
 def _cell(v):
@@ -1576,32 +1580,15 @@ def _cell(v):
     return v
 
 
-def _fit_columns(ws, wide: dict[str, int] | None = None) -> None:
-    """Column widths from the longest value (CJK characters count double), capped."""
-    from openpyxl.utils import get_column_letter
-
-    wide = wide or {}
-    for col in ws.iter_cols(min_row=1, max_row=min(ws.max_row, 2000)):
-        head = str(col[0].value or "")
-        longest = max((_display_width(c.value) for c in col), default=4)
-        ws.column_dimensions[get_column_letter(col[0].column)].width = min(max(longest + 2, 6), wide.get(head, 40))
-
-
-def _display_width(value) -> int:
-    if value is None:
-        return 0
-    text = str(value)
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
-
-
 def _sheet_name(name: str, used: set[str]) -> str:
-    base = re.sub(r"[\[\]:*?/\\]", "_", str(name))[:31] or "社区"
+    # Excel also refuses a name that starts or ends with an apostrophe.
+    base = re.sub(r"[\[\]:*?/\\]", "_", str(name))[:31].strip("'") or "社区"
     candidate, k = base, 2
-    while candidate in used:
+    while candidate.lower() in used:  # Excel tells sheet names apart regardless of case
         suffix = f"({k})"
         candidate = base[: 31 - len(suffix)] + suffix
         k += 1
-    used.add(candidate)
+    used.add(candidate.lower())
     return candidate
 
 
