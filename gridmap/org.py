@@ -1452,19 +1452,97 @@ def write_organisation(org: Organisation, out: str | os.PathLike, *, roster: str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [write_csv(org.units, out / "organization.csv")]
-    document = {
-        "thresholds": dataclasses.asdict(org.thresholds),
-        "members": org.members_total, "members_placed": org.members_placed,
-        "members_unplaced": org.members_unplaced, "members_source": org.source,
-        "communities": org.tree(),
-    }
     with atomic_path(out / "organization.json") as tmp:
-        tmp.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
+        tmp.write_text(_document_json(org), encoding="utf-8")
     paths.append(out / "organization.json")
     paths.append(write_workbook(org, out / "organization.xlsx"))
     if roster is not None:
         paths.append(write_roster(org, ledger, roster))
     return paths
+
+
+def _document(org: Organisation, tree: bool = True) -> dict:
+    """``organization.json`` as a dict: thresholds, member figures and the tree."""
+    return {
+        "thresholds": dataclasses.asdict(org.thresholds),
+        "members": org.members_total, "members_placed": org.members_placed,
+        "members_unplaced": org.members_unplaced, "members_source": org.source,
+        "communities": org.tree() if tree else None,
+    }
+
+
+def _document_json(org: Organisation) -> str:
+    """``json.dumps(_document(org), ensure_ascii=False, indent=1)``, the same text, written a unit at a
+    time from the table's columns (json's indenting encoder is pure Python and took seconds a city)."""
+    text = json.dumps(_document(org, tree=False), ensure_ascii=False, indent=1)
+    return text[: -len("null\n}")] + _tree_json(org.units, level=1) + "\n}"
+
+
+def _tree_json(units: pd.DataFrame, level: int) -> str:
+    """The units as ``Organisation.tree()`` nests them, JSON-encoded as json.dumps(indent=1) would at
+    ``level`` (the indent of the list's opening bracket)."""
+    if not len(units):
+        return "[]"
+    keys = [k for k in units.columns if k not in ("parent_id", "depth")]
+    depth = units.depth.to_numpy(dtype=np.int64)
+    n = len(units)
+    pads = {d: " " * (level + 2 + 2 * d) for d in np.unique(depth).tolist()}  # a unit's keys
+    encoded = [_json_column(units[k], k, depth, level) for k in keys]
+    # One format string per depth: the unit's opening brace, its fields, and the children key.
+    templates = {}
+    for d, pad in pads.items():
+        body = ",\n".join(f'{pad}{json.dumps(k, ensure_ascii=False)}: {{}}' for k in keys)
+        templates[d] = "{{\n" + body + f',\n{pad}"children": '
+    out = ["[\n", " " * (level + 1)]
+    for i, fields in enumerate(zip(*encoded)):
+        d = int(depth[i])
+        out.append(templates[d].format(*fields))
+        nxt = int(depth[i + 1]) if i + 1 < n else -1
+        if nxt > d:
+            out.append("[\n" + " " * (level + 3 + 2 * d))
+            continue
+        out.append("[]\n" + " " * (level + 1 + 2 * d) + "}")
+        for k in range(d - 1, nxt - 1, -1):  # close the lists of the units this one ends
+            if k < 0:
+                break
+            out.append("\n" + " " * (level + 2 + 2 * k) + "]\n" + " " * (level + 1 + 2 * k) + "}")
+        if nxt >= 0:
+            out.append(",\n" + " " * (level + 1 + 2 * nxt))
+    out.append("\n" + " " * level + "]")
+    return "".join(out)
+
+
+_encode_str = json.encoder.encode_basestring  # C-accelerated; ensure_ascii=False's encoder
+
+
+def _json_column(values: pd.Series, key: str, depth: np.ndarray, level: int) -> list[str]:
+    """A units column's values as JSON text (lists of ids indented for each unit's depth)."""
+    raw = values.tolist()
+    if key in ("compound_ids", "grid_ids", "building_ids"):
+        out = []
+        for v, d in zip(raw, depth.tolist()):
+            if not isinstance(v, str):
+                out.append(json.dumps(_json_value(key, v), ensure_ascii=False, indent=1))
+            elif not v:
+                out.append("[]")
+            else:
+                pad = " " * (level + 3 + 2 * d)
+                # ';' is never escaped by JSON: the joined ids encode as one string, cut at each ';'.
+                items = _encode_str(v).replace(settings.LIST_SEP, '",\n' + pad + '"')
+                out.append("[\n" + pad + items + "\n" + " " * (level + 2 + 2 * d) + "]")
+        return out
+    out = []
+    for v in raw:
+        kind = type(v)
+        if kind is str:
+            out.append(_encode_str(v))
+        elif kind is int:
+            out.append(int.__repr__(v))
+        elif kind is bool:
+            out.append("true" if v else "false")
+        else:
+            out.append(json.dumps(_json_value(key, v), ensure_ascii=False))
+    return out
 
 
 _HEADERS = {

@@ -514,6 +514,28 @@ def test_outputs_csv_json_xlsx(tmp_path):
     assert summary["A1"].font.bold
 
 
+def test_json_text_is_what_json_dumps_writes(tmp_path):
+    """organization.json is written unit by unit for speed; it must be json.dumps(indent=1)'s text."""
+    from gridmap.org import _document, _document_json
+
+    comps, grids, buildings = town()
+    org = quiet(organise, gridmap.classify(comps, grids), with_members(buildings, {"A1": 60, "B1": 2}, default=3))
+    expect = json.dumps(_document(org), ensure_ascii=False, indent=1)
+    assert _document_json(org) == expect
+    write_organisation(org, tmp_path)
+    assert (tmp_path / "organization.json").read_text(encoding="utf-8") == expect
+    # Awkward text, missing values and an empty tree.
+    u = org.units.copy()
+    u.loc[0, "name"] = 'a "quoted"\\ name\nwith\tcontrol\x01 and 𝄞'
+    u.loc[1, "review"] = ";;"
+    u.loc[2, "households"] = np.nan
+    u.loc[3, "building_ids"] = "x;;y"
+    odd = org.__class__(u, org.buildings, org.members, org.thresholds, org.source)
+    assert _document_json(odd) == json.dumps(_document(odd), ensure_ascii=False, indent=1)
+    empty = org.__class__(u.iloc[:0], org.buildings, org.members, org.thresholds, org.source)
+    assert _document_json(empty) == json.dumps(_document(empty), ensure_ascii=False, indent=1)
+
+
 # ------------------------------------------------------------------ bad input
 
 
