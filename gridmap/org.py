@@ -1004,10 +1004,14 @@ class _Builder:
                               for n, b in zip(names, self.bids[rows[anchors]])], dtype=object)
         rank = self.rank[rows]
         order = np.argsort(rank, kind="stable")
+        # Each group's buildings in rank order: by group, then by rank.
+        order = order[np.argsort(group[order], kind="stable")]
+        bounds = np.searchsorted(group[order], np.arange(len(anchors) + 1))
         out = []
         for k in np.argsort(rank[anchors], kind="stable"):
             anchor = anchors[k]
-            others = order[(group[order] == k) & (order != anchor)]
+            mine = order[bounds[k]:bounds[k + 1]]
+            others = mine[mine != anchor]
             inside = np.concatenate(([anchor], others))
             node = _Node("group", names[k] + KIND_NAMES["group"], branch.community, branch.situation,
                          _ids(compounds[inside]), _ids(grids[inside]), rows[inside])
@@ -1050,17 +1054,19 @@ def _groups(xy: np.ndarray, m: np.ndarray, minimum: int) -> tuple[np.ndarray, np
     one group, and every group reaches the minimum when the buildings together do.
     """
     n = len(m)
-    d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
     group = np.full(n, -1, dtype=np.int64)
     anchors = np.flatnonzero(m >= minimum)
     if len(anchors):
         group[anchors] = np.arange(len(anchors))
         rest = np.flatnonzero(m < minimum)
-        if len(rest):
-            group[rest] = np.argmin(d[np.ix_(rest, anchors)], axis=1)
+        if len(rest) and len(anchors) > 1:
+            group[rest] = np.argmin(_distances(xy[rest], xy[anchors]), axis=1)
+        elif len(rest):
+            group[rest] = 0
         return group, anchors
     if m.sum() < minimum:
         return np.zeros(n, dtype=np.int64), np.array([int(np.argmax(m))])
+    d = _distances(xy, xy)
     seeds = []
     free = np.ones(n, dtype=bool)
     while m[free].sum() >= minimum:
@@ -1080,6 +1086,11 @@ def _groups(xy: np.ndarray, m: np.ndarray, minimum: int) -> tuple[np.ndarray, np
         placed = np.flatnonzero(~free)
         group[left] = group[placed[np.argmin(d[np.ix_(left, placed)], axis=1)]]
     return group, np.array(seeds, dtype=np.int64)
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) distances between two sets of points."""
+    return np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
 
 
 def _bisect(xy: np.ndarray, m: np.ndarray, cap: int, floor: int) -> list[np.ndarray]:
