@@ -917,7 +917,8 @@ class _Builder:
         # Natural order of (compound name, building label, id), for listing groups and households.
         names = np.array([self.comp_names.get(c) or "" if isinstance(c, str) else "" for c in self.compounds],
                          dtype=object)
-        order = np.lexsort((_natural_rank(self.bids), _natural_rank(self.labels), _natural_rank(names)))
+        self.bid_rank = _natural_rank(self.bids)
+        order = np.lexsort((self.bid_rank, _natural_rank(self.labels), _natural_rank(names)))
         self.rank = np.empty(len(order), dtype=np.int64)
         self.rank[order] = np.arange(len(order))
 
@@ -1306,8 +1307,8 @@ def organise(
         root.children = sorted((builder.unit(p) for p in tops), key=lambda n: _natural(n.name))
         roots.append(root)
 
-    units = _unit_table(roots, bld, placed_counts, cats, t)
-    placement = _placement(units, bld, counts)
+    units, owner, rows = _unit_table(roots, bld, placed_counts, cats, t, builder.bid_rank)
+    placement = _placement(units, bld, counts, owner, rows)
     member_table = None
     if ledger is not None:
         member_table = _member_placement(ledger, placement)
@@ -1359,17 +1360,19 @@ def _warn_outside(bld: pd.DataFrame, counts: np.ndarray, source: str) -> None:
 
 
 def _unit_table(roots: list[_Node], bld: pd.DataFrame, members: np.ndarray, cats: np.ndarray,
-                t: Thresholds) -> pd.DataFrame:
-    """The units in tree order with dotted ids and their figures summed over their buildings."""
+                t: Thresholds, rank: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The units in tree order with dotted ids and their figures summed over their buildings.
+
+    Returns the table and, per (unit, building) pair, the unit's position and the building's row.
+    ``rank`` is the natural order of the building ids.
+    """
     nodes: list[tuple[_Node, str, str, int]] = []
-
-    def walk(node: _Node, uid: str, parent: str, depth: int):
-        nodes.append((node, uid, parent, depth))
-        for k, child in enumerate(node.children, start=1):
-            walk(child, f"{uid}.{k}", uid, depth + 1)
-
-    for k, root in enumerate(roots, start=1):
-        walk(root, str(k), "", 0)
+    stack = [(root, str(k), "", 0) for k, root in reversed(list(enumerate(roots, start=1)))]
+    while stack:  # depth first, children in order
+        node, uid, parent, depth = item = stack.pop()
+        nodes.append(item)
+        stack.extend((child, f"{uid}.{k}", uid, depth + 1)
+                     for k, child in reversed(list(enumerate(node.children, start=1))))
     n = len(nodes)
     lengths = np.array([len(node.rows) for node, *_ in nodes], dtype=np.int64)
     rows = np.concatenate([node.rows for node, *_ in nodes]) if n else np.empty(0, dtype=np.int64)
@@ -1384,7 +1387,6 @@ def _unit_table(roots: list[_Node], bld: pd.DataFrame, members: np.ndarray, cats
     households[np.bincount(owner[known], minlength=n) == 0] = np.nan
     # Building ids in natural order (2 before 10): rank them once, sort every unit's list by rank.
     bids = bld.building_id.to_numpy(dtype=object)
-    rank = _natural_rank(bids)
     listed = bids[rows[np.lexsort((rank[rows], owner))]]
     bounds = np.r_[0, np.cumsum(lengths)]
     kinds = np.array([node.kind for node, *_ in nodes], dtype=object)
@@ -1406,31 +1408,28 @@ def _unit_table(roots: list[_Node], bld: pd.DataFrame, members: np.ndarray, cats
         "review": ["; ".join(dict.fromkeys(node.review)) for node, *_ in nodes],
         "note": ["; ".join(dict.fromkeys(node.note)) for node, *_ in nodes],
     }, columns=UNIT_COLUMNS)
-    return units
+    return units, owner, rows
 
 
-def _placement(units: pd.DataFrame, bld: pd.DataFrame, counts: np.ndarray) -> pd.DataFrame:
-    """Branch, group and central household of each building."""
-    out = pd.DataFrame({
-        "building_id": bld.building_id.to_numpy(), "compound_id": bld.compound_id.to_numpy(),
-        "grid_id": bld.grid_id.to_numpy(), "community": "", "members": counts,
-        "households": bld.households.to_numpy(), "branch_id": "", "group_id": "", "household_id": "",
-        "reason": bld.reason.to_numpy(),
-    })
-    pos = pd.Series(np.arange(len(bld)), index=bld.building_id.to_numpy())
+def _placement(units: pd.DataFrame, bld: pd.DataFrame, counts: np.ndarray, owner: np.ndarray,
+               rows: np.ndarray) -> pd.DataFrame:
+    """Branch, group and central household of each building, from the (unit, building) pairs."""
+    n = len(bld)
+    ids = units.unit_id.to_numpy(dtype=object)
+    kinds = units.kind.to_numpy(dtype=object)[owner]
+    placed = {c: np.full(n, "", dtype=object) for c in ("community", "branch_id", "group_id", "household_id")}
     for kind, column in (("branch", "branch_id"), ("joint_branch", "branch_id"), ("group", "group_id"),
                          ("central_household", "household_id")):
-        sub = units[units.kind == kind]
-        if not len(sub):
-            continue
-        exploded = sub[["unit_id", "community", "building_ids"]].assign(
-            building_ids=sub.building_ids.str.split(settings.LIST_SEP)).explode("building_ids")
-        exploded = exploded[exploded.building_ids.notna() & (exploded.building_ids != "")]
-        at = pos.reindex(exploded.building_ids).to_numpy()
-        out.loc[at, column] = exploded.unit_id.to_numpy()
+        pick = kinds == kind
+        placed[column][rows[pick]] = ids[owner[pick]]
         if column == "branch_id":
-            out.loc[at, "community"] = exploded.community.to_numpy()
-    return out
+            placed["community"][rows[pick]] = units.community.to_numpy(dtype=object)[owner[pick]]
+    return pd.DataFrame({
+        "building_id": bld.building_id.to_numpy(), "compound_id": bld.compound_id.to_numpy(),
+        "grid_id": bld.grid_id.to_numpy(), "community": placed["community"], "members": counts,
+        "households": bld.households.to_numpy(), "branch_id": placed["branch_id"],
+        "group_id": placed["group_id"], "household_id": placed["household_id"], "reason": bld.reason.to_numpy(),
+    })
 
 
 def _member_placement(ledger: pd.DataFrame, placement: pd.DataFrame) -> pd.DataFrame:
