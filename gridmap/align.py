@@ -334,7 +334,10 @@ def plan_moves(ov: pd.DataFrame, handled: np.ndarray, hh: np.ndarray | None, kep
         weight = hh[comp] * share
         load = np.bincount(grid, weights=weight, minlength=n_g)
         tiled = handled & (hh > high)
-        inside = nests & tiled[comp]
+        # A grid whose households are mostly in the compound, and whose rest could not make a
+        # grid of its own, tiles it too: its rest is released rather than left an empty grid.
+        viable = sig & ~kept[grid] & (weight >= low) & (load[grid] - weight < low)
+        inside = (nests | viable) & tiled[comp]
     else:
         tiled = handled & (np.bincount(comp[nests], minlength=n_c) >= 2)
         inside = nests & tiled[comp]
@@ -443,7 +446,7 @@ def redraw(C: np.ndarray, G: np.ndarray, ov: pd.DataFrame, plan: Plan, hh: np.nd
     geoms[rebuilt] = grouped_union(pieces, np.searchsorted(rebuilt, piece_owner), len(rebuilt),
                                    grid_size=PRECISION)
     if hh is not None:
-        geoms, origin, touched, zone = split_large(geoms, origin, touched, zone, n_g, hh, high, C)
+        geoms, origin, touched, zone = split_large(geoms, origin, touched, zone, n_g, hh, low, high, C)
     own = np.full(len(geoms), EMPTY, dtype=object)
     own[:n_g] = G
     labels = Labels(geoms, origin, touched, zone, own)
@@ -480,7 +483,7 @@ class Labels:
         return np.arange(first, len(self.geoms))
 
 
-def split_large(geoms, origin, touched, zone, n_g, hh, high, C):
+def split_large(geoms, origin, touched, zone, n_g, hh, low, high, C):
     """Cut grids tiling a compound that hold more than ``high`` households into strips.
 
     A compound too large for one grid with one grid nesting in it, or none, would otherwise be
@@ -496,6 +499,9 @@ def split_large(geoms, origin, touched, zone, n_g, hh, high, C):
     weight = hh[table.compound.to_numpy()] * table.share_of_compound.to_numpy()
     households = np.bincount(table.grid.to_numpy(), weights=weight, minlength=len(new))
     k = np.ceil(households / high - 1e-9).astype(int)
+    # Only where every strip still holds a grid's minimum (511 households make one grid slightly
+    # over, not two well under).
+    k = np.where(households / np.maximum(k, 1) >= low, k, 1)
     big = k >= 2
     if not big.any():
         return geoms, origin, touched, zone

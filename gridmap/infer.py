@@ -38,6 +38,8 @@ CLEARANCE = 2.0
 SEGMENT = 3.0
 SHRINK = 0.4
 SNAP = 0.001
+#: Points per Voronoi diagram (bounds the memory the cells take, about 0.3 GB).
+BATCH = 250_000
 _LISTED = 10
 
 
@@ -342,13 +344,31 @@ def _locate(pts: np.ndarray, owner: np.ndarray, geoms: np.ndarray, blocks: np.nd
     return block, block >= 0
 
 
-def tessellate(pts: np.ndarray, pt_block: np.ndarray, pt_label: np.ndarray, blocks: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+def tessellate(pts: np.ndarray, pt_block: np.ndarray, pt_label: np.ndarray, blocks: np.ndarray,
+               batch: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
     """Voronoi cells of the points, each block on its own, dissolved by (block, label).
+
+    Blocks are taken in batches of about ``batch`` points, one Voronoi diagram per batch, which
+    bounds the memory the cells take (a city has millions of points).
 
     Returns the pieces of labelled groups (label ≥ 0), clipped to their block, and their labels.
     """
     if not len(pts):
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.intp)
+    used, counts = np.unique(pt_block, return_counts=True)
+    batch_of = np.zeros(len(blocks), dtype=np.intp)
+    batch_of[used] = np.cumsum(counts) // max(batch, 1)
+    pieces, labels = [], []
+    for b in np.unique(batch_of[used]):
+        mine = batch_of[pt_block] == b
+        p, lab = _tessellate_batch(pts[mine], pt_block[mine], pt_label[mine], blocks)
+        pieces.append(p)
+        labels.append(lab)
+    return np.concatenate(pieces), np.concatenate(labels)
+
+
+def _tessellate_batch(pts, pt_block, pt_label, blocks):
+    if not (pt_label >= 0).any():
         return np.empty(0, dtype=object), np.empty(0, dtype=np.intp)
     # Move each block away from all others by more than the largest block's extent: a point of
     # one block is then nearer to any point of its own block than to any of another. Blocks go
@@ -373,15 +393,16 @@ def tessellate(pts: np.ndarray, pt_block: np.ndarray, pt_label: np.ndarray, bloc
                                                        ordered=True))
     if len(cells) != len(moved):  # GEOS merged near-coincident points: match cells to points
         cells = _match(cells, moved)
+    labelled = pt_label >= 0
+    cells, pt_block, pt_label = cells[labelled], pt_block[labelled], pt_label[labelled]
     bad = ~shapely.is_valid(cells)
     if bad.any():  # GEOS now and then returns a self-touching cell
         cells[bad] = polygons_only(shapely.make_valid(cells[bad]))
-    labelled = pt_label >= 0
-    key = pt_block[labelled].astype(np.int64) * (pt_label.max() + 1) + pt_label[labelled]
-    keys, group = np.unique(key, return_inverse=True)
-    merged = dissolve_cells(cells[labelled], group, len(keys))
-    block = keys // (pt_label.max() + 1)
-    label = keys % (pt_label.max() + 1)
+    width = int(pt_label.max()) + 1
+    keys, group = np.unique(pt_block.astype(np.int64) * width + pt_label, return_inverse=True)
+    merged = dissolve_cells(cells, group, len(keys))
+    block = keys // width
+    label = keys % width
     shifted = _shift(blocks[block], dx[block], dy[block])
     pieces = polygons_only(shapely.intersection(merged, shifted))
     return _shift(pieces, -dx[block], -dy[block]), label
@@ -391,14 +412,16 @@ def dissolve_cells(cells: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
     """Union of Voronoi cells per group.
 
     Cells share their edges exactly, so the fast coverage union serves; GEOS now and then leaves a
-    diagram imperfectly noded, and then the groups are halved until the failing ones are found,
-    which are unioned by ordinary overlay.
+    diagram imperfectly noded, and then the chunk of groups is halved until the failing ones are
+    found, which are unioned by snap-rounding overlay.
     """
     out = np.full(n, EMPTY, dtype=object)
     order = np.argsort(group, kind="stable")
     cells, group = cells[order], group[order]
     start = np.searchsorted(group, np.arange(n + 1))
-    pending = [(0, n)]
+    # Chunks first, so that a failing group costs the halving of its chunk, not of everything.
+    step = max(1, -(-n // 32))
+    pending = [(lo, min(lo + step, n)) for lo in range(0, n, step)]
     while pending:
         lo, hi = pending.pop()
         part = slice(start[lo], start[hi])

@@ -26,7 +26,7 @@ TOL_M2 = 0.05
 
 
 def assert_valid_proposal(result, compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *,
-                          keep=(), households="households", high=500.0, nest=0.5):
+                          keep=(), households="households", low=300.0, high=500.0, nest=0.5):
     """Every guarantee of the issue, checked against the inputs (not against the algorithm)."""
     crs = result.before.crs
     G = grids.to_crs(crs).set_index("grid_id").geometry
@@ -85,8 +85,18 @@ def assert_valid_proposal(result, compounds: gpd.GeoDataFrame, grids: gpd.GeoDat
     straddling = shapely.union_all(C[mixed])
     ov = result.before.overlaps
     nesting = ov[ov.compound_id.isin(result.before.compounds.compound_id[mixed]) & (ov.share_of_grid >= nest)]
-    allowed = [straddling, *G[nesting.grid_id.unique()].to_numpy()]
-    tiling = set(nesting.grid_id)
+    tiles = set(nesting.grid_id)
+    if households in compounds.columns and result.summary["capacity_enforced"]:
+        # With household figures a grid also tiles a large compound when its households live
+        # there and the rest of them could not make a grid (its other ground is released).
+        hh = compounds.set_index("compound_id")[households]
+        w = ov.assign(w=hh.reindex(ov.compound_id).to_numpy() * ov.share_of_compound)
+        load = w.groupby("grid_id").w.sum()
+        big = result.before.compounds.compound_id[mixed & (hh.reindex(result.before.compounds.compound_id) > high).to_numpy()]
+        viable = w[w.compound_id.isin(big) & w.significant & (w.w >= low) & (load.reindex(w.grid_id).to_numpy() - w.w < low)]
+        tiles |= set(viable.grid_id)
+    allowed = [straddling, *G[sorted(tiles)].to_numpy()]
+    tiling = tiles
     # A compound's sliver in a grid that shrinks can become significant (DESIGN §2 measures
     # shares of the grid too): such compounds are aligned in turn.
     changed = set(table.index[table.status != "kept"])
@@ -169,13 +179,18 @@ def test_types_limit_the_work(town):
         warnings.simplefilter("ignore")
         result = align(compounds, grids, types=["老旧型"])
     assert_valid_proposal(result, compounds, grids)
-    after = result.after.compounds.set_index("compound_id")
     before = result.before.compounds.set_index("compound_id")
-    other = before.index[(before.type != "老旧型") & (before.situation != "mixed")]
-    # Compounds of other types are not aligned: those that straddled may still straddle, and no
-    # change piece belongs to one of them unless it rode along in a piece cut off from a grid.
-    assert not (after.loc[before.index[before.type == "老旧型"]].situation == "mixed").any()
-    assert set(other) <= set(after.index)
+    after = result.after.compounds.set_index("compound_id")
+    old = before.type == "老旧型"
+    assert result.summary["straddling_in_scope_before"] == int((old & (before.situation == "mixed")).sum())
+    assert not (after.situation[old] == "mixed").any()
+    # Compounds of other types are not aligned: one that straddled and lies in grids left as they
+    # were still straddles.
+    status = result.grids.set_index("grid_id").status
+    for cid in before.index[~old & (before.situation == "mixed")]:
+        grids_of = before.grid_ids[cid].split(";")
+        if all(status.get(g) == "kept" for g in grids_of) and cid not in set(result.changes.compound_id):
+            assert after.situation[cid] == "mixed", cid
 
 
 def _lattice():
@@ -217,16 +232,18 @@ def test_capacity_sends_a_compound_to_the_grid_with_room():
 
 def test_a_compound_too_large_for_one_grid_is_tiled_by_grids_inside_it():
     grids = _lattice()
-    # 1,200 households over six grids, none of which nests in it: new grids inside it.
+    # 1,200 households over six grids, none of which nests in it. G10 and G11 hold a third of it
+    # each and nothing else: they tile it (their open land goes to neighbours); the corners
+    # (133 households each) join them or make new grids.
     compounds = polygons({"BIG": (60, 60, 240, 140)}, "compound_id", households=[1200])
     result = align(compounds, grids)
     assert_valid_proposal(result, compounds, grids)
     assert result.after.compounds.situation.iloc[0] == "large_compound"
-    new = result.grids[result.grids.status == "new"]
-    assert len(new) >= 3
-    assert new.households.sum() == pytest.approx(1200) and (new.households <= 500).all()
+    tiles = result.grids[result.grids.compound_ids == "BIG"]
+    assert {"G10", "G11"} <= set(tiles.grid_id) and len(tiles) >= 3
+    assert tiles.households.sum() == pytest.approx(1200) and (tiles.households <= 500).all()
     big = compounds.geometry.iloc[0]
-    assert all(big.buffer(0.01).contains(g) for g in new.geometry)
+    assert all(big.buffer(0.01).contains(g) for g in tiles.geometry)
     # Its piece in H is too small for a grid of its own: the whole compound is cut into
     # ceil(1,200 / 500) = 3 strips of equal area.
     alone = polygons({"BIG": (10, 10, 105, 90)}, "compound_id", households=[1200])
