@@ -311,26 +311,52 @@ def _sheet_chunks(sheet: Sheet, style_ids: dict[Style, int], selected: bool, bat
     for (i, j), st in sheet.cell_styles.items():
         by_row.setdefault(i, {})[j] = style_ids[st]
     row_style = {i: style_ids[st] for i, st in sheet.row_styles.items()}
-    out: list[str] = []
-    for i, row in enumerate(rows):
-        r = i + 1
-        styled = by_row.get(i)
-        whole = row_style.get(i, 0)
-        if styled is None and not whole:
-            cells = "".join([_cell_xml(f"{letters[j]}{r}", v, 0) for j, v in enumerate(row)])
-        else:
-            styled = styled or {}
-            n = max(width if whole else len(row), max(styled, default=-1) + 1)
-            if n > len(row):
-                row = [*row, *([None] * (n - len(row)))]
-            cells = "".join([_cell_xml(f"{letters[j]}{r}", v, styled.get(j, whole)) for j, v in enumerate(row)])
-        out.append(f'<row r="{r}">{cells}</row>' if cells else "")
-        if len(out) >= batch:
-            yield "".join(out)
-            out = []
-    yield "".join(out) + "</sheetData>"
+    for a in range(0, len(rows), batch):
+        b = min(a + batch, len(rows))
+        # Column by column: a column of plain text or whole numbers is formatted in one sweep.
+        columns = list(itertools.zip_longest(*rows[a:b]))
+        columns += [(None,) * (b - a)] * (width - len(columns))
+        styled: dict[int, dict[int, int]] = {}
+        for i in sorted(by_row.keys() & range(a, b)):
+            for j, sid in by_row[i].items():
+                styled.setdefault(j, {})[i - a] = sid
+        cells = [_column_xml(letters[j], col, a + 1, styled.get(j, {})) for j, col in enumerate(columns)]
+        out = ["".join(t) for t in zip(*cells)] if cells else [""] * (b - a)
+        for i in row_style.keys() & range(a, b):
+            out[i - a] = _row_xml(rows[i], i + 1, letters, by_row.get(i, {}), row_style[i], width)
+        yield "".join(f'<row r="{i}">{x}</row>' if x else "" for i, x in enumerate(out, start=a + 1))
+    yield "</sheetData>"
     tail = f'<autoFilter ref="{sheet.autofilter}"/>' if sheet.autofilter else ""
     yield tail + '<pageMargins left="0.75" right="0.75" top="1" bottom="1" header="0.5" footer="0.5"/></worksheet>'
+
+
+def _row_xml(row: Sequence, r: int, letters: list[str], styled: dict[int, int], whole: int, width: int) -> str:
+    """The cells of one row, each formatted on its own."""
+    n = max(width if whole else len(row), max(styled, default=-1) + 1)
+    if n > len(row):
+        row = [*row, *([None] * (n - len(row)))]
+    return "".join([_cell_xml(f"{letters[j]}{r}", v, styled.get(j, whole)) for j, v in enumerate(row)])
+
+
+_EDGE_SPACE = re.compile(r"(?:^|\n)\s|\s(?:\n|$)")
+
+
+def _column_xml(letter: str, values: Sequence, first: int, styled: dict[int, int]) -> list[str]:
+    """The cells of one column from row ``first`` on ('' for empty ones); ``styled`` maps positions
+    in ``values`` to style ids."""
+    kinds = set(map(type, values))
+    rows = range(first, first + len(values))
+    if not styled and kinds <= {str, type(None)}:
+        texts = "\n".join(v for v in values if v)
+        # Nothing to escape or keep spaces for (a value with a line break may look so: fine, the
+        # general path below handles it).
+        if not (_NEEDS_ESCAPE.search(texts) or _EDGE_SPACE.search(texts)
+                or max(map(len, filter(None, values)), default=0) > CELL_MAX):
+            return [f'<c r="{letter}{r}" t="inlineStr"><is><t>{v}</t></is></c>' if v else ""
+                    for r, v in zip(rows, values)]
+    if not styled and kinds <= {int, type(None)}:
+        return [f'<c r="{letter}{r}"><v>{v}</v></c>' if v is not None else "" for r, v in zip(rows, values)]
+    return [_cell_xml(f"{letter}{r}", v, styled.get(k, 0)) for k, (r, v) in enumerate(zip(rows, values))]
 
 
 def _entry(name: str) -> zipfile.ZipInfo:
@@ -341,7 +367,7 @@ def _entry(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def write_xlsx(sheets: Sequence[Sheet], path: str | os.PathLike, *, level: int = 6) -> Path:
+def write_xlsx(sheets: Sequence[Sheet], path: str | os.PathLike, *, level: int = 3) -> Path:
     """Write the sheets as one workbook (``.xlsx``), atomically.
 
     Parameters
@@ -351,7 +377,8 @@ def write_xlsx(sheets: Sequence[Sheet], path: str | os.PathLike, *, level: int =
     path : path
         The workbook to write.
     level : int
-        zlib compression level (1 fastest … 9 smallest).
+        zlib compression level (1 fastest … 9 smallest); 3 takes half the time of zlib's usual 6
+        for files about a fifth larger.
     """
     if not sheets:
         raise ValueError("a workbook needs at least one sheet")

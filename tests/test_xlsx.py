@@ -97,3 +97,31 @@ def test_fit_widths_property(rows):
     caps = {"楼栋": 12, "a": 50}
     assert fit_widths(rows, caps=caps) == _slow_width(rows, caps)
     assert display_width("龙城a") == 5 and display_width(None) == 0
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-10**12, 10**12), st.booleans(), st.floats(allow_nan=True),
+                          st.text(max_size=12), st.sampled_from([" lead", "trail ", "a\nb", "x&y", "<t>", "\x07"])),
+                max_size=40),
+       st.dictionaries(st.integers(0, 39), st.integers(1, 3), max_size=3))
+def test_column_path_matches_cell_path(values, styled):
+    """The column sweep gives exactly the cells that formatting each one on its own gives."""
+    from gridmap.xlsx import _cell_xml, _column_xml
+
+    styled = {k: v for k, v in styled.items() if k < len(values)}
+    expect = [_cell_xml(f"C{r}", v, styled.get(k, 0)) for k, (r, v) in enumerate(zip(range(5, 5 + len(values)), values))]
+    assert _column_xml("C", values, 5, styled) == expect
+    strings = [v for v in values if v is None or isinstance(v, str)]
+    assert _column_xml("C", strings, 5, {}) == [_cell_xml(f"C{r}", v, 0) for r, v in zip(range(5, 5 + len(strings)), strings)]
+    ints = [v for v in values if v is None or type(v) is int]
+    assert _column_xml("C", ints, 5, {}) == [_cell_xml(f"C{r}", v, 0) for r, v in zip(range(5, 5 + len(ints)), ints)]
+
+
+def test_many_rows_in_batches(tmp_path):
+    rows = [["id", "n"]] + [[f"b{i}", i] for i in range(4500)]
+    path = write_xlsx([Sheet("big", rows, row_styles={0: HEADER, 4500: BOLD},
+                             cell_styles={(2500, 0): Style(indent=2)})], tmp_path / "big.xlsx")
+    ws = openpyxl.load_workbook(path)["big"]
+    got = [[c.value for c in r] for r in ws.iter_rows()]
+    assert got == rows
+    assert ws["A1"].font.b and ws["B4501"].font.b and ws["A2501"].alignment.indent == 2 and not ws["A2500"].font.b
