@@ -1558,18 +1558,17 @@ def _json_column(values: pd.Series, key: str, depth: np.ndarray, level: int) -> 
                 items = _encode_str(v).replace(settings.LIST_SEP, '",\n' + pad + '"')
                 out.append("[\n" + pad + items + "\n" + " " * (level + 2 + 2 * d) + "]")
         return out
-    out = []
-    for v in raw:
-        kind = type(v)
-        if kind is str:
-            out.append(_encode_str(v))
-        elif kind is int:
-            out.append(int.__repr__(v))
-        elif kind is bool:
-            out.append("true" if v else "false")
-        else:
-            out.append(json.dumps(_json_value(key, v), ensure_ascii=False))
-    return out
+    kinds = set(map(type, raw))
+    if kinds <= {str}:
+        return list(map(_encode_str, raw))
+    if kinds <= {int}:
+        return list(map(int.__repr__, raw))
+    if kinds <= {bool}:
+        return ["true" if v else "false" for v in raw]
+    if kinds <= {float}:
+        # As json writes floats; missing (NaN) is null here, as in tree().
+        return ["null" if v != v else float.__repr__(v) if math.isfinite(v) else json.dumps(v) for v in raw]
+    return [json.dumps(_json_value(key, v), ensure_ascii=False) for v in raw]
 
 
 _HEADERS = {
