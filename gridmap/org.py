@@ -1007,20 +1007,25 @@ class _Builder:
         order = np.argsort(rank, kind="stable")
         # Each group's buildings in rank order: by group, then by rank.
         order = order[np.argsort(group[order], kind="stable")]
-        bounds = np.searchsorted(group[order], np.arange(len(anchors) + 1))
+        bounds = np.searchsorted(group[order], np.arange(len(anchors) + 1)).tolist()
+        small = (np.bincount(group, weights=self.members[rows], minlength=len(anchors)) < self.t.group_min).tolist()
+        # Python lists: tens of thousands of small groups, where numpy's per-call cost would dominate.
+        order, anchors_, names = order.tolist(), anchors.tolist(), names.tolist()
+        compounds, grids, labels = compounds.tolist(), grids.tolist(), labels.tolist()
+        community, situation = branch.community, branch.situation
+        group_kind, household_kind = KIND_NAMES["group"], KIND_NAMES["central_household"]
         out = []
-        for k in np.argsort(rank[anchors], kind="stable"):
-            anchor = anchors[k]
-            mine = order[bounds[k]:bounds[k + 1]]
-            others = mine[mine != anchor]
-            inside = np.concatenate(([anchor], others))
-            node = _Node("group", names[k] + KIND_NAMES["group"], branch.community, branch.situation,
-                         _ids(compounds[inside]), _ids(grids[inside]), rows[inside])
-            if self.members[rows[inside]].sum() < self.t.group_min:
+        for k in np.argsort(rank[anchors], kind="stable").tolist():
+            anchor = anchors_[k]
+            others = [j for j in order[bounds[k]:bounds[k + 1]] if j != anchor]
+            inside = [anchor, *others]
+            node = _Node("group", names[k] + group_kind, community, situation,
+                         _ids([compounds[j] for j in inside]), _ids([grids[j] for j in inside]), rows[inside])
+            if small[k]:
                 node.review.append(f"fewer than {self.t.group_min} members in the whole branch")
             node.children = [
-                _Node("central_household", labels[j] + KIND_NAMES["central_household"], branch.community,
-                      branch.situation, _one(compounds[j]), _one(grids[j]), rows[j:j + 1])
+                _Node("central_household", labels[j] + household_kind, community, situation,
+                      _one(compounds[j]), _one(grids[j]), rows[j:j + 1])
                 for j in others]
             out.append(node)
         return out
@@ -1404,26 +1409,32 @@ def _unit_table(roots: list[_Node], bld: pd.DataFrame, members: np.ndarray, cats
     households[np.bincount(owner[known], minlength=n) == 0] = np.nan
     # Building ids in natural order (2 before 10): rank them once, sort every unit's list by rank.
     bids = bld.building_id.to_numpy(dtype=object)
-    listed = bids[rows[np.lexsort((rank[rows], owner))]]
-    bounds = np.r_[0, np.cumsum(lengths)]
-    kinds = np.array([node.kind for node, *_ in nodes], dtype=object)
+    listed = bids[rows[np.lexsort((rank[rows], owner))]].tolist()
+    bounds = np.r_[0, np.cumsum(lengths)].tolist()
+    sep = settings.LIST_SEP
+    # One sweep over the nodes for every text column.
+    (kind, name, community, situation, compound_ids, grid_ids, review, note) = zip(*[
+        (node.kind, node.name, node.community, node.situation, sep.join(node.compound_ids), sep.join(node.grid_ids),
+         "; ".join(dict.fromkeys(node.review)) if node.review else "",
+         "; ".join(dict.fromkeys(node.note)) if node.note else "") for node, *_ in nodes]) if n else ((),) * 8
+    kinds = np.array(kind, dtype=object)
     units = pd.DataFrame({
         "unit_id": [uid for _, uid, _, _ in nodes],
         "parent_id": [parent for _, _, parent, _ in nodes],
         "depth": np.array([depth for *_, depth in nodes], dtype=np.int64),
         "kind": kinds,
-        "name": [node.name for node, *_ in nodes],
-        "community": [node.community for node, *_ in nodes],
-        "situation": [node.situation for node, *_ in nodes],
-        "compound_ids": [settings.LIST_SEP.join(node.compound_ids) for node, *_ in nodes],
-        "grid_ids": [settings.LIST_SEP.join(node.grid_ids) for node, *_ in nodes],
-        "building_ids": [settings.LIST_SEP.join(listed[a:b]) for a, b in zip(bounds[:-1], bounds[1:])],
+        "name": list(name),
+        "community": list(community),
+        "situation": list(situation),
+        "compound_ids": list(compound_ids),
+        "grid_ids": list(grid_ids),
+        "building_ids": [sep.join(listed[a:b]) for a, b in zip(bounds[:-1], bounds[1:])],
         "members": total,
         **by_cat,
         "households": households,
         "has_committee": ~np.isin(kinds, ["group", "central_household"]) & (total >= t.committee_min),
-        "review": ["; ".join(dict.fromkeys(node.review)) for node, *_ in nodes],
-        "note": ["; ".join(dict.fromkeys(node.note)) for node, *_ in nodes],
+        "review": list(review),
+        "note": list(note),
     }, columns=UNIT_COLUMNS)
     return units, owner, rows
 
