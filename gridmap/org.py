@@ -31,7 +31,7 @@ import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -1248,6 +1248,7 @@ def organise(
     party_members: str | None = None,
     community: str | None = None,
     thresholds: Thresholds | None = None,
+    only_communities: Collection[str] | None = None,
 ) -> Organisation:
     """Lay out the party organisation: community → compound (grid) branch → building group.
 
@@ -1272,6 +1273,12 @@ def organise(
         Field names, when not the recognised ones.
     thresholds : Thresholds, optional
         Member counts for branches, committees and groups (DESIGN §3 defaults).
+    only_communities : collection of str, optional
+        Lay out the trees of these communities only (names as in the ``community`` column; ``""``
+        for no community). Everything else — which compound and grid each building is in, the
+        parts, the communities — is worked out for the whole area as usual, so each tree is the
+        one the full run makes, though numbered from 1 in this run. Runs on disjoint sets of
+        communities are put back together by :func:`merge_organisations` (DESIGN §8).
 
     Returns
     -------
@@ -1317,7 +1324,10 @@ def organise(
     by_community: dict[str, list[_Part]] = {}
     for part in parts:
         by_community.setdefault(part.community, []).append(part)
-    for name in sorted(by_community, key=_natural):
+    only = None if only_communities is None else set(only_communities)
+    for name in sorted(by_community, key=_community_order):
+        if only is not None and name not in only:
+            continue
         tops = _combine(sorted(by_community[name], key=lambda p: _natural(p.key)), placed_counts, t)
         if not tops:
             log.info("community %r has no party members: no units", name)
@@ -1338,6 +1348,107 @@ def organise(
     log.info("organisation: %d units, %d members placed, %d not", len(units), org.members_placed,
              org.members_unplaced)
     return org
+
+
+def _community_order(name: str) -> tuple:
+    """Communities in natural order (社区2 before 社区10); names that read the same (社区01, 社区1) by text."""
+    return _natural(name), name
+
+
+def merge_organisations(parts: Sequence[Organisation]) -> Organisation:
+    """The Organisation of the whole area from runs of ``organise`` on disjoint sets of communities.
+
+    Parameters
+    ----------
+    parts : sequence of Organisation
+        Results of ``organise(..., only_communities=…)`` on the same inputs and thresholds, each for
+        other communities (together: all of them, for the whole run's result).
+
+    Returns
+    -------
+    Organisation
+        Equal to the full run's: units in its order with every ``unit_id`` and ``parent_id`` (and the
+        unit ids in the buildings' and members' tables) renumbered to the order of the communities
+        over all parts; each building's and member's placement taken from the part that laid out
+        its community.
+
+    Raises
+    ------
+    ValueError
+        No parts, parts of different runs (thresholds or member source), or a community laid out
+        in more than one part.
+    """
+    parts = list(parts)
+    if not parts:
+        raise ValueError("merge_organisations needs at least one part")
+    first = parts[0]
+    for p in parts[1:]:
+        if p.thresholds != first.thresholds or p.source != first.source or len(p.buildings) != len(first.buildings):
+            raise ValueError("the parts come from different runs (thresholds, member source or buildings differ)")
+    # Each part's committees, in the order of the whole run.
+    roots = []
+    for k, p in enumerate(parts):
+        top = p.units[p.units.depth == 0]
+        roots += [(name, k, uid) for name, uid in zip(top.community.tolist(), top.unit_id.tolist())]
+    roots.sort(key=lambda r: _community_order(r[0]))
+    twice = sorted(n for n, c in Counter(r[0] for r in roots).items() if c > 1)
+    if twice:
+        raise ValueError(f"communities laid out in more than one part: {_sample(twice)}")
+    number = [{} for _ in parts]
+    for g, (_, k, uid) in enumerate(roots, start=1):
+        number[k][uid] = str(g)
+    tables = []
+    for k, p in enumerate(parts):
+        if not len(p.units):
+            continue
+        u = p.units.copy()
+        u["unit_id"] = _renumbered(u.unit_id, number[k])
+        u["parent_id"] = _renumbered(u.parent_id, number[k])
+        u["_root"] = [int(v.partition(".")[0]) for v in u.unit_id.tolist()]
+        tables.append(u)
+    if tables:
+        units = pd.concat(tables, ignore_index=True)
+        order = np.argsort(units.pop("_root").to_numpy(), kind="stable")  # a tree's units stay in order
+        units = units.iloc[order].reset_index(drop=True)
+    else:
+        units = first.units.copy()
+    placement = _merged_placement([p.buildings for p in parts], number, "branch_id",
+                                  ("community", "branch_id", "group_id", "household_id"))
+    members = None
+    if first.members is not None:
+        members = _merged_placement([p.members for p in parts], number, "branch_id",
+                                    ("branch_id", "group_id", "reason"))
+    return Organisation(units, placement, members, first.thresholds, first.source)
+
+
+def _renumbered(ids: pd.Series, number: dict[str, str]) -> list[str]:
+    """Unit ids with their first part (the community's committee) replaced by ``number``'s."""
+    out = []
+    for v in ids.tolist():
+        if isinstance(v, str) and v:
+            head, dot, rest = v.partition(".")
+            out.append(number[head] + dot + rest)
+        else:
+            out.append(v)
+    return out
+
+
+def _merged_placement(tables: list[pd.DataFrame], number: list[dict[str, str]], key: str,
+                      columns: tuple[str, ...]) -> pd.DataFrame:
+    """One placement table from the parts': rows placed in a part (``key`` set) from that part, with
+    their unit ids renumbered; the others (placed nowhere, the same in every part) from the first."""
+    merged = {c: tables[0][c].to_numpy(dtype=object).copy() for c in columns}
+    for table, num in zip(tables, number):
+        mine = table[key].to_numpy(dtype=object) != ""
+        if not mine.any():
+            continue
+        for c in columns:
+            values = table[c].to_numpy(dtype=object)[mine]
+            merged[c][mine] = _renumbered(pd.Series(values), num) if c.endswith("_id") else values
+    out = tables[0].copy()
+    for c in columns:
+        out[c] = merged[c]
+    return out
 
 
 def _ledger_counts(ledger: pd.DataFrame, bld: pd.DataFrame, source: str
@@ -1894,5 +2005,5 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-__all__ = ["CATEGORIES", "KINDS", "Organisation", "Thresholds", "UNIT_COLUMNS", "org_job", "organise",
-           "read_ledger", "standardise_ledger", "write_organisation", "write_roster", "write_workbook"]
+__all__ = ["CATEGORIES", "KINDS", "Organisation", "Thresholds", "UNIT_COLUMNS", "merge_organisations", "org_job",
+           "organise", "read_ledger", "standardise_ledger", "write_organisation", "write_roster", "write_workbook"]

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 import gridmap
 from gridmap.cli import app
 from gridmap.errors import GridmapError, PlacementWarning
-from gridmap.org import (CATEGORY_COLUMNS, UNIT_COLUMNS, Thresholds, _bisect, _groups, organise,
-                         read_ledger, write_organisation)
+from gridmap.org import (CATEGORY_COLUMNS, UNIT_COLUMNS, Thresholds, _bisect, _groups, merge_organisations,
+                         organise, read_ledger, write_organisation)
 
 CRS = "EPSG:4547"
 ROOT = Path(__file__).resolve().parents[1]
@@ -762,3 +762,80 @@ def test_bundled_sample(tmp_path):
     groups = units[units.kind == "group"]
     assert groups.building_ids.str.split(";").explode().is_unique
     assert set(units.situation[units.depth == "1"]) >= {"large_compound", "large_grid", "equal"}
+
+
+# ------------------------------------------------------------------ parts by community (DESIGN §8)
+
+
+def _sample_inputs() -> dict:
+    from gridmap.io import read_layer
+
+    comps, grids = read_layer(str(SAMPLE / "compounds.geojson")), read_layer(str(SAMPLE / "grids.geojson"))
+    return dict(classification=quiet(gridmap.classify, comps, grids),
+                buildings=read_layer(str(SAMPLE / "buildings.geojson")),
+                members=read_ledger(SAMPLE / "members.csv"),
+                communities=read_layer(str(SAMPLE / "communities.geojson")))
+
+
+def _synthetic_inputs() -> dict:
+    """A small synthetic city laid out on its alignment proposal, members from the buildings."""
+    import sys
+
+    from gridmap.align import align
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from synthcity import make_city
+
+    city = make_city(scale=0.04, seed=5)
+    proposal = quiet(align, city["compounds"], city["grids"]).grids
+    return dict(classification=quiet(gridmap.classify, city["compounds"], city["grids"]),
+                buildings=city["buildings"], communities=city["communities"], proposal=proposal)
+
+
+@pytest.mark.parametrize("inputs", [
+    pytest.param(_sample_inputs, marks=pytest.mark.skipif(not (SAMPLE / "members.csv").exists(),
+                                                          reason="bundled sample not built yet"), id="sample"),
+    pytest.param(_synthetic_inputs, marks=pytest.mark.skipif(not (ROOT / "benchmarks" / "synthcity.py").exists(),
+                                                             reason="no synthetic city generator"), id="synthetic"),
+])
+def test_parts_by_community_merge_into_the_full_run(inputs, tmp_path):
+    args = inputs()
+    full = quiet(organise, **args)
+    names = sorted(set(full.units.community))
+    assert len(names) >= 3
+    write_organisation(full, tmp_path / "full")
+    for n_parts in (2, 3):
+        # Interleaved subsets, merged in reverse: neither the split nor the order of parts matters.
+        subsets = [names[k::n_parts] for k in range(n_parts)]
+        parts = [quiet(organise, **args, only_communities=sub) for sub in subsets]
+        for part, sub in zip(parts, subsets):
+            assert set(part.units.community) == set(sub)
+            assert part.units.unit_id.iloc[0] == "1"
+        merged = merge_organisations(parts[::-1])
+        pd.testing.assert_frame_equal(merged.units, full.units)
+        pd.testing.assert_frame_equal(merged.buildings, full.buildings)
+        if full.members is not None:
+            pd.testing.assert_frame_equal(merged.members, full.members)
+        assert merged.members_placed == full.members_placed and merged.members_total == full.members_total
+        out = tmp_path / f"merged{n_parts}"
+        write_organisation(merged, out)
+        for f in ("organization.csv", "organization.json", "organization.xlsx"):
+            assert (out / f).read_bytes() == (tmp_path / "full" / f).read_bytes(), f
+
+
+def test_merge_refuses_overlapping_or_foreign_parts():
+    comps, grids, buildings = town()
+    cls = gridmap.classify(comps, grids)
+    b = with_members(buildings, {}, default=4)
+    both = quiet(organise, cls, b, only_communities=["甲", "乙"])
+    first = quiet(organise, cls, b, only_communities=["甲"])
+    nothing = quiet(organise, cls, b, only_communities=[])
+    assert len(nothing.units) == 0 and (nothing.buildings.branch_id == "").all()
+    pd.testing.assert_frame_equal(merge_organisations([nothing, both]).units, both.units)
+    with pytest.raises(ValueError, match="甲"):
+        merge_organisations([both, first])
+    with pytest.raises(ValueError):
+        merge_organisations([])
+    other = quiet(organise, cls, b, thresholds=Thresholds(branch_max=20), only_communities=["乙"])
+    with pytest.raises(ValueError, match="different runs"):
+        merge_organisations([first, other])
