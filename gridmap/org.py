@@ -903,7 +903,8 @@ class _Node:
 class _Builder:
     """Turns parts into units, with the building arrays at hand."""
 
-    def __init__(self, bld: pd.DataFrame, members: np.ndarray, comp_names: pd.Series, t: Thresholds):
+    def __init__(self, bld: pd.DataFrame, members: np.ndarray, comp_names: pd.Series, t: Thresholds,
+                 used: np.ndarray | None = None):
         self.bld = bld
         self.members = members
         self.xy = bld[["x", "y"]].to_numpy(dtype=float)
@@ -915,12 +916,16 @@ class _Builder:
         self.comp_names = {k: _text(v) for k, v in comp_names.items()}
         self.t = t
         # Natural order of (compound name, building label, id), for listing groups and households.
-        names = np.array([self.comp_names.get(c) or "" if isinstance(c, str) else "" for c in self.compounds],
+        # Only ever compared among the ``used`` rows (the buildings of the communities laid out),
+        # where ranking them alone gives the same order as ranking all.
+        used = np.arange(len(bld)) if used is None else used
+        names = np.array([self.comp_names.get(c) or "" if isinstance(c, str) else "" for c in self.compounds[used]],
                          dtype=object)
-        self.bid_rank = _natural_rank(self.bids)
-        order = np.lexsort((self.bid_rank, _natural_rank(self.labels), _natural_rank(names)))
-        self.rank = np.empty(len(order), dtype=np.int64)
-        self.rank[order] = np.arange(len(order))
+        self.bid_rank = np.full(len(bld), -1, dtype=np.int64)
+        self.bid_rank[used] = _natural_rank(self.bids[used])
+        order = np.lexsort((self.bid_rank[used], _natural_rank(self.labels[used]), _natural_rank(names)))
+        self.rank = np.full(len(bld), -1, dtype=np.int64)
+        self.rank[used[order]] = np.arange(len(order))
 
     def m(self, rows: np.ndarray) -> int:
         return int(self.members[rows].sum())
@@ -1319,12 +1324,16 @@ def organise(
     bld["reason"] = reason
     _warn_outside(bld, counts, source_name)
     placed_counts = np.where(reason == "", counts, 0)
-    builder = _Builder(bld, placed_counts, area.compounds.name, t)
     roots = []
     by_community: dict[str, list[_Part]] = {}
     for part in parts:
         by_community.setdefault(part.community, []).append(part)
     only = None if only_communities is None else set(only_communities)
+    used = None
+    if only is not None:
+        used = np.unique(np.concatenate([np.empty(0, dtype=np.int64)] + [
+            p.rows for name in only for p in by_community.get(name, [])]))
+    builder = _Builder(bld, placed_counts, area.compounds.name, t, used)
     for name in sorted(by_community, key=_community_order):
         if only is not None and name not in only:
             continue
