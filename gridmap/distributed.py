@@ -175,16 +175,17 @@ def _microgrids_part(folder: str, grid_ids: list[str], options: dict) -> str:
 
 def _gather(client, futures: list, parts: list[list[str]], what: str) -> list:
     """Results of the parts, in order; a failed part is named."""
-    from distributed import wait
-
-    wait(futures)
+    results = []
     for future, part in zip(futures, parts):
-        if future.status != "finished":
-            exc = future.exception()
-            shown = ", ".join(part[:5]) + (f" and {len(part) - 5} more" if len(part) > 5 else "")
+        try:
+            results.append(future.result())
+        except Exception as exc:  # the part's own error, or KilledWorker when its worker died twice
+            for other in futures:
+                other.cancel()
+            shown = ", ".join(map(str, part[:5])) + (f" and {len(part) - 5} more" if len(part) > 5 else "")
             raise GridmapError(f"The {what} part of {shown} failed on the cluster ({type(exc).__name__}: "
-                               f"{exc}); nothing of this run was written as complete.")
-    return client.gather(futures)
+                               f"{exc}); nothing of this run was written as complete.") from exc
+    return results
 
 
 def organise_distributed(client, exchange: Exchange, community_names: Sequence[str], options: dict):

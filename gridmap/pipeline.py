@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -273,7 +274,7 @@ def _field(project: Project, layer: str, key: str) -> str | None:
 def _stage_load(project, state, work, result):
     for name in ("compounds", "grids", "buildings", "communities", "streets", "stations"):
         state[name] = _read(project, name)
-    present = {k: v for k, v in state.items() if v is not None}
+    present = {k: v for k, v in state.items() if isinstance(v, gpd.GeoDataFrame)}
     warn_if_far_apart(present)
     if "members" in project.layers:
         from gridmap.org import read_ledger
