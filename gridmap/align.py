@@ -1,13 +1,15 @@
 """Alignment proposals (拉平对齐): grid boundaries redrawn so that no compound straddles grids.
 
 Each straddling (``mixed``) compound is either moved wholly into one grid (the one holding its
-largest share that has room for its households), or, when it is too large for one grid, tiled by
-grids that lie wholly inside it: grids nesting in it are clipped to it, its pieces in other grids
-become new grids (or join a neighbouring piece when they hold fewer households than a grid's
-minimum). Everything else stays where it is: land outside compounds keeps its grid, except the
-parts of a tiling grid that lie outside its compound and pieces cut off from a grid, which join the
-neighbour they share the longest border with (or become a grid of their own when they hold enough
-households).
+largest share that has room for its households), or, when it holds more households than a grid's
+maximum, tiled by grids that lie wholly inside it: grids that nest in it, or whose households live
+there and whose rest could not make a grid, are clipped to it (their other ground is released);
+its pieces in other grids become new grids or join a neighbouring piece of it; a tile holding more
+than the maximum is cut into strips. Everything else stays where it is: land outside compounds
+keeps its grid, except released ground and pieces cut off from a grid, which go where the
+compounds in them already are, else to the neighbour they share the longest border with (or become
+a grid of their own when they hold a grid's minimum). A compound's sliver in a grid that shrank can
+become significant; further rounds align such compounds too.
 
 The proposal is built from a few kinds of pieces, each a vectorised shapely operation over arrays:
 the straddling compounds made disjoint, their intersections with the grids they touch (*atoms*,
@@ -317,7 +319,9 @@ def plan_moves(ov: pd.DataFrame, handled: np.ndarray, hh: np.ndarray | None, kep
     """Decide, for each straddling compound, to move it (and where) or to tile it.
 
     A compound is tiled when its households exceed the grid maximum, or, without household
-    figures, when two or more grids nest in it. Others move, largest first, into the grid that
+    figures, when two or more grids nest in it. Its tiling grids are those nesting in it and, with
+    household figures, those with at least ``low`` of its households and fewer than ``low`` of
+    others. Other compounds move, largest first, into the grid that
     holds their largest share and stays within the maximum after taking them; when none has room,
     into the one that would be least over. Grids that are kept, nest in a large compound or tile
     a compound never receive.
