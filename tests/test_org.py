@@ -839,3 +839,22 @@ def test_merge_refuses_overlapping_or_foreign_parts():
     other = quiet(organise, cls, b, thresholds=Thresholds(branch_max=20), only_communities=["乙"])
     with pytest.raises(ValueError, match="different runs"):
         merge_organisations([first, other])
+
+
+def test_cycle_collector_paused_and_restored():
+    import gc
+
+    comps, grids, buildings = town()
+    cls, b = gridmap.classify(comps, grids), with_members(buildings, {}, default=4)
+    assert gc.isenabled()
+    quiet(organise, cls, b)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        quiet(organise, cls, b)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(GridmapError):
+        organise(cls, buildings)  # no member figures: fails, and the collector is back on
+    assert gc.isenabled()
