@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait for a scheduler before saying it cannot be reached.
 CONNECT_TIMEOUT = 5
-#: Parts per worker: a few, so that a slow part does not leave workers idle.
-PARTS_PER_WORKER = 2
+#: Parts per worker. Each part repeats the global assignment steps (buildings to grids and
+#: communities) before laying out its own communities, so one part per worker costs least.
+PARTS_PER_WORKER = 1
 
 
 def connect(workers: int | None = None, scheduler: str | None = None):
