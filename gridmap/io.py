@@ -228,19 +228,7 @@ def _decodes(data: bytes, encoding: str) -> bool:
 
 
 def _read_csv(spec: LayerSpec, encoding: str | None) -> gpd.GeoDataFrame:
-    raw = spec.path.read_bytes()
-    encodings = [encoding] if encoding else ["utf-8-sig", *settings.FALLBACK_ENCODINGS[1:]]
-    for candidate in encodings:
-        try:
-            text = raw.decode(candidate)
-            break
-        except UnicodeDecodeError:
-            continue
-        except LookupError:
-            raise GridmapError(f"{spec}: unknown encoding {candidate!r}.") from None
-    else:
-        raise GridmapError(f"{spec}: the CSV is neither UTF-8 nor GB18030; give its encoding with "
-                           "--encoding.")
+    text = decode_text(spec.path.read_bytes(), encoding, spec, "CSV")
     import io as _io
 
     try:
@@ -259,6 +247,27 @@ def _read_csv(spec: LayerSpec, encoding: str | None) -> gpd.GeoDataFrame:
         raise GridmapError(f"{spec}: row {bad + 2} of column {column!r} is not WKT ({exc}).") from None
     df = df.apply(numeric_if_clean)
     return gpd.GeoDataFrame(df, geometry=geoms, crs=None)
+
+
+def decode_text(raw: bytes, encoding: str | None, source, what: str = "file") -> str:
+    """Text of a table file (CSV layer, ledger, roster): ``encoding`` when given, else UTF-8 (with
+    or without BOM), else GB18030 (DESIGN §6).
+
+    Raises
+    ------
+    GridmapError
+        Naming ``source`` when no candidate decodes it, or the encoding is unknown.
+    """
+    for candidate in ([encoding] if encoding else ["utf-8-sig", *settings.FALLBACK_ENCODINGS[1:]]):
+        try:
+            return raw.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+        except LookupError:
+            raise GridmapError(f"{source}: --encoding {candidate!r} is not an encoding Python knows.") from None
+    tried = encoding or "UTF-8 and GB18030"
+    raise GridmapError(f"{source}: the {what} cannot be decoded as {tried}; give its encoding with --encoding "
+                       "(e.g. gb18030, utf-16) or save it as UTF-8.")
 
 
 def numeric_if_clean(values: pd.Series) -> pd.Series:

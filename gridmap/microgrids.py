@@ -43,7 +43,7 @@ from pyproj import CRS
 
 from gridmap import settings
 from gridmap.errors import DroppedGeometryWarning, GridmapError, GridmapWarning, RepairWarning
-from gridmap.io import find_field, id_strings, metric_crs
+from gridmap.io import decode_text, find_field, id_strings, metric_crs
 from gridmap.validate import clean_layer, polygonal_part
 
 log = logging.getLogger(__name__)
@@ -398,16 +398,7 @@ def read_roster(path: str | Path, encoding: str | None = None) -> pd.DataFrame:
         except Exception as exc:
             raise GridmapError(f"{path}: not a readable Excel file ({exc}).") from None
     else:
-        raw = path.read_bytes()
-        for candidate in ([encoding] if encoding else ["utf-8-sig", "gb18030"]):
-            try:
-                text = raw.decode(candidate)
-                break
-            except (UnicodeDecodeError, LookupError):
-                continue
-        else:
-            raise GridmapError(f"{path}: the roster is neither UTF-8 nor GB18030; give its encoding "
-                               "with --encoding.")
+        text = decode_text(path.read_bytes(), encoding, path, "roster")
         import io
 
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])

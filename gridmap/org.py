@@ -45,7 +45,7 @@ import shapely
 from gridmap import settings
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError, PlacementWarning
-from gridmap.io import atomic_path, find_field, id_strings, write_csv
+from gridmap.io import atomic_path, decode_text, find_field, id_strings, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -254,19 +254,7 @@ def _ledger_tables(path: Path, encoding: str | None) -> list[tuple[str, str, pd.
     if suffix == ".xls":
         raise GridmapError(f"{path}: old-style .xls workbooks are not read; save it as .xlsx (or CSV) "
                            "and give that.")
-    raw = path.read_bytes()
-    for candidate in ([encoding] if encoding else ["utf-8-sig", "gb18030"]):
-        try:
-            text = raw.decode(candidate)
-            break
-        except UnicodeDecodeError:
-            continue
-        except LookupError:
-            raise GridmapError(f"--encoding {candidate!r} is not an encoding Python knows.") from None
-    else:
-        tried = encoding or "UTF-8 and GB18030"
-        raise GridmapError(f"{path}: the ledger cannot be decoded as {tried}; give its encoding with "
-                           "--encoding (e.g. gb18030, utf-16) or save it as UTF-8 CSV or .xlsx.")
+    text = decode_text(path.read_bytes(), encoding, path, "ledger")
     # Comma unless the first lines hold more tabs or semicolons (exports from other tools).
     head = text[:4096]
     delimiter = max(",\t;", key=lambda d: (head.count(d), d == ","))

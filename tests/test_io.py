@@ -173,3 +173,14 @@ def test_unreadable_and_missing(tmp_path):
     shutil.copy(bad, tmp_path / "x.zip")
     with pytest.raises(GridmapError, match="not a readable zip"):
         read_layer(tmp_path / "x.zip")
+
+
+def test_table_text_decoding(tmp_path):
+    from gridmap.io import decode_text
+
+    assert decode_text("小区编码\n".encode("utf-8-sig"), None, "t.csv") == "小区编码\n"
+    assert decode_text("小区编码\n".encode("gb18030"), None, "t.csv") == "小区编码\n"
+    with pytest.raises(GridmapError, match="t.csv: the ledger cannot be decoded as UTF-8 and GB18030"):
+        decode_text(b"\xff\xfe\x00\xd8\x00", None, "t.csv", "ledger")
+    with pytest.raises(GridmapError, match="not an encoding Python knows"):
+        decode_text(b"x", "klingon", "t.csv")
