@@ -26,7 +26,7 @@ from gridmap.errors import GridmapError
 from gridmap.io import (find_field, metric_crs, read_layer, reconcile, warn_if_far_apart, write_csv,
                         write_gpkg)
 from gridmap.project import LayerConfig, Project
-from gridmap.validate import inspect_layer, overlap_issues
+from gridmap.validate import layer_findings
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,10 @@ def check_job(specs: list[str], out: Path | None, *, read: ReadOptions = ReadOpt
     for spec in specs:
         gdf = read.read(spec)
         kind, id_field = _guess_kind(gdf, spec, compound_id, grid_id)
-        cleaned, issues = inspect_layer(gdf, id_field, kind)
-        frames.append(issues)
+        cleaned, findings = layer_findings(gdf, id_field, kind)
+        frames.append(findings)
         if cleaned is not None:
             layers[spec] = cleaned
-            measured = cleaned.to_crs(metric_crs(cleaned))
-            measured.attrs.update(cleaned.attrs)
-            frames.append(overlap_issues(measured, id_field, kind))
         log.info("%s: %d features as %s (id field %s)", spec, len(gdf), kind, id_field)
     warn_if_far_apart(layers)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -292,17 +289,14 @@ def _stage_validate(project, state, work, result):
     for name, meaning in (("compounds", "compound_id"), ("grids", "grid_id")):
         layer = state[name]
         id_field = find_field(layer, meaning, _field(project, name, "id"))
-        cleaned, issues = inspect_layer(layer, id_field, name)
-        frames.append(issues)
+        cleaned, findings = layer_findings(layer, id_field, name)
+        frames.append(findings)
         if cleaned is None:
             write_csv(pd.concat(frames, ignore_index=True), work / "check.csv")
-            errors = issues[issues.severity == "error"]
+            errors = findings[findings.severity == "error"]
             raise GridmapError(f"{layer.attrs.get('source', name)}: " + "; ".join(
                 f"{r.issue}: {r.detail} ({r.feature_id})" for r in errors.itertuples())
                 + " (all findings in check.csv).")
-        measured = cleaned.to_crs(metric_crs(cleaned))
-        measured.attrs.update(cleaned.attrs)
-        frames.append(overlap_issues(measured, id_field, name))
         state[name] = cleaned
     write_csv(pd.concat(frames, ignore_index=True), work / "check.csv")
 

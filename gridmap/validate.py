@@ -227,6 +227,22 @@ def overlap_issues(gdf_m: gpd.GeoDataFrame, id_field: str | None, kind: str) -> 
     return _frame(rows)
 
 
+def layer_findings(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str
+                   ) -> tuple[gpd.GeoDataFrame | None, pd.DataFrame]:
+    """``inspect_layer`` and, for a usable layer, its overlaps (and grid gaps) measured in metres.
+
+    Returns the cleaned layer (None when an error stops its use) and all findings in one table.
+    """
+    from gridmap.io import metric_crs
+
+    cleaned, issues = inspect_layer(gdf, id_field, kind)
+    if cleaned is None:
+        return None, issues
+    measured = cleaned.to_crs(metric_crs(cleaned))
+    measured.attrs.update(cleaned.attrs)
+    return cleaned, pd.concat([issues, overlap_issues(measured, id_field, kind)], ignore_index=True)
+
+
 def _labels(gdf: pd.DataFrame, id_field: str | None) -> np.ndarray:
     """Names of features for messages: their id, else 'feature N' (1-based, as GIS tables count)."""
     numbers = np.array([f"feature {i}" for i in range(1, len(gdf) + 1)], dtype=object)
