@@ -581,6 +581,7 @@ def run_cmd(
 
 
 def _project_from_flags(flags: dict):
+    from gridmap.microgrids import parse_range
     from gridmap.project import LayerConfig, Project
 
     if not flags["compounds"] or not flags["grids"]:
@@ -596,21 +597,11 @@ def _project_from_flags(flags: dict):
               for name in ("compounds", "grids", "buildings", "members", "communities", "streets", "stations",
                            "grid_workers") if flags[name]}
     rules = {"sliver": flags["sliver"], "nest": flags["nest"], "walk_m": flags["walk_m"],
-             "grid_households": list(_range(flags["grid_households"], "--grid-households")),
-             "microgrid_households": list(_range(flags["microgrid_households"], "--households-per-microgrid"))}
+             "grid_households": list(parse_range(flags["grid_households"], "--grid-households")),
+             "microgrid_households": list(parse_range(flags["microgrid_households"], "--households-per-microgrid"))}
     return Project(layers=layers, rules=rules, basemap=flags["basemap"], tianditu_key=flags["tianditu_key"],
                    out=flags["out"] or DEFAULT_OUT, crs=flags["crs"], encoding=flags["encoding"],
                    engine=flags["engine"])
-
-
-def _range(text: str, flag: str) -> tuple[int, int]:
-    try:
-        low, high = (int(v) for v in str(text).split(":"))
-    except ValueError:
-        raise GridmapError(f"{flag} {text!r}: write it as MIN:MAX, e.g. 300:500.") from None
-    if not 0 <= low <= high:
-        raise GridmapError(f"{flag} {text!r}: need 0 ≤ MIN ≤ MAX.")
-    return low, high
 
 
 def _run(project, workers: int | None = None, scheduler: str | None = None) -> None:

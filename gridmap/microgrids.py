@@ -118,15 +118,15 @@ class MicroGrids:
         }
 
 
-def parse_range(text: str) -> tuple[int, int]:
-    """``"30:100"`` → (30, 100); a GridmapError for anything else."""
+def parse_range(text: str, flag: str = "--households-per-microgrid") -> tuple[int, int]:
+    """``"30:100"`` → (30, 100); a GridmapError naming ``flag`` for anything else."""
     parts = str(text).replace("-", ":").split(":")
     try:
         lo, hi = (int(p) for p in parts)
     except ValueError:
-        raise GridmapError(f"--households-per-microgrid {text!r}: write it as MIN:MAX, e.g. 30:100.") from None
+        raise GridmapError(f"{flag} {text!r}: write it as MIN:MAX households, two whole numbers such as 30:100.") from None
     if not 0 <= lo <= hi or hi <= 0:
-        raise GridmapError(f"--households-per-microgrid {text!r}: need 0 ≤ MIN ≤ MAX and MAX > 0.")
+        raise GridmapError(f"{flag} {text!r}: need 0 ≤ MIN ≤ MAX and MAX > 0.")
     return lo, hi
 
 
