@@ -225,13 +225,14 @@ def _classify_proposal(compounds, ids, geoms, compound_id, sliver, nest, crs) ->
 def check_range(value) -> tuple[float, float]:
     """``(min, max)`` from a pair or ``"MIN:MAX"`` text, with a clear error."""
     if isinstance(value, str):
-        head, sep, tail = value.partition(":")
+        text = value
+        head, sep, tail = text.partition(":")
         try:
             value = (float(head), float(tail)) if sep else None
         except ValueError:
             value = None
         if value is None:
-            raise GridmapError(f"--grid-households {value!r} must be MIN:MAX, e.g. 300:500.")
+            raise GridmapError(f"--grid-households {text!r} must be MIN:MAX, e.g. 300:500.")
     low, high = (float(v) for v in value)
     if not 0 <= low <= high or high <= 0:
         raise GridmapError(f"--grid-households {low:g}:{high:g} must satisfy 0 ≤ MIN ≤ MAX and MAX > 0.")
