@@ -6,9 +6,9 @@ its old compounds' (老旧型) outlines removed, as happens with old compounds t
 boundary; their buildings keep their compound id. Each job runs in a fresh Python process, so that
 its peak memory is its own:
 
-- align: ``gridmap.align.align_job`` — what ``gridmap align`` runs (read, classify, redraw, classify
+- align: ``gridmap.jobs.align_job`` — what ``gridmap align`` runs (read, classify, redraw, classify
   the proposal again, write proposal.gpkg and proposal.csv);
-- infer: ``gridmap.infer.infer_job`` — what ``gridmap infer`` runs, for the removed outlines
+- infer: ``gridmap.jobs.infer_job`` — what ``gridmap infer`` runs, for the removed outlines
   (read, tessellate the blocks that hold their buildings, write inferred.gpkg);
 - infer-all: every compound's outline drawn from its buildings (all buildings tessellated, block
   by block, dissolved by compound): the same amount of tessellation as the peer;
@@ -47,7 +47,7 @@ REMOVED_SHARE = 0.3
 
 
 def align_job(data: Path, out: Path) -> dict:
-    from gridmap.align import align_job
+    from gridmap.jobs import align_job
 
     result = align_job(f"{data}:compounds", f"{data}:grids", out)
     s = result.summary
@@ -58,7 +58,8 @@ def align_job(data: Path, out: Path) -> dict:
 
 
 def infer_job(data: Path, out: Path) -> dict:
-    from gridmap.infer import infer_job, outline_iou
+    from gridmap.infer import outline_iou
+    from gridmap.jobs import infer_job
     from gridmap.io import read_layer
 
     result = infer_job(f"{data}:buildings", out, streets=f"{data}:streets",

@@ -3,7 +3,7 @@
 For each scale, a synthetic city (``synthcity.py``; cached in ``benchmarks/data/``) is classified
 twice, each job in a fresh Python process so that its peak memory is its own:
 
-- gridmap: ``gridmap.pipeline.classify_job`` — what ``gridmap classify`` runs (read, validate,
+- gridmap: ``gridmap.jobs.classify_job`` — what ``gridmap classify`` runs (read, validate,
   overlap, the rule, write compounds.csv, grids.csv, overlaps.csv and classification.gpkg);
 - peer: a straightforward geopandas script (``peer_job`` below): ``read_file``, ``to_crs``,
   ``geopandas.overlay(how="intersection")``, areas and shares, the DESIGN §2 rule with pandas
@@ -42,7 +42,7 @@ SLIVER, NEST = 0.05, 0.5
 
 
 def gridmap_job(compounds: str, grids: str, out: Path) -> None:
-    from gridmap.pipeline import classify_job
+    from gridmap.jobs import classify_job
 
     classify_job(compounds, grids, out, sliver=SLIVER, nest=NEST)
 

@@ -50,9 +50,8 @@ GOAL = 5.0
 def gridmap_job(data: Path, out: Path, streets: bool = True, jobs: int = 1) -> dict:
     import shapely
 
-    from gridmap.io import find_field, write_gpkg
+    from gridmap.io import ReadOptions, find_field, write_gpkg
     from gridmap.microgrids import microgrids
-    from gridmap.pipeline import ReadOptions
 
     read = ReadOptions()
     t0 = time.perf_counter()

@@ -34,7 +34,7 @@ from gridmap import settings
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError, GridmapWarning
 from gridmap.geomops import EMPTY, grouped_union, largest_part, polygons_only, shared_border
-from gridmap.io import find_field, warn_if_far_apart, write_csv, write_gpkg
+from gridmap.io import find_field
 from gridmap.overlay import overlap_table
 
 log = logging.getLogger(__name__)
@@ -112,11 +112,11 @@ def align(
     compound_id: str | None = None,
     grid_id: str | None = None,
     households: str | None = None,
-    grid_households: tuple[float, float] = settings.GRID_HOUSEHOLDS,
+    grid_households: tuple[float, float] | None = None,
     types: list[str] | tuple[str, ...] | None = None,
     keep: list[str] | tuple[str, ...] = (),
-    sliver: float = settings.SLIVER,
-    nest: float = settings.NEST,
+    sliver: float | None = None,
+    nest: float | None = None,
     crs: CRS | str | int | None = None,
 ) -> Alignment:
     """Propose grid boundaries under which no compound straddles grids.
@@ -146,6 +146,9 @@ def align(
     -------
     Alignment
     """
+    grid_households = settings.GRID_HOUSEHOLDS if grid_households is None else grid_households
+    sliver = settings.SLIVER if sliver is None else sliver
+    nest = settings.NEST if nest is None else nest
     low, high = check_range(grid_households)
     hh_field = find_field(compounds, "households", households, required=False)
     before = classify(compounds, grids, compound_id=compound_id, grid_id=grid_id, sliver=sliver,
@@ -967,44 +970,6 @@ def summarise(before, after, table, changes, hh_field, hh, scope, unresolved, lo
     return summary
 
 
-# ------------------------------------------------------------------ job
-
-
-def align_job(compounds: str, grids: str, out: Path, *, read=None, compound_id: str | None = None,
-              grid_id: str | None = None, households: str | None = None,
-              grid_households=settings.GRID_HOUSEHOLDS, types=None, keep=(),
-              buildings: str | None = None, streets: str | None = None,
-              building_id: str | None = None, sliver: float = settings.SLIVER,
-              nest: float = settings.NEST) -> Alignment:
-    """Read the layers, infer missing outlines (with buildings and streets), align, and write
-    ``proposal.gpkg`` (layers ``grids`` and ``changes``) and ``proposal.csv`` into ``out``; with
-    buildings also ``inferred.gpkg``."""
-    from gridmap.infer import infer_outlines, write_inferred
-    from gridmap.pipeline import ReadOptions
-
-    read = read or ReadOptions()
-    c = read.read(compounds)
-    g = read.read(grids)
-    warn_if_far_apart({"compounds": c, "grids": g})
-    inferred = None
-    if (buildings is None) != (streets is None):
-        raise GridmapError("--buildings and --streets go together: outlines for compounds that have "
-                           "buildings but no polygon are drawn between the streets.")
-    if buildings is not None:
-        b = read.read(buildings)
-        s = read.read(streets)
-        inference = infer_outlines(b, s, c, compound_id=compound_id, building_id=building_id,
-                                   households=households if households in b.columns else None)
-        inferred = inference.compounds
-        write_inferred(inference, Path(out), engine=read.engine)
-        c = with_inferred(c, inferred, compound_id, households)
-    result = align(c, g, compound_id=compound_id, grid_id=grid_id, households=households,
-                   grid_households=grid_households, types=types, keep=keep, sliver=sliver, nest=nest)
-    result.inferred = inferred
-    write_alignment(result, Path(out), engine=read.engine)
-    return result
-
-
 def with_inferred(compounds: gpd.GeoDataFrame, inferred: gpd.GeoDataFrame, compound_id: str | None,
                   households: str | None) -> gpd.GeoDataFrame:
     """The compounds with the inferred outlines added (id and households; no type)."""
@@ -1023,15 +988,5 @@ def with_inferred(compounds: gpd.GeoDataFrame, inferred: gpd.GeoDataFrame, compo
     return out
 
 
-def write_alignment(result: Alignment, out: Path, engine: str | None = None) -> None:
-    """Write ``proposal.gpkg`` (layers ``grids``, ``changes``) and ``proposal.csv``."""
-    from gridmap.pipeline import _gpkg_safe
-
-    out.mkdir(parents=True, exist_ok=True)
-    write_gpkg({"grids": _gpkg_safe(result.grids), "changes": result.changes},
-               out / "proposal.gpkg", engine=engine)
-    write_csv(result.table, out / "proposal.csv")
-
-
-__all__ = ["Alignment", "Plan", "align", "align_job", "check_range", "plan_moves", "redraw",
-           "with_inferred", "write_alignment"]
+__all__ = ["Alignment", "Plan", "align", "check_range", "plan_moves", "redraw",
+           "with_inferred"]

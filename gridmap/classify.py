@@ -54,8 +54,8 @@ def classify(
     *,
     compound_id: str | None = None,
     grid_id: str | None = None,
-    sliver: float = settings.SLIVER,
-    nest: float = settings.NEST,
+    sliver: float | None = None,
+    nest: float | None = None,
     crs: CRS | str | int | None = None,
 ) -> Classification:
     """Classify every compound and grid into the three situations (DESIGN §2).
@@ -67,10 +67,10 @@ def classify(
     compound_id, grid_id : str, optional
         Id fields; by default the recognised names of DESIGN §4.
     sliver : float
-        Share (0–1) of a compound's or grid's area an overlap must reach to count (default 0.05).
+        Share (0–1) of a compound's or grid's area an overlap must reach to count (default ``settings.SLIVER``, 0.05).
     nest : float
         Share (0–1) of a grid's area that must lie in a compound for the grid to nest in it
-        (default 0.5).
+        (default ``settings.NEST``, 0.5).
     crs : optional
         CRS to measure areas in; by default chosen per DESIGN §6.
 
@@ -84,6 +84,8 @@ def classify(
         ``share_of_compound``, ``share_of_grid``, ``significant``. Geometries stay in the
         compounds' CRS.
     """
+    sliver = settings.SLIVER if sliver is None else sliver
+    nest = settings.NEST if nest is None else nest
     if not 0 <= sliver < 1:
         raise GridmapError(f"--sliver {sliver} must lie in [0, 1).")
     if not 0 < nest <= 1:

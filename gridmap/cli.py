@@ -1,4 +1,5 @@
-"""The ``gridmap`` command: a thin typer + rich shell over the importable jobs in ``pipeline``.
+"""The ``gridmap`` command: a thin typer + rich shell over the jobs (``gridmap.jobs``) and the run
+(``gridmap.pipeline``).
 
 Problems with the user's input are ``GridmapError``: printed as one paragraph, exit status 1, no
 traceback unless ``--debug`` is given (anywhere on the command line).
@@ -13,14 +14,21 @@ import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from gridmap import settings
+from gridmap import settings, vocab
+from gridmap.align import check_range
 from gridmap.errors import GridmapError, GridmapWarning
+from gridmap.io import ReadOptions, find_field
+from gridmap.jobs import align_job, check_job, classify_job, infer_job, map_job, microgrids_job, org_job
+from gridmap.org import Thresholds
+from gridmap.pipeline import STAGES, demo_project, run_job
+from gridmap.project import LayerConfig, Project, load_project, parse_range, write_template
 
 app = typer.Typer(
     name="gridmap",
@@ -42,9 +50,9 @@ BuildingId = Annotated[Optional[str], typer.Option("--building-id", help="Buildi
 Households = Annotated[Optional[str], typer.Option("--households", help="Households field (default: households, 户数).")]
 Crs = Annotated[Optional[str], typer.Option("--crs", help="CRS for layers that have none (a shapefile without .prj, a CSV), e.g. EPSG:4490.")]
 Encoding = Annotated[Optional[str], typer.Option("--encoding", help="Attribute encoding, e.g. gb18030; by default .cpg / code page, else UTF-8, else GB18030.")]
-Engine = Annotated[str, typer.Option("--engine", help="I/O engine: pyogrio or fiona.")]
-Sliver = Annotated[float, typer.Option("--sliver", help="Overlaps below this share of the compound's and of the grid's area are slivers, reported but not used.")]
-Nest = Annotated[float, typer.Option("--nest", help="A grid nests in a compound when at least this share of its area lies in it.")]
+Engine = Annotated[Optional[str], typer.Option("--engine", help=f"I/O engine: pyogrio or fiona (default {settings.ENGINE}).")]
+Sliver = Annotated[Optional[float], typer.Option("--sliver", help=f"Overlaps below this share of the compound's and of the grid's area are slivers, reported but not used (default {settings.SLIVER:g}).")]
+Nest = Annotated[Optional[float], typer.Option("--nest", help=f"A grid nests in a compound when at least this share of its area lies in it (default {settings.NEST:g}).")]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 DEFAULT_OUT = Path("gridmap-out")
 
@@ -95,8 +103,6 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def _read_options(engine: str, encoding: str | None, crs: str | None):
-    from gridmap.pipeline import ReadOptions
-
     return ReadOptions(engine=engine, encoding=encoding, crs=crs)
 
 
@@ -111,7 +117,7 @@ def check(
     grid_id: GridId = None,
     crs: Crs = None,
     encoding: Encoding = None,
-    engine: Engine = settings.ENGINE,
+    engine: Engine = None,
     out: Out = DEFAULT_OUT,
 ):
     """Validate layers: ids, geometry types, invalid geometries, overlaps, gaps between grids.
@@ -120,8 +126,6 @@ def check(
     1 when a layer has errors. Null and empty geometries are dropped with a warning that counts
     them; invalid geometries are repaired with make_valid and listed.
     """
-    from gridmap.pipeline import check_job
-
     table = check_job(layers, out, read=_read_options(engine, encoding, crs),
                       compound_id=compound_id, grid_id=grid_id)
     _print_issues(table)
@@ -160,9 +164,9 @@ def classify_cmd(
     grid_id: GridId = None,
     crs: Crs = None,
     encoding: Encoding = None,
-    engine: Engine = settings.ENGINE,
-    sliver: Sliver = settings.SLIVER,
-    nest: Nest = settings.NEST,
+    engine: Engine = None,
+    sliver: Sliver = None,
+    nest: Nest = None,
     out: Out = DEFAULT_OUT,
 ):
     """Classify every compound and grid: large_compound, large_grid, equal, mixed, uncovered / no_compound.
@@ -170,8 +174,6 @@ def classify_cmd(
     Writes compounds.csv, grids.csv, overlaps.csv and classification.gpkg. Null and empty
     geometries are dropped with a warning; invalid ones are repaired with make_valid.
     """
-    from gridmap.pipeline import classify_job
-
     result = classify_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
                           compound_id=compound_id, grid_id=grid_id, sliver=sliver, nest=nest)
     print_classification(result)
@@ -185,24 +187,20 @@ def print_classification(result) -> None:
     t.add_column("situation")
     t.add_column("compounds", justify="right")
     t.add_column("grids", justify="right")
-    for name in dict.fromkeys([*settings.COMPOUND_SITUATIONS, *settings.GRID_SITUATIONS]):
+    for name in dict.fromkeys([*vocab.COMPOUND_SITUATIONS, *vocab.GRID_SITUATIONS]):
         c = counts["compounds"].get(name)
         g = counts["grids"].get(name)
         t.add_row(name, "" if c is None else str(c), "" if g is None else str(g))
     t.add_row("[bold]total", f"[bold]{len(result.compounds)}", f"[bold]{len(result.grids)}")
     out_console.print(t)
-    from gridmap.io import find_field
-
     type_field = find_field(result.compounds, "compound_type", required=False,
-                            exclude=tuple(result.compounds.columns[:7]))
+                            exclude=vocab.COMPUTED_COLUMNS)
     if type_field:
-        import pandas as pd
-
         types = result.compounds[type_field].fillna("(none)").astype(str)
         cross = pd.crosstab(types, result.compounds.situation)
-        known = [t for t in settings.COMPOUND_TYPES if t in cross.index]
+        known = [t for t in vocab.COMPOUND_TYPES if t in cross.index]
         cross = cross.reindex(known + sorted(set(cross.index) - set(known)))
-        cross = cross[[c for c in settings.COMPOUND_SITUATIONS if c in cross.columns]]
+        cross = cross[[c for c in vocab.COMPOUND_SITUATIONS if c in cross.columns]]
         tt = Table(title=f"Compounds by type ({type_field}) and situation")
         tt.add_column(type_field)
         for col in cross.columns:
@@ -223,7 +221,7 @@ def microgrids_cmd(
     grids: Annotated[str, typer.Argument(help="Grids layer (网格).")],
     buildings: Annotated[str, typer.Argument(help="Buildings layer: footprints or points, with households (户数).")],
     streets: Annotated[Optional[str], typer.Option("--streets", help="Street lines: micro-grid borders then follow streets where the household counts allow.")] = None,
-    households_per_microgrid: Annotated[str, typer.Option("--households-per-microgrid", help="Households per micro-grid, MIN:MAX.")] = "{}:{}".format(*settings.MICROGRID_HOUSEHOLDS),
+    households_per_microgrid: Annotated[Optional[str], typer.Option("--households-per-microgrid", help="Households per micro-grid, MIN:MAX (default {}:{}).".format(*settings.MICROGRID_HOUSEHOLDS))] = None,
     households_per_building: Annotated[Optional[float], typer.Option("--households-per-building", help="Count a building with no households figure as N households (also when the layer has no households field). Without it, missing figures are an error.")] = None,
     grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Roster of grid workers (CSV or Excel: worker_id/网格员, grid_id/网格编码): one per micro-grid, in roster order. Only worker ids are written, never names.")] = None,
     grid_id: GridId = None,
@@ -231,7 +229,7 @@ def microgrids_cmd(
     households: Households = None,
     crs: Crs = None,
     encoding: Encoding = None,
-    engine: Engine = settings.ENGINE,
+    engine: Engine = None,
     out: Out = DEFAULT_OUT,
 ):
     """Cut every grid into micro-grids (微网格) of whole buildings, 30–100 households each by default.
@@ -242,13 +240,11 @@ def microgrids_cmd(
     that grid. Buildings outside every grid are listed and left out. Writes microgrids.gpkg
     (layers microgrids and buildings).
     """
-    from gridmap.microgrids import microgrids_job, parse_range
-
     result = microgrids_job(grids, buildings, out, read=_read_options(engine, encoding, crs),
                             streets=streets, roster=grid_workers, grid_id=grid_id,
                             building_id=building_id, households=households,
                             households_per_building=households_per_building,
-                            households_range=parse_range(households_per_microgrid))
+                            households_range=parse_range(households_per_microgrid) if households_per_microgrid else None)
     s = result.summary()
     lo, hi = result.households_range
     t = Table(title="Micro-grids")
@@ -286,19 +282,19 @@ def org_cmd(
     roster: Annotated[Optional[Path], typer.Option("--roster", help="Also write a member roster (names, unit, group) for the community office, CSV or .xlsx. It holds personal data: keep it apart from shared outputs.")] = None,
     ledger_encoding: Annotated[Optional[str], typer.Option("--ledger-encoding", help="Encoding of CSV ledgers; by default UTF-8 (with or without BOM), else GB18030.")] = None,
     party_members: Annotated[Optional[str], typer.Option("--party-members", help="Buildings' party-member field, used without a ledger (default: party_members, 党员数).")] = None,
-    branch_min: Annotated[int, typer.Option("--branch-min", help="Members a branch needs; smaller units are joined with neighbours.")] = settings.BRANCH_MIN_MEMBERS,
-    branch_max: Annotated[int, typer.Option("--branch-max", help="Members a branch holds at most; larger units become general branches (党总支).")] = settings.BRANCH_MAX_MEMBERS,
-    committee_min: Annotated[int, typer.Option("--committee-min", help="Members from which a branch has a committee (支委会).")] = settings.COMMITTEE_MIN_MEMBERS,
-    group_min: Annotated[int, typer.Option("--group-min", help="Members a building group (党小组) needs; smaller buildings join a neighbour's.")] = settings.GROUP_MIN_MEMBERS,
+    branch_min: Annotated[Optional[int], typer.Option("--branch-min", help=f"Members a branch needs; smaller units are joined with neighbours (default {settings.BRANCH_MIN_MEMBERS}).")] = None,
+    branch_max: Annotated[Optional[int], typer.Option("--branch-max", help=f"Members a branch holds at most; larger units become general branches (党总支) (default {settings.BRANCH_MAX_MEMBERS}).")] = None,
+    committee_min: Annotated[Optional[int], typer.Option("--committee-min", help=f"Members from which a branch has a committee (支委会) (default {settings.COMMITTEE_MIN_MEMBERS}).")] = None,
+    group_min: Annotated[Optional[int], typer.Option("--group-min", help=f"Members a building group (党小组) needs; smaller buildings join a neighbour's (default {settings.GROUP_MIN_MEMBERS}).")] = None,
     compound_id: CompoundId = None,
     grid_id: GridId = None,
     building_id: BuildingId = None,
     households: Households = None,
     crs: Crs = None,
     encoding: Encoding = None,
-    engine: Engine = settings.ENGINE,
-    sliver: Sliver = settings.SLIVER,
-    nest: Nest = settings.NEST,
+    engine: Engine = None,
+    sliver: Sliver = None,
+    nest: Nest = None,
     out: Out = DEFAULT_OUT,
 ):
     """Lay out the party organisation: community committee → compound (grid) branches → building groups.
@@ -307,10 +303,8 @@ def org_cmd(
     organization.json and organization.xlsx (counts only: no names or phone numbers), and with
     --roster a separate member roster.
     """
-    from gridmap.org import Thresholds, org_job
-
-    thresholds = Thresholds(branch_min=branch_min, branch_max=branch_max, committee_min=committee_min,
-                            group_min=group_min)
+    given = dict(branch_min=branch_min, branch_max=branch_max, committee_min=committee_min, group_min=group_min)
+    thresholds = Thresholds(**{k: v for k, v in given.items() if v is not None})
     org = org_job(compounds, grids, buildings, out, members=members, communities=communities,
                   proposal=proposal, roster=str(roster) if roster else None,
                   read=_read_options(engine, encoding, crs), ledger_encoding=ledger_encoding,
@@ -324,19 +318,17 @@ def org_cmd(
 
 def print_organisation(org) -> None:
     """Units by kind per community, and members placed and not placed."""
-    from gridmap.org import KIND_NAMES
-
     summary = org.summary()
     t = Table(title="Organisation (units by kind)", caption="党委 committee · 党总支 general branch · "
               "党支部 branch · 联合党支部 joint branch · 党小组 group · 党员中心户 central household")
     t.add_column("community", no_wrap=True)
-    for label in KIND_NAMES.values():
+    for label in vocab.KIND_LABELS.values():
         t.add_column(label, justify="right")
     t.add_column("members", justify="right")
     t.add_column("review", justify="right")
     for r in summary.to_dict("records"):
         bold = "[bold]" if r["community"] == "合计" else ""
-        t.add_row(bold + (r["community"] or "(all)"), *[f"{bold}{r[k]}" for k in KIND_NAMES],
+        t.add_row(bold + (r["community"] or "(all)"), *[f"{bold}{r[k]}" for k in vocab.KIND_LABELS],
                   f"{bold}{r['members']}", f"{bold}{r['review']}")
     out_console.print(t)
     colour = "green" if org.members_unplaced == 0 else "red"
@@ -359,10 +351,10 @@ def map_cmd(
     communities: Annotated[Optional[str], typer.Option("--communities", help="Community polygons (社区); by default the grids' community field, else map sections of a few dozen grids.")] = None,
     stations: Annotated[Optional[str], typer.Option("--stations", help="Party-mass service stations (党群服务站), points: compounds farther than --walk-m from every station are marked.")] = None,
     streets: Annotated[Optional[str], typer.Option("--streets", help="Street lines: with --stations, distances are walked along the streets (else straight-line).")] = None,
-    walk_m: Annotated[float, typer.Option("--walk-m", help="Walking distance (m) to a station within which a compound is served.")] = 500.0,
+    walk_m: Annotated[Optional[float], typer.Option("--walk-m", help=f"Walking distance (m) to a station within which a compound is served (default {settings.WALK_M:g}).")] = None,
     org: Annotated[Optional[str], typer.Option("--org", help="organization.csv from gridmap org (default: the one in --out, if there).")] = None,
     grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Roster of grid workers (worker_id, grid_id): worker ids are shown, never names.")] = None,
-    basemap: Annotated[str, typer.Option("--basemap", help="Background tiles: osm, tianditu (needs --tianditu-key), gaode (data shifted to GCJ-02) or none. Offline, tiles are simply missing.")] = "osm",
+    basemap: Annotated[Optional[str], typer.Option("--basemap", help="Background tiles: osm, tianditu (needs --tianditu-key), gaode (data shifted to GCJ-02) or none. Offline, tiles are simply missing.")] = None,
     tianditu_key: Annotated[Optional[str], typer.Option("--tianditu-key", help="Tianditu token for --basemap tianditu.")] = None,
     attribution: Annotated[Optional[str], typer.Option("--attribution", help="Data credit shown on every map (OpenStreetMap-derived layers get one by default).")] = None,
     compound_id: CompoundId = None,
@@ -371,9 +363,9 @@ def map_cmd(
     households: Households = None,
     crs: Crs = None,
     encoding: Encoding = None,
-    engine: Engine = settings.ENGINE,
-    sliver: Sliver = settings.SLIVER,
-    nest: Nest = settings.NEST,
+    engine: Engine = None,
+    sliver: Sliver = None,
+    nest: Nest = None,
     out: Out = DEFAULT_OUT,
 ):
     """Write offline HTML maps: index.html, one page per community, and proposal.html with --proposal.
@@ -382,8 +374,6 @@ def map_cmd(
     by situation and outlined by type, with grids, micro-grids, buildings, stations, a legend, a
     layer control, search by compound name and the community's organisation beside the map.
     """
-    from gridmap.maps import map_job
-
     pages = map_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
                     compound_id=compound_id, grid_id=grid_id, building_id=building_id,
                     households=households, buildings=buildings, members=members,
@@ -415,7 +405,7 @@ def _id_list(text: str | None) -> list[str]:
 def align_cmd(
     compounds: Annotated[str, typer.Argument(help="Compounds layer (小区).")],
     grids: Annotated[str, typer.Argument(help="Grids layer (网格).")],
-    grid_households: Annotated[str, typer.Option("--grid-households", help="Households a grid should hold, MIN:MAX. A compound with more than MAX is tiled by grids inside it; a loose piece with at least MIN becomes a grid.")] = "{}:{}".format(*settings.GRID_HOUSEHOLDS),
+    grid_households: Annotated[Optional[str], typer.Option("--grid-households", help="Households a grid should hold, MIN:MAX. A compound with more than MAX is tiled by grids inside it; a loose piece with at least MIN becomes a grid. Default {}:{}.".format(*settings.GRID_HOUSEHOLDS))] = None,
     types: Annotated[Optional[str], typer.Option("--types", help="Align only compounds of these types, comma-separated (e.g. 老旧型); compounds without a type (inferred outlines) are included.")] = None,
     keep: Annotated[Optional[str], typer.Option("--keep", help="Grid ids that must not change, comma-separated.")] = None,
     buildings: Annotated[Optional[str], typer.Option("--buildings", help="Buildings with a compound id: outlines for compounds that have buildings but no polygon are inferred first (needs --streets).")] = None,
@@ -426,9 +416,9 @@ def align_cmd(
     households: Households = None,
     crs: Crs = None,
     encoding: Encoding = None,
-    engine: Engine = settings.ENGINE,
-    sliver: Sliver = settings.SLIVER,
-    nest: Nest = settings.NEST,
+    engine: Engine = None,
+    sliver: Sliver = None,
+    nest: Nest = None,
     out: Out = DEFAULT_OUT,
 ):
     """Propose grid boundaries under which no compound straddles grids (拉平对齐).
@@ -438,11 +428,9 @@ def align_cmd(
     it. Land outside compounds stays with its grid where possible; grids stay in one piece and keep
     their ids. Writes proposal.gpkg (layers grids and changes) and proposal.csv.
     """
-    from gridmap.align import align_job, check_range
-
     result = align_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
                        compound_id=compound_id, grid_id=grid_id, households=households,
-                       grid_households=check_range(grid_households), types=_id_list(types),
+                       grid_households=check_range(grid_households) if grid_households else None, types=_id_list(types),
                        keep=_id_list(keep), buildings=buildings, streets=streets,
                        building_id=building_id, sliver=sliver, nest=nest)
     print_alignment(result)
@@ -493,14 +481,14 @@ def infer_cmd(
     buildings: Annotated[str, typer.Argument(help="Buildings layer (楼栋) with a compound id.")],
     streets: Annotated[str, typer.Option("--streets", help="Street lines: outlines stay between them.")],
     compounds: Annotated[Optional[str], typer.Option("--compounds", help="Existing compounds: outlines are drawn for compound ids that have none, and do not overlap them.")] = None,
-    reach: Annotated[float, typer.Option("--reach", help="How far (m) an outline may extend beyond the hull of its buildings.")] = 20.0,
-    clearance: Annotated[float, typer.Option("--clearance", help="Distance (m) outlines keep from street centrelines.")] = 2.0,
+    reach: Annotated[Optional[float], typer.Option("--reach", help=f"How far (m) an outline may extend beyond the hull of its buildings (default {settings.INFER_REACH:g}).")] = None,
+    clearance: Annotated[Optional[float], typer.Option("--clearance", help=f"Distance (m) outlines keep from street centrelines (default {settings.INFER_CLEARANCE:g}).")] = None,
     compound_id: CompoundId = None,
     building_id: BuildingId = None,
     households: Households = None,
     crs: Crs = None,
     encoding: Encoding = None,
-    engine: Engine = settings.ENGINE,
+    engine: Engine = None,
     out: Out = DEFAULT_OUT,
 ):
     """Draw outlines for compounds that have buildings but no polygon.
@@ -509,8 +497,6 @@ def infer_cmd(
     nearest building); a compound's outline is its buildings' share, kept within --reach of them,
     off the streets and off existing compounds. Writes inferred.gpkg (layer compounds).
     """
-    from gridmap.infer import infer_job
-
     result = infer_job(buildings, out, streets=streets, compounds=compounds,
                        read=_read_options(engine, encoding, crs), compound_id=compound_id,
                        building_id=building_id, households=households, reach=reach,
@@ -548,13 +534,13 @@ def run_cmd(
     households: Households = None,
     crs: Crs = None,
     encoding: Encoding = None,
-    engine: Engine = settings.ENGINE,
-    sliver: Sliver = settings.SLIVER,
-    nest: Nest = settings.NEST,
-    grid_households: Annotated[str, typer.Option("--grid-households", help="Households a grid should hold, MIN:MAX.")] = "300:500",
-    microgrid_households: Annotated[str, typer.Option("--households-per-microgrid", help="Households a micro-grid should hold, MIN:MAX.")] = "30:100",
-    walk_m: Annotated[float, typer.Option("--walk-m", help="Walking distance (m) to a station within which a compound is served.")] = 500.0,
-    basemap: Annotated[str, typer.Option("--basemap", help="osm, tianditu, gaode or none.")] = "osm",
+    engine: Engine = None,
+    sliver: Sliver = None,
+    nest: Nest = None,
+    grid_households: Annotated[Optional[str], typer.Option("--grid-households", help="Households a grid should hold, MIN:MAX (default {}:{}).".format(*settings.GRID_HOUSEHOLDS))] = None,
+    microgrid_households: Annotated[Optional[str], typer.Option("--households-per-microgrid", help="Households a micro-grid should hold, MIN:MAX (default {}:{}).".format(*settings.MICROGRID_HOUSEHOLDS))] = None,
+    walk_m: Annotated[Optional[float], typer.Option("--walk-m", help=f"Walking distance (m) to a station within which a compound is served (default {settings.WALK_M:g}).")] = None,
+    basemap: Annotated[Optional[str], typer.Option("--basemap", help=f"osm, tianditu, gaode or none (default {settings.BASEMAP}).")] = None,
     tianditu_key: Annotated[Optional[str], typer.Option("--tianditu-key", help="Tianditu token for --basemap tianditu.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the project file's, else gridmap-out). Replaced as a whole.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Run the per-community stages on a local Dask cluster of N worker processes.")] = None,
@@ -567,8 +553,6 @@ def run_cmd(
     wrote is kept in OUT.incomplete. Stages that need a layer you did not give are skipped with a
     note (no buildings: no organisation, no micro-grids).
     """
-    from gridmap.project import load_project
-
     if project_file is not None:
         if compounds or grids:
             raise GridmapError("Give either a project file or --compounds/--grids, not both.")
@@ -581,9 +565,6 @@ def run_cmd(
 
 
 def _project_from_flags(flags: dict):
-    from gridmap.microgrids import parse_range
-    from gridmap.project import LayerConfig, Project
-
     if not flags["compounds"] or not flags["grids"]:
         raise GridmapError("gridmap run needs a project file (gridmap run project.toml; `gridmap init` "
                            "writes one) or at least --compounds and --grids.")
@@ -597,17 +578,18 @@ def _project_from_flags(flags: dict):
               for name in ("compounds", "grids", "buildings", "members", "communities", "streets", "stations",
                            "grid_workers") if flags[name]}
     rules = {"sliver": flags["sliver"], "nest": flags["nest"], "walk_m": flags["walk_m"],
-             "grid_households": list(parse_range(flags["grid_households"], "--grid-households")),
-             "microgrid_households": list(parse_range(flags["microgrid_households"], "--households-per-microgrid"))}
-    return Project(layers=layers, rules=rules, basemap=flags["basemap"], tianditu_key=flags["tianditu_key"],
+             "grid_households": flags["grid_households"] and list(parse_range(flags["grid_households"], "--grid-households")),
+             "microgrid_households": flags["microgrid_households"] and list(
+                 parse_range(flags["microgrid_households"], "--households-per-microgrid"))}
+    rules = {k: v for k, v in rules.items() if v is not None}
+    return Project(layers=layers, rules=rules, basemap=flags["basemap"] or settings.BASEMAP, tianditu_key=flags["tianditu_key"],
                    out=flags["out"] or DEFAULT_OUT, crs=flags["crs"], encoding=flags["encoding"],
-                   engine=flags["engine"])
+                   engine=flags["engine"] or settings.ENGINE)
 
 
 def _run(project, workers: int | None = None, scheduler: str | None = None) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gridmap.pipeline import STAGES, run_job
 
     names = {"load": "reading layers", "validate": "validating", "classify": "classifying",
              "align": "aligning (拉平对齐)", "organise": "organising (组织设置)", "microgrids": "cutting micro-grids",
@@ -668,8 +650,6 @@ def demo_cmd(
 ):
     """Run every stage on the bundled central-Taiyuan sample (OpenStreetMap compounds and streets,
     synthesised grids, buildings and members) and say where the maps and the report are."""
-    from gridmap.pipeline import demo_project
-
     _run(demo_project(out), workers=workers, scheduler=scheduler)
 
 
@@ -679,8 +659,6 @@ def init_cmd(
     path: Annotated[Path, typer.Argument(help="Project file to write.")] = Path("gridmap.toml"),
 ):
     """Write a commented project-file template for `gridmap run`."""
-    from gridmap.project import write_template
-
     written = write_template(path)
     out_console.print(f"Wrote {written}: edit the layer paths and fields, then run `gridmap run {written}`.")
 

@@ -139,11 +139,11 @@ def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 def community_names(classification: Classification, communities: gpd.GeoDataFrame | None,
                     proposal: gpd.GeoDataFrame | None) -> list[str]:
     """The communities ``organise`` lays trees out for, in its order."""
-    from gridmap.org import _area, _natural
+    from gridmap.org import community_area, natural_key
 
-    area = _area(classification, communities, proposal, None)
+    area = community_area(classification, communities, proposal, None)
     names = set(area.grids.community.dropna()) | set(area.compounds.community.dropna())
-    return sorted(names, key=_natural)
+    return sorted(names, key=natural_key)
 
 
 def split(names: Sequence[str], n_parts: int) -> list[list[str]]:

@@ -41,3 +41,9 @@ class CRSWarning(GridmapWarning):
 
 class PlacementWarning(GridmapWarning):
     """Buildings or ledger members could not be placed in the organisation as given."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (a library's multi-line text cut for one message)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

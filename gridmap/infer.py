@@ -27,14 +27,13 @@ from pyproj import CRS
 
 from gridmap.errors import GridmapError, GridmapWarning
 from gridmap.geomops import EMPTY, grouped_union, polygons_only
-from gridmap.io import find_field, id_strings, metric_crs, reconcile, write_gpkg
+from gridmap import settings
+from gridmap.io import find_field, id_strings, metric_crs, reconcile
 from gridmap.validate import clean_layer
 
 log = logging.getLogger(__name__)
 
-#: Defaults: metres.
-REACH = 20.0
-CLEARANCE = 2.0
+#: Defaults: metres (reach and clearance: settings.INFER_REACH, settings.INFER_CLEARANCE).
 SEGMENT = 3.0
 SHRINK = 0.4
 SNAP = 0.001
@@ -72,8 +71,8 @@ def infer_outlines(
     compound_id: str | None = None,
     building_id: str | None = None,
     households: str | None = None,
-    reach: float = REACH,
-    clearance: float = CLEARANCE,
+    reach: float | None = None,
+    clearance: float | None = None,
     segment: float = SEGMENT,
     shrink: float = SHRINK,
     crs: CRS | str | int | None = None,
@@ -112,6 +111,8 @@ def infer_outlines(
     -------
     Inference
     """
+    reach = settings.INFER_REACH if reach is None else reach
+    clearance = settings.INFER_CLEARANCE if clearance is None else clearance
     if reach < 0 or clearance <= 0 or segment <= 0 or shrink < 0:
         raise GridmapError("infer needs reach ≥ 0, clearance > 0, segment > 0 and shrink ≥ 0 (metres).")
     b_source = buildings.attrs.get("source", "buildings")
@@ -239,7 +240,7 @@ def _labels(gdf: pd.DataFrame, id_field: str | None) -> np.ndarray:
 
 
 def draw(geoms: np.ndarray, label: np.ndarray, n: int, streets: np.ndarray, existing: np.ndarray, *,
-         reach: float = REACH, clearance: float = CLEARANCE, segment: float = SEGMENT,
+         reach: float, clearance: float, segment: float = SEGMENT,
          shrink: float = SHRINK) -> np.ndarray:
     """Outlines of the ``n`` labelled groups of buildings (metric coordinates).
 
@@ -511,29 +512,6 @@ def _held(geoms: np.ndarray, label: np.ndarray, outlines: np.ndarray) -> np.ndar
     return np.bincount(label[own][inside], minlength=len(outlines))
 
 
-def infer_job(buildings: str, out: Path, *, streets: str | None = None, compounds: str | None = None,
-              read=None, compound_id: str | None = None, building_id: str | None = None,
-              households: str | None = None, reach: float = REACH, clearance: float = CLEARANCE
-              ) -> Inference:
-    """Read the layers, draw the missing outlines and write ``inferred.gpkg`` (layer ``compounds``)."""
-    from gridmap.pipeline import ReadOptions
-
-    read = read or ReadOptions()
-    b = read.read(buildings)
-    s = read.read(streets) if streets else None
-    c = read.read(compounds) if compounds else None
-    result = infer_outlines(b, s, c, compound_id=compound_id, building_id=building_id,
-                            households=households, reach=reach, clearance=clearance)
-    write_inferred(result, Path(out), engine=read.engine)
-    return result
-
-
-def write_inferred(result: Inference, out: Path, engine: str | None = None) -> None:
-    """Write ``inferred.gpkg`` with layer ``compounds``."""
-    out.mkdir(parents=True, exist_ok=True)
-    write_gpkg({"compounds": result.compounds}, out / "inferred.gpkg", engine=engine)
-
-
 def outline_iou(inferred: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, *, compound_id: str | None = None,
                 crs: CRS | None = None) -> pd.DataFrame:
     """Intersection over union of inferred and true outlines sharing a compound id.
@@ -553,5 +531,5 @@ def outline_iou(inferred: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, *, compound
                          "area_inferred_m2": shapely.area(ga), "area_true_m2": shapely.area(gt)})
 
 
-__all__ = ["Inference", "infer_outlines", "infer_job", "write_inferred", "draw", "tessellate",
+__all__ = ["Inference", "infer_outlines", "draw", "tessellate",
            "outline_iou", "check_streets"]

@@ -41,7 +41,7 @@ from folium.map import FitBounds
 from folium.template import Template
 from folium.utilities import JsCode
 
-from gridmap import settings
+from gridmap import settings, vocab
 from gridmap.classify import Classification
 from gridmap.errors import GridmapError
 from gridmap.gcj02 import shift_geometries
@@ -58,34 +58,17 @@ DECIMALS: int = 6
 INDEX_SIMPLIFY: float = 1e-5
 BASEMAPS = ("osm", "tianditu", "gaode", "none")
 
-SITUATION_COLOURS = {
-    "large_compound": "#1b9e77", "large_grid": "#7570b3", "equal": "#66a61e",
-    "mixed": "#e7298a", "uncovered": "#a6761d", "no_compound": "#999999",
-}
-SITUATION_LABELS = {
-    "large_compound": "小区大、网格小", "large_grid": "网格大、小区小", "equal": "规模相当",
-    "mixed": "跨网格（待对齐）", "uncovered": "未被网格覆盖", "no_compound": "网格内无小区",
-}
-#: Outline of a compound by type (DESIGN §1): colour and dash pattern.
-TYPE_STYLES = {
-    "居住型": ("#08519c", None), "过渡型": ("#cb181d", "8 4"),
-    "老旧型": ("#54278f", "2 4"), "单位型": ("#006d2c", "12 4 2 4"),
-}
-OTHER_TYPE = ("#333333", "1 3")
-KIND_LABELS = {
-    "committee": "社区党委", "general_branch": "党总支", "branch": "党支部",
-    "joint_branch": "联合党支部", "group": "党小组", "central_household": "党员中心户",
-}
-BRANCH_KINDS = ("general_branch", "branch", "joint_branch")
+SITUATION_COLOURS = vocab.SITUATION_COLOURS
+SITUATION_LABELS = vocab.SITUATION_LABELS
+TYPE_STYLES = vocab.TYPE_STYLES
+OTHER_TYPE = vocab.OTHER_TYPE_STYLE
+KIND_LABELS = vocab.KIND_LABELS
+BRANCH_KINDS = vocab.BRANCH_KINDS
 UNASSIGNED = "unassigned"
 #: Columns holding a grid worker's id (never a name).
 WORKER_FIELDS = ("worker_id", "网格员编号", "网格员编码")
-#: Colours of a proposal's grid status; statuses not listed take the next of STATUS_PALETTE.
-STATUS_COLOURS = {"kept": "#8c8c8c", "unchanged": "#8c8c8c", "changed": "#1f78b4", "new": "#33a02c",
-                  "merged": "#ff7f00", "split": "#6a3d9a", "removed": "#000000"}
-STATUS_LABELS = {"kept": "未变 kept", "unchanged": "未变 unchanged", "changed": "调整 changed",
-                 "new": "新增 new", "removed": "撤销 removed", "merged": "合并 merged", "split": "拆分 split"}
-STATUS_PALETTE = ("#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a", "#cab2d6", "#fdbf6f")
+STATUS_COLOURS = vocab.STATUS_COLOURS
+STATUS_PALETTE = vocab.STATUS_PALETTE
 #: How a station distance was measured (``measured`` of :func:`gridmap.reach.unserved`).
 MEASURED_LABELS = {"streets": "沿道路", "straight line": "直线"}
 #: Outline of compounds beyond walking distance of every station: thicker than any type outline
@@ -409,7 +392,7 @@ def make_maps(
     stations: gpd.GeoDataFrame | None = None,
     members: pd.DataFrame | None = None,
     workers: pd.DataFrame | None = None,
-    basemap: str = "osm",
+    basemap: str | None = None,
     tianditu_key: str | None = None,
     building_id: str | None = None,
     households: str | None = None,
@@ -466,6 +449,7 @@ def make_maps(
     list of Path
         The pages written, index first.
     """
+    basemap = basemap or settings.BASEMAP
     if basemap not in BASEMAPS:
         raise GridmapError(f"--basemap {basemap!r}: use one of {', '.join(BASEMAPS)}.")
     if basemap == "tianditu":
@@ -576,7 +560,7 @@ class _Context:
         org, org_ids = _read_org(organisation)
         type_field = find_field(comps, "compound_type", required=False, exclude=_COMPUTED)
         types = _text(comps[type_field]) if type_field else pd.Series(None, index=comps.index, dtype=object)
-        type_order = [t for t in settings.COMPOUND_TYPES if t in set(types.dropna())]
+        type_order = [t for t in vocab.COMPOUND_TYPES if t in set(types.dropna())]
         type_order += sorted(set(types.dropna()) - set(type_order))
 
         c_layer = _compound_layer(comps, comp_ids, types, type_order, comp_page, org_ids, org,
@@ -628,8 +612,7 @@ class _Context:
                    classification, gcj02, type_order, r_layer, walk_m, measured)
 
 
-_COMPUTED = ("compound_id", "situation", "grid_ids", "main_grid_id", "main_share", "area_m2",
-             "sliver_grid_ids", "compound_ids")
+_COMPUTED = vocab.COMPUTED_COLUMNS
 
 
 def _community_fields(layer: gpd.GeoDataFrame) -> tuple[str | None, str | None]:
@@ -795,7 +778,7 @@ def _compound_layer(comps, comp_ids, types, type_order, page, org_ids, org, gcj0
     names = _text(comps[name_field]) if name_field else comp_ids
     names = names.fillna(comp_ids)
     situation = comps["situation"].astype(str)
-    sit_index = {s: i for i, s in enumerate(settings.COMPOUND_SITUATIONS)}
+    sit_index = {s: i for i, s in enumerate(vocab.COMPOUND_SITUATIONS)}
     props = pd.DataFrame({
         "n": names.map(escape),
         "i": comp_ids.map(escape),
@@ -852,7 +835,7 @@ def _grid_layer(grids, grid_ids, page, org_ids, org, worker_of_grid, gcj02) -> L
     name_field = find_field(grids, "grid_name", required=False, exclude=_COMPUTED)
     names = _text(grids[name_field]) if name_field else pd.Series(None, index=grids.index, dtype=object)
     situation = grids["situation"].astype(str)
-    sit_index = {s: i for i, s in enumerate(settings.GRID_SITUATIONS)}
+    sit_index = {s: i for i, s in enumerate(vocab.GRID_SITUATIONS)}
     n_comps = grids["compound_ids"].fillna("").astype(str).map(
         lambda v: len([p for p in v.split(settings.LIST_SEP) if p]))
     worker = grid_ids.map(worker_of_grid) if len(worker_of_grid) else None
@@ -1211,7 +1194,7 @@ def _geojson(m: folium.Map, layer: Layer, name: str, style: str, *, tooltip: lis
 
 
 def _situation_js(names: tuple[str, ...]) -> str:
-    return json.dumps([SITUATION_COLOURS[s] for s in names] + ["#777777"])
+    return json.dumps([SITUATION_COLOURS[s] for s in names] + [vocab.OTHER_COLOUR])
 
 
 def _type_js(type_order: list[str]) -> tuple[str, str]:
@@ -1227,7 +1210,7 @@ def _legend(ctx: _Context, extra: list[tuple[str, str]], types: bool = True,
     rows = ["<b>小区情形 compounds</b>"]
     present_c = set(compounds.props["_s"])
     present_t = set(compounds.props["_t"])
-    for i, s in enumerate(settings.COMPOUND_SITUATIONS):
+    for i, s in enumerate(vocab.COMPOUND_SITUATIONS):
         if i in present_c:
             rows.append(f'<span class="gm-swatch" style="background:{SITUATION_COLOURS[s]};opacity:.8"></span>'
                         f"{escape(SITUATION_LABELS[s])}<br>")
@@ -1306,9 +1289,9 @@ def _extent(*layers: Layer | None) -> np.ndarray | None:
 
 def _counts_table(comp_sit: pd.Series, grid_sit: pd.Series) -> str:
     rows = ['<table><tr><th>情形 situation</th><th class="num">小区</th><th class="num">网格</th></tr>']
-    for s in dict.fromkeys([*settings.COMPOUND_SITUATIONS, *settings.GRID_SITUATIONS]):
-        c = int((comp_sit == s).sum()) if s in settings.COMPOUND_SITUATIONS else None
-        g = int((grid_sit == s).sum()) if s in settings.GRID_SITUATIONS else None
+    for s in dict.fromkeys([*vocab.COMPOUND_SITUATIONS, *vocab.GRID_SITUATIONS]):
+        c = int((comp_sit == s).sum()) if s in vocab.COMPOUND_SITUATIONS else None
+        g = int((grid_sit == s).sum()) if s in vocab.GRID_SITUATIONS else None
         if not c and not g:
             continue
         rows.append(f'<tr><td><span class="gm-swatch" style="background:{SITUATION_COLOURS[s]}"></span>'
@@ -1336,8 +1319,8 @@ def _index_page(ctx: _Context, style: _Style, *, has_proposal: bool) -> str:
     links = pd.Series({k: f'<a href="{p.file}">{escape(p.title)}</a>' for k, p in ctx.pages.items()})
     outline_l = Layer("outlines", o.geoms, pd.DataFrame({"n": o.props["k"].map(links).to_numpy()}),
                       o.page, labels={"n": "打开 open"})
-    gcol = _situation_js(settings.GRID_SITUATIONS)
-    ccol = _situation_js(settings.COMPOUND_SITUATIONS)
+    gcol = _situation_js(vocab.GRID_SITUATIONS)
+    ccol = _situation_js(vocab.COMPOUND_SITUATIONS)
     tcol, tdash = _type_js(ctx.type_order)
     layers = {}
     if len(outline_l):
@@ -1371,8 +1354,8 @@ def _index_page(ctx: _Context, style: _Style, *, has_proposal: bool) -> str:
     if ctx.reach is not None:
         parts.append(_reach_note(ctx, len(ctx.reach)))
     if type_field:
-        cross = pd.crosstab(_text(comps[type_field]).fillna("(无)"), comps["situation"])
-        cols = [s for s in settings.COMPOUND_SITUATIONS if s in cross.columns]
+        cross = pd.crosstab(_text(comps[type_field]).fillna(vocab.UNTYPED), comps["situation"])
+        cols = [s for s in vocab.COMPOUND_SITUATIONS if s in cross.columns]
         order = [t for t in ctx.type_order if t in cross.index] + [t for t in cross.index if t not in ctx.type_order]
         parts.append("<h2>按小区类型 by compound type</h2><table><tr><th>类型</th>" +
                      "".join(f'<th class="num" title="{escape(SITUATION_LABELS[c])}">'
@@ -1434,8 +1417,8 @@ def _community_page(ctx: _Context, page: Page, style: _Style) -> str:
     stns = ctx.stations.subset(page.key) if ctx.stations is not None else None
     outline = ctx.outlines.subset(page.key)
     m = _new_map(_extent(comps, grids, mgs, blds), style, f"{page.title} · gridmap")
-    gcol = _situation_js(settings.GRID_SITUATIONS)
-    ccol = _situation_js(settings.COMPOUND_SITUATIONS)
+    gcol = _situation_js(vocab.GRID_SITUATIONS)
+    ccol = _situation_js(vocab.COMPOUND_SITUATIONS)
     tcol, tdash = _type_js(ctx.type_order)
     layers: dict[str, str] = {}
     extra = []
@@ -1668,7 +1651,7 @@ def _proposal_page(ctx: _Context, proposal: dict[str, gpd.GeoDataFrame], style: 
                         f'<span class="k">{r.f or "—"} → {r.to or "—"}'
                         + (f" · {r.h} 户" if r.h else "") + "</span></div>")
     m = _new_map(_extent(a_layer, before, ch_layer), style, "拉平对齐方案 · gridmap")
-    ccol = _situation_js(settings.COMPOUND_SITUATIONS)
+    ccol = _situation_js(vocab.COMPOUND_SITUATIONS)
     layers = {
         "before": _geojson(m, before, "调整前网格 grids before",
                            "return {color: '#555', weight: 2, dashArray: '6 4', fill: true, fillOpacity: 0};",
@@ -1707,117 +1690,8 @@ def _proposal_page(ctx: _Context, proposal: dict[str, gpd.GeoDataFrame], style: 
 
 
 def _status_label(status: str) -> str:
-    return STATUS_LABELS.get(str(status).lower(), str(status))
+    return vocab.status_label(status)
 
 
-# ------------------------------------------------------------------ the job behind ``gridmap map``
-
-
-def map_job(compounds: str, grids: str, out: Path, *, read=None, compound_id: str | None = None,
-            grid_id: str | None = None, building_id: str | None = None, households: str | None = None,
-            buildings: str | None = None, members: str | None = None, microgrids: str | None = None,
-            proposal: str | None = None, communities: str | None = None, stations: str | None = None,
-            org: str | None = None, workers: str | None = None, basemap: str = "osm",
-            tianditu_key: str | None = None, attribution: str | None = None,
-            sliver: float = settings.SLIVER, nest: float = settings.NEST, streets: str | None = None,
-            walk_m: float = WALK_M) -> list[Path]:
-    """Read the layers, classify, and write the map pages into ``out``.
-
-    ``organization.csv`` already in ``out`` (from ``gridmap org``) is used when ``org`` is not
-    given. Layers are read with ``read`` (a :class:`gridmap.pipeline.ReadOptions`). With
-    ``stations``, each compound's distance to the nearest station is measured (along
-    ``streets`` when given, else straight-line) and compounds beyond ``walk_m`` are marked.
-    """
-    from gridmap.classify import classify
-    from gridmap.pipeline import ReadOptions
-
-    read = read or ReadOptions()
-    out = Path(out)
-    c = read.read(compounds)
-    g = read.read(grids)
-    result = classify(c, g, compound_id=compound_id, grid_id=grid_id, sliver=sliver, nest=nest)
-    layers = {name: read.read(_layer(spec, default)) if spec else None
-              for name, spec, default in (("buildings", buildings, None),
-                                          ("microgrids", microgrids, "microgrids"),
-                                          ("communities", communities, None),
-                                          ("stations", stations, None))}
-    prop = None
-    if proposal:
-        prop = {name: read.read(f"{proposal}:{name}") for name in ("grids", "changes")}
-    org_path = Path(org) if org else out / "organization.csv"
-    organisation = _read_table(org_path) if (org or org_path.exists()) else None
-    if organisation is not None and not org:
-        log.info("using %s from gridmap org", org_path)
-    if not (np.isfinite(walk_m) and walk_m > 0):
-        raise GridmapError(f"--walk-m {walk_m!r}: the walking distance must be a positive number of metres.")
-    reach = None
-    if layers["stations"] is not None:
-        reach = station_reach(result, layers["stations"], read.read(streets) if streets else None, walk_m)
-    elif streets:
-        log.warning("--streets is only used to measure walking distances to --stations; without "
-                    "stations it was not read")
-    return make_maps(result, out, buildings=layers["buildings"], microgrids=layers["microgrids"],
-                     organisation=organisation, proposal=prop, communities=layers["communities"],
-                     stations=layers["stations"], members=_read_table(members) if members else None,
-                     workers=_read_roster(workers) if workers else None, basemap=basemap,
-                     tianditu_key=tianditu_key, building_id=building_id, households=households,
-                     attribution=attribution, reach=reach, walk_m=walk_m)
-
-
-def station_reach(classification: Classification, stations: gpd.GeoDataFrame,
-                  streets: gpd.GeoDataFrame | None = None, walk_m: float = WALK_M) -> pd.DataFrame:
-    """:func:`gridmap.reach.unserved` for the classified compounds, in the classification's
-    metric CRS; features without geometry are left out of stations and streets."""
-    from gridmap.reach import unserved
-
-    metric = classification.crs
-
-    def usable(layer: gpd.GeoDataFrame) -> gpd.GeoSeries:
-        geoms = layer.geometry
-        return geoms[geoms.notna() & ~geoms.is_empty].to_crs(metric)
-
-    return unserved(classification.compounds.geometry.to_crs(metric), usable(stations),
-                    usable(streets) if streets is not None else None, walk_m=walk_m)
-
-
-def _read_roster(path: str) -> pd.DataFrame:
-    from gridmap.microgrids import read_roster  # the roster format belongs to gridmap microgrids
-
-    return read_roster(path)
-
-
-def _layer(spec: str, default: str | None) -> str:
-    """A GeoPackage given without a layer name opens its ``default`` layer when it has one."""
-    from gridmap.io import _list_layers, parse_layer_spec
-
-    parsed = parse_layer_spec(spec)
-    if default and parsed.layer is None and parsed.path.suffix.lower() == ".gpkg":
-        names = _list_layers(parsed.path) or []
-        if default in names and len(names) > 1:
-            return f"{parsed.path}:{default}"
-    return spec
-
-
-def _read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """A CSV (UTF-8 with or without BOM, else GB18030) or Excel sheet, all columns as text."""
-    path = Path(path)
-    if not path.exists():
-        raise GridmapError(f"{path}: no such file.")
-    try:
-        if path.suffix.lower() in (".xlsx", ".xls"):
-            frame = pd.read_excel(path, dtype=str)
-        else:
-            try:
-                frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
-            except UnicodeDecodeError:
-                frame = pd.read_csv(path, dtype=str, encoding="gb18030", keep_default_na=False, na_values=[""])
-    except GridmapError:
-        raise
-    except Exception as exc:
-        raise GridmapError(f"{path}: not a readable table ({str(exc).splitlines()[0]}).") from None
-    frame.attrs["source"] = str(path)
-    return frame
-
-
-__all__ = ["make_maps", "map_job", "station_reach", "escape", "assert_offline", "network_references", "split_sections",
+__all__ = ["make_maps", "escape", "assert_offline", "network_references", "split_sections",
            "display_geometries", "leaflet_assets", "SECTION_GRIDS"]

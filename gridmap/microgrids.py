@@ -43,7 +43,7 @@ from pyproj import CRS
 
 from gridmap import settings
 from gridmap.errors import DroppedGeometryWarning, GridmapError, GridmapWarning, RepairWarning
-from gridmap.io import decode_text, find_field, id_strings, metric_crs
+from gridmap.io import find_field, id_strings, metric_crs
 from gridmap.validate import clean_layer, polygonal_part
 
 log = logging.getLogger(__name__)
@@ -51,12 +51,6 @@ log = logging.getLogger(__name__)
 #: A cut passing between buildings is taken over one crossing a building when its household
 #: split is off the ideal by at most this share of one micro-grid's households.
 CLEAN_TOLERANCE = 0.5
-#: Column names of a grid-worker roster (CSV or Excel), per meaning; matching ignores case.
-WORKER_FIELDS: dict[str, tuple[str, ...]] = {
-    "worker_id": ("worker_id", "网格员编号", "网格员编码", "网格员", "工号", "编号"),
-    "grid_id": ("grid_id", "网格编码", "网格编号", "WGBM", "所属网格"),
-    "name": ("name", "姓名", "网格员姓名"),
-}
 _LISTED = 10
 
 
@@ -118,18 +112,6 @@ class MicroGrids:
         }
 
 
-def parse_range(text: str, flag: str = "--households-per-microgrid") -> tuple[int, int]:
-    """``"30:100"`` → (30, 100); a GridmapError naming ``flag`` for anything else."""
-    parts = str(text).replace("-", ":").split(":")
-    try:
-        lo, hi = (int(p) for p in parts)
-    except ValueError:
-        raise GridmapError(f"{flag} {text!r}: write it as MIN:MAX households, two whole numbers such as 30:100.") from None
-    if not 0 <= lo <= hi or hi <= 0:
-        raise GridmapError(f"{flag} {text!r}: need 0 ≤ MIN ≤ MAX and MAX > 0.")
-    return lo, hi
-
-
 def microgrids(
     grids: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame,
@@ -139,7 +121,7 @@ def microgrids(
     building_id: str | None = None,
     households: str | None = None,
     households_per_building: float | None = None,
-    households_range: tuple[int, int] = settings.MICROGRID_HOUSEHOLDS,
+    households_range: tuple[int, int] | None = None,
     roster: pd.DataFrame | None = None,
     crs: CRS | str | int | None = None,
     only_grids: Collection[str] | None = None,
@@ -181,6 +163,7 @@ def microgrids(
     GridmapError
         Missing fields, bad household figures, duplicate ids, or no building in any grid.
     """
+    households_range = settings.MICROGRID_HOUSEHOLDS if households_range is None else households_range
     lo, hi = households_range
     if not 0 <= lo <= hi or hi <= 0:
         raise GridmapError(f"households range {lo}:{hi}: need 0 ≤ MIN ≤ MAX and MAX > 0.")
@@ -381,42 +364,6 @@ def _households(buildings: gpd.GeoDataFrame, field: str | None, default: float |
         raise GridmapError(f"{source}: field {name!r} has negative household counts "
                            f"({_sample(raw[values < 0].astype(str))}).")
     return values.to_numpy(dtype=float)
-
-
-def read_roster(path: str | Path, encoding: str | None = None) -> pd.DataFrame:
-    """A grid-worker roster (CSV or Excel) as ``worker_id``, ``grid_id`` (names are not kept).
-
-    Columns are recognised by ``WORKER_FIELDS`` (``worker_id``/网格员/网格员编号,
-    ``grid_id``/网格编码, …). CSV is read as UTF-8 (with or without BOM), else GB18030.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise GridmapError(f"{path}: no such roster file.")
-    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-        try:
-            frame = pd.read_excel(path, dtype=str)
-        except Exception as exc:
-            raise GridmapError(f"{path}: not a readable Excel file ({exc}).") from None
-    else:
-        text = decode_text(path.read_bytes(), encoding, path, "roster")
-        import io
-
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
-    columns = {str(c).strip().lower(): c for c in frame.columns}
-    found = {}
-    for meaning in ("worker_id", "grid_id"):
-        match = next((columns[n.lower()] for n in WORKER_FIELDS[meaning] if n.lower() in columns), None)
-        if match is None:
-            raise GridmapError(f"{path}: no {meaning.replace('_', ' ')} column found (looked for "
-                               f"{', '.join(WORKER_FIELDS[meaning])}); the columns are "
-                               f"{', '.join(map(str, frame.columns))}.")
-        found[meaning] = match
-    out = pd.DataFrame({"worker_id": frame[found["worker_id"]].astype("string").str.strip(),
-                        "grid_id": frame[found["grid_id"]].astype("string").str.strip()})
-    out = out.dropna()
-    out = out[(out.worker_id != "") & (out.grid_id != "")]
-    out.attrs["source"] = str(path)
-    return out.drop_duplicates().reset_index(drop=True).astype(object)
 
 
 # ------------------------------------------------------------------ geometry steps
@@ -1133,38 +1080,6 @@ def _sample(values) -> str:
     return shown + (f" and {len(values) - _LISTED} more" if len(values) > _LISTED else "")
 
 
-# ------------------------------------------------------------------ job
-
-
-def microgrids_job(grids: str, buildings: str, out: Path, *, read=None, streets: str | None = None,
-                   roster: str | None = None, grid_id: str | None = None,
-                   building_id: str | None = None, households: str | None = None,
-                   households_per_building: float | None = None,
-                   households_range: tuple[int, int] = settings.MICROGRID_HOUSEHOLDS) -> MicroGrids:
-    """Read the layers (and roster), cut micro-grids and write ``microgrids.gpkg`` into ``out``.
-
-    Layers in the GeoPackage: ``microgrids`` and ``buildings`` (each building's micro-grid and
-    status). The roster's names are never written: only worker ids.
-    """
-    from gridmap.io import warn_if_far_apart, write_gpkg
-    from gridmap.pipeline import ReadOptions
-
-    read = read or ReadOptions()
-    g = read.read(grids)
-    b = read.read(buildings)
-    s = read.read(streets) if streets else None
-    warn_if_far_apart({"grids": g, "buildings": b, **({"streets": s} if s is not None else {})})
-    r = read_roster(roster, read.encoding) if roster else None
-    result = microgrids(g, b, streets=s, grid_id=grid_id, building_id=building_id,
-                        households=households, households_per_building=households_per_building,
-                        households_range=households_range, roster=r)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_gpkg({"microgrids": result.microgrids, "buildings": result.buildings},
-               out / "microgrids.gpkg", engine=read.engine)
-    return result
-
-
-__all__ = ["MicroGrids", "microgrids", "microgrids_job", "read_roster", "assign_workers",
+__all__ = ["MicroGrids", "microgrids", "assign_workers",
            "assign_to_grids", "street_blocks", "bisect", "merge_small", "hand_over_buildings",
-           "merge_strays", "reading_order", "microgrid_codes", "parse_range"]
+           "merge_strays", "reading_order", "microgrid_codes"]

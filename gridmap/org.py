@@ -21,11 +21,9 @@ Members are counted, never listed: the unit table holds counts per category, no 
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
 import functools
 import gc
-import io as _io
 import json
 import logging
 import math
@@ -42,16 +40,16 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap import settings
+from gridmap import settings, vocab
 from gridmap.classify import Classification, classify
-from gridmap.errors import GridmapError, PlacementWarning
-from gridmap.io import atomic_path, decode_text, find_field, id_strings, write_csv
+from gridmap.errors import GridmapError, PlacementWarning, first_line
+from gridmap.io import atomic_path, find_field, id_strings, write_csv
+from gridmap.io.tables import read_cells
 
 log = logging.getLogger(__name__)
 
 #: The four ledger categories (DESIGN §3), as column suffixes and in Chinese.
-CATEGORIES: dict[str, str] = {"direct": "直管党员", "mobile": "流动党员", "in_service": "在职党员",
-                              "retired": "离退休党员"}
+CATEGORIES: dict[str, str] = vocab.CATEGORIES
 #: Words that identify a category in a ledger cell, a file name or a sheet name.
 CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
     "retired": ("离退休", "退休", "离休", "retired"),
@@ -61,12 +59,10 @@ CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
 }
 CATEGORY_COLUMNS: list[str] = [f"members_{c}" for c in CATEGORIES] + ["members_other"]
 
-KINDS: tuple[str, ...] = ("committee", "general_branch", "branch", "joint_branch", "group",
-                          "central_household")
-KIND_NAMES: dict[str, str] = {"committee": "党委", "general_branch": "党总支", "branch": "党支部",
-                              "joint_branch": "联合党支部", "group": "党小组",
-                              "central_household": "党员中心户"}
-BRANCH_KINDS = ("general_branch", "branch", "joint_branch")
+KINDS: tuple[str, ...] = vocab.KINDS
+#: The word a unit's name ends with (kept under its old name for callers).
+KIND_NAMES: dict[str, str] = vocab.KIND_SUFFIXES
+BRANCH_KINDS = vocab.BRANCH_KINDS
 
 UNIT_COLUMNS: list[str] = [
     "unit_id", "parent_id", "depth", "kind", "name", "community", "situation", "compound_ids",
@@ -184,7 +180,7 @@ def read_ledger(
         path = Path(path)
         if not path.exists():
             raise GridmapError(f"{path}: no such ledger file.")
-        for label, hint, raw in _ledger_tables(path, encoding):
+        for label, hint, raw in read_cells(path, encoding, "ledger"):
             table = _ledger_frame(raw, label, building_id, member_id)
             if table is None:
                 continue
@@ -238,29 +234,6 @@ def standardise_ledger(
     if c_col is None and default_category is None:
         log.info("%s: no category column; members counted as 'other'", source)
     return out.reset_index(drop=True)
-
-
-def _ledger_tables(path: Path, encoding: str | None) -> list[tuple[str, str, pd.DataFrame]]:
-    """Raw cell tables (no header) of a CSV or of every sheet of a workbook, with a label for
-    messages and the names (file, sheet) that may tell the members' category."""
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        try:
-            sheets = pd.read_excel(path, sheet_name=None, header=None, dtype=str)
-        except Exception as exc:
-            raise GridmapError(f"{path}: not a readable Excel workbook ({_first_line(exc)}).") from None
-        return [(f"{path}:{name}" if len(sheets) > 1 else str(path), f"{path.stem} {name}", raw)
-                for name, raw in sheets.items()]
-    if suffix == ".xls":
-        raise GridmapError(f"{path}: old-style .xls workbooks are not read; save it as .xlsx (or CSV) "
-                           "and give that.")
-    text = decode_text(path.read_bytes(), encoding, path, "ledger")
-    # Comma unless the first lines hold more tabs or semicolons (exports from other tools).
-    head = text[:4096]
-    delimiter = max(",\t;", key=lambda d: (head.count(d), d == ","))
-    rows = list(csv.reader(_io.StringIO(text), delimiter=delimiter))
-    width = max((len(r) for r in rows), default=0)
-    return [(str(path), path.stem, pd.DataFrame([r + [None] * (width - len(r)) for r in rows], dtype=object))]
 
 
 def _ledger_frame(raw: pd.DataFrame, label: str, building_id: str | None,
@@ -358,7 +331,7 @@ class _Area:
     crs: object
 
 
-def _area(cls: Classification, communities: gpd.GeoDataFrame | None,
+def community_area(cls: Classification, communities: gpd.GeoDataFrame | None,
           proposal: gpd.GeoDataFrame | None, community_field: str | None) -> _Area:
     """Compounds and grids with labels and communities; on the proposal's grids when given."""
     crs = cls.crs
@@ -631,7 +604,7 @@ def _parts(area: _Area, bld: pd.DataFrame) -> tuple[list[_Part], np.ndarray]:
                                  C["geometry"][cid], [cid], [], review=[f"{C['label'][cid]} lies in no grid"])
     for gid in grid.index[grid.situation != "large_compound"]:
         label, community, geometry = G["label"][gid], G["community"][gid], G["geometry"][gid]
-        homed = sorted(at_home.get(gid, []), key=_natural)
+        homed = sorted(at_home.get(gid, []), key=natural_key)
         part = _Part(f"g:{gid}", label, G["situation"][gid], community, geometry, homed, [gid])
         if len(homed) == 1:
             # One compound (grid) branch: named after the compound residents know.
@@ -956,7 +929,7 @@ class _Builder:
                                "one building: split it by entrance (单元) by hand")
             return node
         node = self._node("general_branch", part, part.label + KIND_NAMES["general_branch"])
-        node.children = [self.branch(s) for s in sorted(subs, key=lambda s: _natural(s.label))]
+        node.children = [self.branch(s) for s in sorted(subs, key=lambda s: natural_key(s.label))]
         # What a branch beneath already says need not be said again by the general branch.
         below = {r for child in node.children for r in child.review}
         node.review = [r for r in node.review if r not in below]
@@ -1306,7 +1279,7 @@ def organise(
         party-member field, a ledger without building column.
     """
     t = thresholds or Thresholds()
-    area = _area(classification, communities, proposal, community)
+    area = community_area(classification, communities, proposal, community)
     bld = _buildings(area, buildings, building_id, households, party_members, compound_id)
     source_name = buildings.attrs.get("source", "buildings")
     ledger = None
@@ -1346,15 +1319,15 @@ def organise(
     for name in sorted(by_community, key=_community_order):
         if only is not None and name not in only:
             continue
-        tops = _combine(sorted(by_community[name], key=lambda p: _natural(p.key)), placed_counts, t)
+        tops = _combine(sorted(by_community[name], key=lambda p: natural_key(p.key)), placed_counts, t)
         if not tops:
             log.info("community %r has no party members: no units", name)
             continue
         root = _Node("committee", _community_label(name) + KIND_NAMES["committee"], name,
                      rows=np.concatenate([p.rows for p in tops]))
-        root.compound_ids = sorted({c for p in tops for c in p.compound_ids}, key=_natural)
-        root.grid_ids = sorted({g for p in tops for g in p.grid_ids}, key=_natural)
-        root.children = sorted((builder.unit(p) for p in tops), key=lambda n: _natural(n.name))
+        root.compound_ids = sorted({c for p in tops for c in p.compound_ids}, key=natural_key)
+        root.grid_ids = sorted({g for p in tops for g in p.grid_ids}, key=natural_key)
+        root.children = sorted((builder.unit(p) for p in tops), key=lambda n: natural_key(n.name))
         roots.append(root)
 
     units, owner, rows = _unit_table(roots, bld, placed_counts, cats, t, builder.bid_rank)
@@ -1370,7 +1343,7 @@ def organise(
 
 def _community_order(name: str) -> tuple:
     """Communities in natural order (社区2 before 社区10); names that read the same (社区01, 社区1) by text."""
-    return _natural(name), name
+    return natural_key(name), name
 
 
 @_without_gc
@@ -1717,21 +1690,20 @@ _HEADERS = {
     "unit_id": "编号", "parent_id": "上级编号", "kind": "类型", "name": "名称", "community": "社区",
     "situation": "情形", "compound_ids": "小区", "grid_ids": "网格", "building_ids": "楼栋",
     "members": "党员数", "members_direct": "直管党员", "members_mobile": "流动党员",
-    "members_in_service": "在职党员", "members_retired": "离退休党员", "members_other": "未分类",
+    "members_in_service": "在职党员", "members_retired": "离退休党员", "members_other": vocab.OTHER_CATEGORY_LABEL,
     "households": "户数", "has_committee": "设委员会", "review": "需复核", "note": "说明",
 }
-_SITUATION_NAMES = {"large_compound": "小区大、网格小", "large_grid": "网格大、小区小", "equal": "规模相当",
-                    "mixed": "交叉（待拉平对齐）", "uncovered": "未入网格", "no_compound": "无小区"}
-_SUMMARY_HEADERS = {"community": "社区", **{k: v for k, v in KIND_NAMES.items()}, "with_committee": "设委员会的支部",
+_SITUATION_NAMES = vocab.SITUATION_LABELS
+_SUMMARY_HEADERS = {"community": "社区", **vocab.KIND_LABELS, "with_committee": "设委员会的支部",
                     "members": "党员总数", **{f"members_{k}": v for k, v in CATEGORIES.items()},
-                    "members_other": "未分类", "households": "户数", "members_unplaced": "未落位党员",
+                    "members_other": vocab.OTHER_CATEGORY_LABEL, "households": "户数", "members_unplaced": "未落位党员",
                     "review": "需复核单位"}
 _XLSX_CELL_MAX = 32767
 
 
 def write_workbook(org: Organisation, path: str | os.PathLike) -> Path:
     """``organization.xlsx``: a summary sheet (汇总) and one sheet per community."""
-    from gridmap.xlsx import write_xlsx
+    from gridmap.io.xlsx import write_xlsx
 
     used: set[str] = {"汇总"}
     sheets = [_summary_sheet(org)]
@@ -1751,7 +1723,7 @@ def write_workbook(org: Organisation, path: str | os.PathLike) -> Path:
 
 
 def _summary_sheet(org: Organisation):
-    from gridmap.xlsx import BOLD, HEADER, Sheet, column_letter, fit_widths
+    from gridmap.io.xlsx import BOLD, HEADER, Sheet, column_letter, fit_widths
 
     table = org.summary()
     rows: list[list] = [[_SUMMARY_HEADERS[c] for c in table.columns]]
@@ -1783,7 +1755,7 @@ def _summary_sheet(org: Organisation):
 
 
 def _unit_sheet(name: str, header: list[str], rows: list[tuple], depth: np.ndarray, name_col: int):
-    from gridmap.xlsx import HEADER, Sheet, Style, column_letter, fit_widths
+    from gridmap.io.xlsx import HEADER, Sheet, Style, column_letter, fit_widths
 
     rows = [header, *rows]
     indents = {d: Style(indent=int(d) * 2) for d in np.unique(depth) if d}
@@ -1797,7 +1769,7 @@ def _sheet_column(units: pd.DataFrame, column: str) -> list:
     """A units column as the workbook shows it: kinds and situations in Chinese, plain values."""
     s = units[column]
     if column == "kind":
-        return [KIND_NAMES.get(v, v) for v in s.tolist()]
+        return [vocab.kind_label(v) for v in s.tolist()]
     if column == "situation":
         names: dict = {}
         for v in pd.unique(s):
@@ -1851,7 +1823,7 @@ def write_roster(org: Organisation, ledger: pd.DataFrame | None, path: str | os.
     table = pd.DataFrame({
         "member_id": ledger.member_id.to_numpy(),
         "name": ledger.name.to_numpy(),
-        "category": ledger.category.map(lambda c: CATEGORIES.get(c, "其他")).to_numpy(),
+        "category": ledger.category.map(lambda c: CATEGORIES.get(c, vocab.OTHER_CATEGORY_LABEL)).to_numpy(),
         "building_id": ledger.building_id.to_numpy(),
         "unit": placed.branch_id.reindex(ledger.member_id).map(names).to_numpy(),
         "group": placed.group_id.reindex(ledger.member_id).map(names).to_numpy(),
@@ -1865,48 +1837,6 @@ def write_roster(org: Organisation, ledger: pd.DataFrame | None, path: str | os.
             table.to_excel(tmp, index=False, sheet_name="党员名册")
         return path
     return write_csv(table, path)
-
-
-# =================================================================== the job
-
-
-def org_job(compounds: str, grids: str, buildings: str, out: str | os.PathLike, *,
-            members: Sequence[str] | None = None, communities: str | None = None,
-            proposal: str | None = None, roster: str | None = None, read=None,
-            ledger_encoding: str | None = None,
-            compound_id: str | None = None, grid_id: str | None = None, building_id: str | None = None,
-            households: str | None = None, party_members: str | None = None,
-            sliver: float = settings.SLIVER, nest: float = settings.NEST,
-            thresholds: Thresholds | None = None) -> Organisation:
-    """Read the layers and the ledger, organise, and write the outputs of DESIGN §5 into ``out``."""
-    from gridmap.io import warn_if_far_apart
-    from gridmap.pipeline import ReadOptions
-
-    read = read or ReadOptions()
-    c = read.read(compounds)
-    g = read.read(grids)
-    b = read.read(buildings)
-    comm = read.read(communities) if communities else None
-    prop = read.read(_proposal_spec(proposal)) if proposal else None
-    warn_if_far_apart({"compounds": c, "grids": g, "buildings": b})
-    ledger = read_ledger(members, encoding=ledger_encoding, building_id=building_id) if members else None
-    result = classify(c, g, compound_id=compound_id, grid_id=grid_id, sliver=sliver, nest=nest)
-    org = organise(result, b, ledger, comm, prop, building_id=building_id, compound_id=compound_id,
-                   households=households, party_members=party_members, thresholds=thresholds)
-    write_organisation(org, out, roster=roster, ledger=ledger)
-    return org
-
-
-def _proposal_spec(spec: str) -> str:
-    """``proposal.gpkg`` means its ``grids`` layer."""
-    from gridmap.io import _list_layers, parse_layer_spec
-
-    parsed = parse_layer_spec(spec)
-    if parsed.layer is None and parsed.path.exists():
-        layers = _list_layers(parsed.path) or []
-        if "grids" in layers and len(layers) > 1:
-            return f"{parsed.path}:grids"
-    return spec
 
 
 # =================================================================== names and small helpers
@@ -1974,7 +1904,7 @@ def _chinese_number(k: int) -> str:
 _DIGIT_RUNS = re.compile(r"(\d+)")
 
 
-def _natural(text) -> list:
+def natural_key(text) -> list:
     """Sort key that puts 2号楼 before 10号楼: text and numbers alternate, numbers compared as such."""
     parts: list = _DIGIT_RUNS.split(str(text))
     parts[1::2] = map(int, parts[1::2])
@@ -1985,7 +1915,7 @@ def _natural_rank(values: np.ndarray) -> np.ndarray:
     """Position of each value in natural order (equal values share a rank)."""
     uniques, inverse = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)
     order = np.empty(len(uniques), dtype=np.int64)
-    order[sorted(range(len(uniques)), key=lambda i: _natural(uniques[i]))] = np.arange(len(uniques))
+    order[sorted(range(len(uniques)), key=lambda i: natural_key(uniques[i]))] = np.arange(len(uniques))
     return order[inverse.ravel()]
 
 
@@ -1999,7 +1929,7 @@ def _one(value) -> list[str]:
 
 def _ids(values) -> list[str]:
     unique = {v for v in values if isinstance(v, str)}
-    return sorted(unique, key=_natural) if len(unique) > 1 else list(unique)
+    return sorted(unique, key=natural_key) if len(unique) > 1 else list(unique)
 
 
 def _json_value(key: str, v):
@@ -2020,10 +1950,5 @@ def _sample(values) -> str:
     return shown + (f" and {len(values) - _LISTED} more" if len(values) > _LISTED else "")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
-
-
-__all__ = ["CATEGORIES", "KINDS", "Organisation", "Thresholds", "UNIT_COLUMNS", "merge_organisations", "org_job",
+__all__ = ["CATEGORIES", "KINDS", "Organisation", "Thresholds", "UNIT_COLUMNS", "merge_organisations",
            "organise", "read_ledger", "standardise_ledger", "write_organisation", "write_roster", "write_workbook"]

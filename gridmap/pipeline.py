@@ -1,7 +1,8 @@
-"""Stages joined into jobs: each job reads files, runs importable functions and writes outputs.
+"""``gridmap run``: every stage on one project, into one folder.
 
-The CLI is a thin shell over these; each job returns what it computed so that callers (``run``,
-notebooks, tests) can go on from there.
+load → validate → classify → align → organise → micro-grids → reach → maps → report. Each stage
+calls the same core functions and writers (:mod:`gridmap.jobs`) as the command of its name, on the
+layers the load stage read once.
 """
 
 from __future__ import annotations
@@ -20,105 +21,23 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridmap import settings
+from gridmap import settings, vocab
+from gridmap.align import align
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError
-from gridmap.io import (find_field, metric_crs, read_layer, reconcile, warn_if_far_apart, write_csv,
-                        write_gpkg)
+from gridmap.io import find_field, metric_crs, read_layer, warn_if_far_apart, write_csv
+from gridmap.io.tables import read_roster
+from gridmap.jobs import (infer_missing, reach_table, write_alignment, write_classification, write_inferred,
+                          write_microgrids)
+from gridmap.maps import make_maps
+from gridmap.microgrids import microgrids
+from gridmap.org import Thresholds, organise, read_ledger, write_organisation
 from gridmap.project import LayerConfig, Project
+from gridmap.report import ReportFacts, write_report
 from gridmap.validate import layer_findings
+from gridmap.vocab import COMPOUND_SITUATIONS, COMPOUND_TYPES, COMPUTED_COLUMNS, UNTYPED
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ReadOptions:
-    """How to read layers: engine, encoding and CRS for layers without one."""
-
-    engine: str | None = None
-    encoding: str | None = None
-    crs: str | None = None
-
-    def read(self, spec):
-        return read_layer(spec, engine=self.engine, encoding=self.encoding, crs=self.crs)
-
-
-def check_job(specs: list[str], out: Path | None, *, read: ReadOptions = ReadOptions(),
-              compound_id: str | None = None, grid_id: str | None = None) -> pd.DataFrame:
-    """Validate layers and write ``check.csv``; return the issue table.
-
-    A layer with a building id is checked as buildings (points or polygons); one with a grid id
-    field (``--grid-id`` or DESIGN §4 names) and no compound id, or whose name says so, as grids;
-    one with a compound id as compounds; any other (streets, stations) for null, empty and invalid
-    geometries only. Errors that stop a layer from being read at all (missing file, no CRS) are
-    raised.
-    """
-    frames = []
-    layers = {}
-    for spec in specs:
-        gdf = read.read(spec)
-        kind, id_field = _guess_kind(gdf, spec, compound_id, grid_id)
-        cleaned, findings = layer_findings(gdf, id_field, kind)
-        frames.append(findings)
-        if cleaned is not None:
-            layers[spec] = cleaned
-        log.info("%s: %d features as %s (id field %s)", spec, len(gdf), kind, id_field)
-    warn_if_far_apart(layers)
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if out is not None:
-        write_csv(table, Path(out) / "check.csv")
-    return table
-
-
-def _guess_kind(gdf, spec: str, compound_id: str | None, grid_id: str | None) -> tuple[str, str | None]:
-    cid = find_field(gdf, "compound_id", compound_id if compound_id in gdf.columns else None, required=False)
-    gid = find_field(gdf, "grid_id", grid_id if grid_id in gdf.columns else None, required=False)
-    bid = find_field(gdf, "building_id", required=False)
-    name = str(spec).lower()
-    if bid and not (compound_id in gdf.columns or grid_id in gdf.columns):
-        return "buildings", bid  # buildings carry their compound's id too: their own id decides
-    if gid and (not cid or "grid" in name or "网格" in name):
-        return "grids", gid
-    if cid:
-        return "compounds", cid
-    for given in (compound_id, grid_id):
-        if given:
-            find_field(gdf, "compound_id", given)  # raises naming the fields present
-    return "features", None
-
-
-def classify_job(compounds: str, grids: str, out: Path, *, read: ReadOptions = ReadOptions(),
-                 compound_id: str | None = None, grid_id: str | None = None,
-                 sliver: float = settings.SLIVER, nest: float = settings.NEST) -> Classification:
-    """Read two layers, classify them and write ``compounds.csv``, ``grids.csv``, ``overlaps.csv``
-    and ``classification.gpkg`` into ``out``."""
-    c = read.read(compounds)
-    g = read.read(grids)
-    warn_if_far_apart({"compounds": c, "grids": g})
-    result = classify(c, g, compound_id=compound_id, grid_id=grid_id, sliver=sliver, nest=nest)
-    write_classification(result, Path(out), engine=read.engine)
-    return result
-
-
-def write_classification(result: Classification, out: Path, engine: str | None = None) -> None:
-    """Write the classification tables of DESIGN §5."""
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(result.compounds, out / "compounds.csv")
-    write_csv(result.grids, out / "grids.csv")
-    write_csv(result.overlaps, out / "overlaps.csv")
-    write_gpkg({"compounds": _gpkg_safe(result.compounds), "grids": _gpkg_safe(result.grids)},
-               out / "classification.gpkg", engine=engine)
-
-
-def _gpkg_safe(gdf):
-    """GeoPackage field names are case-insensitive: drop later columns that clash."""
-    seen: set[str] = set()
-    keep = []
-    for c in gdf.columns:
-        if str(c).lower() not in seen:
-            keep.append(c)
-            seen.add(str(c).lower())
-    return gdf[keep]
 
 
 # ------------------------------------------------------------------ the whole job
@@ -274,13 +193,9 @@ def _stage_load(project, state, work, result):
     present = {k: v for k, v in state.items() if isinstance(v, gpd.GeoDataFrame)}
     warn_if_far_apart(present)
     if "members" in project.layers:
-        from gridmap.org import read_ledger
-
         state["ledger"] = read_ledger([project.layers["members"].spec],
                                       building_id=_field(project, "buildings", "id"))
     if "grid_workers" in project.layers:
-        from gridmap.microgrids import read_roster
-
         state["workers"] = read_roster(project.layers["grid_workers"].spec)
 
 
@@ -305,8 +220,8 @@ def _stage_classify(project, state, work, result):
     _infer_missing_outlines(project, state, work, result)
     result.classification = classify(
         state["compounds"], state["grids"], compound_id=_field(project, "compounds", "id"),
-        grid_id=_field(project, "grids", "id"), sliver=project.rule("sliver", settings.SLIVER),
-        nest=project.rule("nest", settings.NEST))
+        grid_id=_field(project, "grids", "id"), sliver=project.rule("sliver", None),
+        nest=project.rule("nest", None))
     write_classification(result.classification, work, engine=project.engine)
 
 
@@ -316,22 +231,15 @@ def _infer_missing_outlines(project, state, work, result):
     if state["buildings"] is None or state["streets"] is None:
         result.notes.append("No buildings and streets: compounds without an outline were not inferred.")
         return
-    from gridmap.align import with_inferred
-    from gridmap.infer import infer_outlines, write_inferred
-
-    b = state["buildings"]
-    cid = _field(project, "compounds", "id")
-    households = _field(project, "compounds", "households")
-    b_households = _field(project, "buildings", "households") or households
-    inference = infer_outlines(b, state["streets"], state["compounds"],
-                               compound_id=_field(project, "buildings", "compound") or cid,
-                               building_id=_field(project, "buildings", "id"),
-                               households=b_households if b_households in b.columns else None)
+    n_input = len(state["compounds"])
+    compounds, inference = infer_missing(
+        state["compounds"], state["buildings"], state["streets"], compound_id=_field(project, "compounds", "id"),
+        building_compound=_field(project, "buildings", "compound"), building_id=_field(project, "buildings", "id"),
+        households=_field(project, "compounds", "households"),
+        building_households=_field(project, "buildings", "households"))
     if not len(inference.compounds):
         return
     write_inferred(inference, work, engine=project.engine)
-    n_input = len(state["compounds"])
-    compounds = with_inferred(state["compounds"], inference.compounds, cid, households)
     compounds["outline"] = ["input"] * n_input + ["inferred"] * (len(compounds) - n_input)
     state["compounds"] = compounds
     result.notes.append(f"{len(inference.compounds)} compounds had buildings but no outline: their outlines "
@@ -340,14 +248,12 @@ def _infer_missing_outlines(project, state, work, result):
 
 
 def _stage_align(project, state, work, result):
-    from gridmap.align import align, write_alignment
-
     low, high = project.rule("grid_households", list(settings.GRID_HOUSEHOLDS))
     result.alignment = align(state["compounds"], state["grids"], compound_id=_field(project, "compounds", "id"),
                              grid_id=_field(project, "grids", "id"),
                              households=_field(project, "compounds", "households"), grid_households=(low, high),
                              types=project.rule("align_types", None), keep=project.rule("keep", ()),
-                             sliver=project.rule("sliver", settings.SLIVER), nest=project.rule("nest", settings.NEST))
+                             sliver=project.rule("sliver", None), nest=project.rule("nest", None))
     write_alignment(result.alignment, work, engine=project.engine)
 
 
@@ -355,8 +261,6 @@ def _stage_organise(project, state, work, result):
     if state["buildings"] is None:
         result.notes.append("No buildings layer: the organisation layout was skipped.")
         return
-    from gridmap.org import Thresholds, organise, write_organisation
-
     t = {k: project.rules[k] for k in ("branch_min_members", "branch_max_members", "committee_min_members",
                                         "group_min_members") if k in project.rules}
     thresholds = Thresholds(**{k.replace("_members", ""): v for k, v in t.items()}) if t else None
@@ -384,8 +288,6 @@ def _stage_microgrids(project, state, work, result):
     if state["buildings"] is None:
         result.notes.append("No buildings layer: micro-grids were not cut.")
         return
-    from gridmap.microgrids import microgrids
-
     low, high = project.rule("microgrid_households", list(settings.MICROGRID_HOUSEHOLDS))
     options = dict(grid_id=_field(project, "grids", "id"), building_id=_field(project, "buildings", "id"),
                    households=_field(project, "buildings", "households"), households_range=(low, high))
@@ -406,32 +308,19 @@ def _stage_microgrids(project, state, work, result):
         layers = [grids, state["buildings"]] + ([state["streets"]] if state["streets"] is not None else [])
         result.microgrids = microgrids_distributed(state["client"], ex, grids, gid, community, options,
                                                    metric_crs(*layers), (low, high))
-    write_gpkg({"microgrids": result.microgrids.microgrids, "buildings": result.microgrids.buildings},
-               work / "microgrids.gpkg", engine=project.engine)
+    write_microgrids(result.microgrids, work, engine=project.engine)
 
 
 def _stage_reach(project, state, work, result):
     if state["stations"] is None:
         result.notes.append("No stations layer: service-station reach was not measured.")
         return
-    from gridmap.reach import WALK_M, unserved
-
-    cls = result.classification
-    metric = cls.crs
-    streets = state["streets"].geometry.to_crs(metric) if state["streets"] is not None else None
-    table = unserved(cls.compounds.geometry.to_crs(metric), state["stations"].geometry.to_crs(metric),
-                     streets, walk_m=project.rule("walk_m", WALK_M))
-    name = find_field(cls.compounds, "compound_name", _field(project, "compounds", "name"), required=False,
-                      exclude=tuple(cls.compounds.columns[:7]))
-    result.reach = pd.concat([cls.compounds[["compound_id"]],
-                              cls.compounds[[name]].rename(columns={name: "name"}) if name else None,
-                              table], axis=1)
+    result.reach = reach_table(result.classification, state["stations"], state["streets"],
+                               project.rule("walk_m", settings.WALK_M), name_field=_field(project, "compounds", "name"))
     write_csv(result.reach, work / "reach.csv")
 
 
 def _stage_maps(project, state, work, result):
-    from gridmap.maps import make_maps
-
     a = result.alignment
     result.pages = make_maps(
         result.classification, work, buildings=state["buildings"],
@@ -441,32 +330,27 @@ def _stage_maps(project, state, work, result):
         communities=state["communities"], stations=state["stations"], workers=state.get("workers"),
         basemap=project.basemap, tianditu_key=project.tianditu_key,
         building_id=_field(project, "buildings", "id"), households=_field(project, "buildings", "households"),
-        reach=result.reach, walk_m=project.rule("walk_m", 500.0) if result.reach is not None else None)
+        reach=result.reach, walk_m=project.rule("walk_m", settings.WALK_M) if result.reach is not None else None)
 
 
 def _stage_report(project, state, work, result):
-    from gridmap.report import write_report
-
     result.report = write_report(report_facts(project, result), work)
 
 
 def report_facts(project: Project, result: RunResult):
     """The report's figures from the stages' results."""
-    from gridmap.reach import WALK_M
-    from gridmap.report import UNTYPED, ReportFacts
-
     cls = result.classification
     counts = cls.counts()
     type_field = find_field(cls.compounds, "compound_type", _field(project, "compounds", "type"), required=False,
-                            exclude=tuple(cls.compounds.columns[:7]))
+                            exclude=COMPUTED_COLUMNS)
     facts = ReportFacts(compound_situations=counts["compounds"], grid_situations=counts["grids"],
                         crs=f"{cls.crs.to_string()} ({cls.crs.name})", notes=list(result.notes))
     if type_field:
         types = cls.compounds[type_field].fillna(UNTYPED).astype(str)
-        order = [t for t in settings.COMPOUND_TYPES if t in set(types)] + sorted(set(types) - set(settings.COMPOUND_TYPES))
+        order = [t for t in COMPOUND_TYPES if t in set(types)] + sorted(set(types) - set(COMPOUND_TYPES))
         facts.compound_types = types.value_counts().reindex(order)
         cross = pd.crosstab(types, cls.compounds.situation).reindex(order)
-        facts.type_by_situation = cross[[c for c in settings.COMPOUND_SITUATIONS if c in cross.columns]]
+        facts.type_by_situation = cross[[c for c in COMPOUND_SITUATIONS if c in cross.columns]]
     if result.alignment is not None:
         s = result.alignment.summary
         facts.alignment = {k: s[k] for k in ("straddling_before", "straddling_after", "grids_before", "grids_after",
@@ -477,8 +361,8 @@ def report_facts(project: Project, result: RunResult):
     org = result.organisation
     if org is not None:
         facts.org_kinds = org.units.kind.value_counts()
-        cats = {"members_direct": "直管党员", "members_mobile": "流动党员", "members_in_service": "在职党员",
-                "members_retired": "离退休党员", "members_other": "未分类"}
+        cats = {**{f"members_{k}": v for k, v in vocab.CATEGORIES.items()},
+                "members_other": vocab.OTHER_CATEGORY_LABEL}
         roots = org.units[org.units.parent_id.isna() | (org.units.parent_id == "")]
         facts.members_by_category = pd.Series({zh: int(roots[c].sum()) for c, zh in cats.items() if c in roots})
         facts.members_by_category = facts.members_by_category[facts.members_by_category > 0]
@@ -488,7 +372,7 @@ def report_facts(project: Project, result: RunResult):
         facts.microgrid_households = result.microgrids.microgrids.households.to_numpy(dtype=float)
         facts.microgrid_range = tuple(project.rule("microgrid_households", list(settings.MICROGRID_HOUSEHOLDS)))
     if result.reach is not None:
-        facts.walk_m = project.rule("walk_m", WALK_M)
+        facts.walk_m = project.rule("walk_m", settings.WALK_M)
         facts.reach_measured = str(result.reach.measured.iloc[0]) if len(result.reach) else None
         far = result.reach[~result.reach.served]
         facts.unserved = far.drop(columns=["served", "measured"]).sort_values("station_distance_m", ascending=False)
@@ -519,5 +403,4 @@ def demo_project(out: Path) -> Project:
     return Project(layers=layers, out=Path(out), source=folder)
 
 
-__all__ = ["ReadOptions", "RunResult", "STAGES", "StageError", "check_job", "classify_job", "demo_project",
-           "run_job", "sample_folder", "write_classification", "reconcile"]
+__all__ = ["RunResult", "STAGES", "StageError", "demo_project", "report_facts", "run_job", "sample_folder"]

@@ -46,12 +46,12 @@ class Project:
 
     layers: dict[str, LayerConfig] = field(default_factory=dict)
     rules: dict = field(default_factory=dict)
-    basemap: str = "osm"
+    basemap: str = field(default_factory=lambda: settings.BASEMAP)
     tianditu_key: str | None = None
     out: Path = Path("gridmap-out")
     crs: str | None = None
     encoding: str | None = None
-    engine: str = settings.ENGINE
+    engine: str = field(default_factory=lambda: settings.ENGINE)
     source: Path | None = None
 
     def rule(self, name: str, default):
@@ -139,7 +139,7 @@ def load_project(path: str | Path) -> Project:
     for key in maps:
         if key not in ("basemap", "tianditu_key"):
             fail("maps", key, "unknown key; [maps] takes basemap and tianditu_key")
-    project.basemap = maps.get("basemap", "osm")
+    project.basemap = maps.get("basemap", settings.BASEMAP)
     if project.basemap not in ("osm", "tianditu", "gaode", "none"):
         fail("maps", "basemap", "must be one of osm, tianditu, gaode, none")
     project.tianditu_key = maps.get("tianditu_key") or None
@@ -248,3 +248,15 @@ def write_template(path: str | Path) -> Path:
         raise GridmapError(f"{path} exists already; choose another name or delete it first.")
     path.write_text(TEMPLATE.format(name=path.name), encoding="utf-8")
     return path
+
+
+def parse_range(text: str, flag: str = "--households-per-microgrid") -> tuple[int, int]:
+    """``"30:100"`` → (30, 100); a GridmapError naming ``flag`` for anything else."""
+    parts = str(text).replace("-", ":").split(":")
+    try:
+        lo, hi = (int(p) for p in parts)
+    except ValueError:
+        raise GridmapError(f"{flag} {text!r}: write it as MIN:MAX households, two whole numbers such as 30:100.") from None
+    if not 0 <= lo <= hi or hi <= 0:
+        raise GridmapError(f"{flag} {text!r}: need 0 ≤ MIN ≤ MAX and MAX > 0.")
+    return lo, hi

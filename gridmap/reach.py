@@ -15,12 +15,13 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from gridmap import settings
 from gridmap.errors import GridmapError
 
 log = logging.getLogger(__name__)
 
-#: Default walking distance (m) within which a compound counts as served.
-WALK_M = 500.0
+#: Default walking distance (m) within which a compound counts as served. Kept for callers that read it here; the default is ``settings.WALK_M``.
+WALK_M = settings.WALK_M
 
 
 def station_distance(compounds_m: gpd.GeoSeries, stations_m: gpd.GeoSeries,
@@ -105,7 +106,7 @@ def _snap(geoms: np.ndarray, segments: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def unserved(compounds_m: gpd.GeoSeries, stations_m: gpd.GeoSeries, streets_m: gpd.GeoSeries | None = None,
-             walk_m: float = WALK_M) -> pd.DataFrame:
+             walk_m: float | None = None) -> pd.DataFrame:
     """Distance to the nearest station for every compound, and whether it is within ``walk_m``.
 
     Returns
@@ -113,8 +114,25 @@ def unserved(compounds_m: gpd.GeoSeries, stations_m: gpd.GeoSeries, streets_m: g
     DataFrame
         ``station_distance_m`` (metres, rounded) and ``served`` (bool), indexed like the compounds.
     """
+    walk_m = settings.WALK_M if walk_m is None else walk_m
     d = station_distance(compounds_m, stations_m, streets_m)
     log.info("%d of %d compounds are beyond %g m of a station", int((d > walk_m).sum()), len(d), walk_m)
     return pd.DataFrame({"station_distance_m": d.round(0), "served": d <= walk_m,
                          "measured": "streets" if streets_m is not None and len(streets_m) else "straight line"},
                         index=compounds_m.index)
+
+
+def station_reach(classification, stations: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None = None,
+                  walk_m: float | None = None) -> pd.DataFrame:
+    """:func:`unserved` for classified compounds, in the classification's metric CRS.
+
+    Stations and streets without a usable geometry (null or empty) are left out.
+    """
+    metric = classification.crs
+
+    def usable(layer: gpd.GeoDataFrame) -> gpd.GeoSeries:
+        geoms = layer.geometry
+        return geoms[geoms.notna() & ~geoms.is_empty].to_crs(metric)
+
+    return unserved(classification.compounds.geometry.to_crs(metric), usable(stations),
+                    usable(streets) if streets is not None else None, walk_m=walk_m)

@@ -16,21 +16,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gridmap import settings
+from gridmap import settings, vocab
 from gridmap.io import atomic_path
 
 log = logging.getLogger(__name__)
 
 ATTRIBUTION_OSM = "Map data © OpenStreetMap contributors, ODbL 1.0"
-PALETTE = {"large_compound": "#1b9e77", "large_grid": "#7570b3", "equal": "#66a61e", "mixed": "#d95f02",
-           "uncovered": "#999999", "no_compound": "#bbbbbb"}
-SITUATION_ZH = {"large_compound": "小区大、网格小", "large_grid": "网格大、小区小", "equal": "规模相当",
-                "mixed": "跨网格（待拉平对齐）", "uncovered": "未覆盖", "no_compound": "无小区"}
-KIND_ZH = {"committee": "党委", "general_branch": "党总支", "branch": "党支部", "joint_branch": "联合党支部",
-           "group": "党小组", "central_household": "党员中心户"}
-PARTY_ORGS = ("general_branch", "branch", "joint_branch")
+PALETTE = vocab.SITUATION_COLOURS
+SITUATION_ZH = vocab.SITUATION_LABELS
+KIND_ZH = vocab.KIND_LABELS
+PARTY_ORGS = vocab.BRANCH_KINDS
 #: Label of compounds whose type field is empty (e.g. outlines inferred from buildings).
-UNTYPED = "（未填）"
+UNTYPED = vocab.UNTYPED
 ALIGNMENT_ZH = {"straddling_before": "跨网格小区（调整前）", "straddling_after": "跨网格小区（调整后）",
                 "grids_before": "网格数（调整前）", "grids_after": "网格数（调整后）", "grids_kept": "未变网格",
                 "grids_changed": "调整网格", "grids_new": "新增网格", "grids_removed": "撤销网格",

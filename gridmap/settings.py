@@ -1,9 +1,13 @@
-"""Defaults and recognised field names (DESIGN.md §2–§4, §6).
+"""Defaults and recognised field names (docs/design.md §2–§4, §6).
 
 One place for every number and name a user may want to change, as osmnx keeps its ``settings``.
+Functions read them when they are called (a parameter left as None takes the value here then), so
+setting ``gridmap.settings.SLIVER = 0.1`` changes every later call.
 """
 
 from __future__ import annotations
+
+from gridmap import vocab
 
 #: Share of a compound's or grid's area below which an overlap is a digitising sliver (DESIGN §2).
 SLIVER: float = 0.05
@@ -39,12 +43,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "phone": ("phone", "电话"),
 }
 
-#: Compound types of DESIGN §1, in the order reports list them.
-COMPOUND_TYPES: tuple[str, ...] = ("居住型", "过渡型", "老旧型", "单位型")
-
-#: Situations, in the order reports list them.
-COMPOUND_SITUATIONS: tuple[str, ...] = ("large_compound", "large_grid", "equal", "mixed", "uncovered")
-GRID_SITUATIONS: tuple[str, ...] = ("large_compound", "large_grid", "equal", "mixed", "no_compound")
+# The domain's codes and labels live in gridmap.vocab; these names stay for code that read them here.
+COMPOUND_TYPES = vocab.COMPOUND_TYPES
+COMPOUND_SITUATIONS = vocab.COMPOUND_SITUATIONS
+GRID_SITUATIONS = vocab.GRID_SITUATIONS
 
 #: Encodings tried, in order, for a DBF without ``.cpg`` or code page byte (DESIGN §6).
 FALLBACK_ENCODINGS: tuple[str, ...] = ("utf-8", "gb18030")
@@ -54,3 +56,19 @@ ENGINE: str = "pyogrio"
 
 #: Separator of id lists inside one CSV cell (DESIGN §5).
 LIST_SEP: str = ";"
+
+#: Walking distance (m) to a service station within which a compound is served.
+WALK_M: float = 500.0
+#: How far (m) an inferred outline may extend beyond the hull of its buildings.
+INFER_REACH: float = 20.0
+#: Distance (m) inferred outlines keep from street centrelines.
+INFER_CLEARANCE: float = 2.0
+#: Basemap of the HTML maps: osm, tianditu, gaode or none.
+BASEMAP: str = "osm"
+
+#: Column names of a grid-worker roster (CSV or Excel), per meaning; matching ignores case.
+WORKER_FIELDS: dict[str, tuple[str, ...]] = {
+    "worker_id": ("worker_id", "网格员编号", "网格员编码", "网格员", "工号", "编号"),
+    "grid_id": ("grid_id", "网格编码", "网格编号", "WGBM", "所属网格"),
+    "name": ("name", "姓名", "网格员姓名"),
+}

@@ -54,7 +54,7 @@ pd.DataFrame(counts).fillna(0).astype(int)'''),
         new_code_cell('''mixed = result.compounds.query("situation == 'mixed'")[["compound_id", "name", "grid_ids", "main_grid_id", "main_share"]]
 assert len(mixed) > 0
 mixed.head(10)'''),
-        new_code_cell('''from gridmap.pipeline import write_classification
+        new_code_cell('''from gridmap.jobs import write_classification
 
 write_classification(result, OUT)
 sorted(p.name for p in OUT.iterdir())'''),
@@ -97,7 +97,7 @@ after = proposal.after.compounds
 assert abs(new_area - old_area) / old_area < 1e-6
 assert not ((after.situation == "mixed") & (after["type"] == "老旧型")).any()
 proposal.changes[["compound_id", "from_grid_id", "to_grid_id", "area_m2", "households"]].head(10)'''),
-        new_code_cell('''from gridmap.align import write_alignment
+        new_code_cell('''from gridmap.jobs import write_alignment
 
 write_alignment(proposal, OUT)
 sorted(p.name for p in OUT.iterdir())'''),

@@ -376,7 +376,7 @@ def test_layer_data_round_trips(tmp_path):
 def reach_table(city, result):
     """Straight-line reach of the small town (only C6 is beyond 500 m, at 709 m), with C8 made
     unreachable."""
-    from gridmap.maps import station_reach
+    from gridmap.reach import station_reach
 
     reach = station_reach(result, city["stations"])
     reach.loc[result.compounds.compound_id == "C8", ["station_distance_m", "served"]] = [np.inf, False]
@@ -479,7 +479,7 @@ def small_streets(city) -> gpd.GeoDataFrame:
 
 def test_cli_map_with_stations_and_streets(city, result, tmp_path):
     from gridmap.cli import app
-    from gridmap.maps import station_reach
+    from gridmap.reach import station_reach
 
     src = tmp_path / "in"
     src.mkdir()

@@ -283,7 +283,7 @@ REPAINT = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFr
 def reached(tmp_path_factory):
     """The small town with straight-line reach: C6 is 709 m from the nearest station, C8 made
     unreachable; the other compounds are within 500 m."""
-    from gridmap.maps import station_reach
+    from gridmap.reach import station_reach
 
     city = small_city()
     result = classify(city["compounds"], city["grids"])

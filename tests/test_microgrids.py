@@ -23,8 +23,9 @@ from conftest import digest, polygons
 from gridmap.cli import app
 from gridmap.errors import GridmapError
 from gridmap.io import find_field
-from gridmap.microgrids import (StaffingWarning, UnplacedBuildingWarning, microgrids, parse_range,
-                                read_roster)
+from gridmap.io.tables import read_roster
+from gridmap.microgrids import StaffingWarning, UnplacedBuildingWarning, microgrids
+from gridmap.project import parse_range
 
 LO, HI = 30, 100
 #: Hypothesis' explain phase reruns a failing example hundreds of times: not worth it here.
@@ -507,7 +508,7 @@ def _sample_paths(sample_dir: Path):
 
 
 def test_bundled_sample_holds_invariants(sample_dir, tmp_path):
-    from gridmap.microgrids import microgrids_job
+    from gridmap.jobs import microgrids_job
 
     grids, buildings = _sample_paths(sample_dir)
     streets = sample_dir / "streets.geojson"

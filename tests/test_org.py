@@ -509,7 +509,7 @@ def test_outputs_csv_json_xlsx(tmp_path):
     head = [c.value for c in sheet[1]]
     assert head[:4] == ["编号", "上级编号", "类型", "名称"]
     assert sheet.max_row - 1 == int((org.units.community == "甲").sum())
-    assert sheet.cell(row=2, column=3).value == "党委"
+    assert sheet.cell(row=2, column=3).value == "社区党委"  # the kind label of gridmap.vocab
     assert sheet.column_dimensions["D"].width >= 10
     assert summary["A1"].font.bold
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from gridmap.xlsx import BOLD, HEADER, Sheet, Style, column_letter, display_width, fit_widths, write_xlsx
+from gridmap.io.xlsx import BOLD, HEADER, Sheet, Style, column_letter, display_width, fit_widths, write_xlsx
 
 
 def test_column_letters():
@@ -106,7 +106,7 @@ def test_fit_widths_property(rows):
        st.dictionaries(st.integers(0, 39), st.integers(1, 3), max_size=3))
 def test_column_path_matches_cell_path(values, styled):
     """The column sweep gives exactly the cells that formatting each one on its own gives."""
-    from gridmap.xlsx import _cell_xml, _column_xml
+    from gridmap.io.xlsx import _cell_xml, _column_xml
 
     styled = {k: v for k, v in styled.items() if k < len(values)}
     expect = [_cell_xml(f"C{r}", v, styled.get(k, 0)) for k, (r, v) in enumerate(zip(range(5, 5 + len(values)), values))]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gridmap.io import atomic_path
+from gridmap.io.write import atomic_path
 
 __all__ = ["BOLD", "HEADER", "Sheet", "Style", "column_letter", "display_width", "fit_widths", "write_xlsx"]
 

@@ -1,0 +1,106 @@
+"""Coordinate reference systems: parsing, the metric CRS areas are measured in, reprojection."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import warnings
+
+import geopandas as gpd
+import numpy as np
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from gridmap.errors import CRSWarning, GridmapError
+
+log = logging.getLogger(__name__)
+
+
+def parse_crs(value) -> CRS:
+    """A CRS from ``EPSG:4547``, ``4547``, WKT or PROJ text, with a clear error."""
+    try:
+        if isinstance(value, str) and value.strip().isdigit():
+            return CRS.from_epsg(int(value))
+        return CRS.from_user_input(value)
+    except CRSError:
+        raise GridmapError(f"--crs {value!r} is not a coordinate reference system pyproj knows; "
+                           "write it as EPSG:CODE, e.g. EPSG:4490.") from None
+
+
+def metric_crs(*layers: gpd.GeoDataFrame) -> CRS:
+    """The CRS that areas and distances are measured in (DESIGN §6).
+
+    The first layer's own CRS when it is projected in metres; otherwise the CGCS2000 3-degree
+    Gauss-Kruger zone of the data's centre (EPSG:4534–4554, China only), else UTM.
+    """
+    first = next((layer for layer in layers if layer.crs is not None), None)
+    if first is None:
+        raise GridmapError("No layer has a CRS; give one with --crs.")
+    crs = first.crs
+    if crs.is_projected and crs.axis_info and crs.axis_info[0].unit_name in ("metre", "meter"):
+        return crs
+    bounds = [layer.to_crs(4326).total_bounds for layer in layers if layer.crs is not None and len(layer)]
+    bounds = np.array([b for b in bounds if np.isfinite(b).all()])
+    if not len(bounds):
+        return CRS.from_epsg(4547)
+    lon = (bounds[:, 0].min() + bounds[:, 2].max()) / 2
+    lat = (bounds[:, 1].min() + bounds[:, 3].max()) / 2
+    if 73.5 <= lon <= 136.5 and 3 <= lat <= 54:
+        central = 3 * math.floor(lon / 3 + 0.5)
+        return CRS.from_epsg(4534 + (central - 75) // 3)
+    zone = int((lon + 180) // 6) + 1
+    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+def reconcile(target: CRS | None, *layers: gpd.GeoDataFrame) -> list[gpd.GeoDataFrame]:
+    """Bring layers into one CRS (the first layer's unless ``target`` is given)."""
+    target = target or layers[0].crs
+    out = []
+    for layer in layers:
+        if layer.crs is not None and not layer.crs.equals(target):
+            log.info("reprojecting %s from %s to %s", layer.attrs.get("source", "a layer"),
+                     layer.crs.to_string(), target.to_string())
+            attrs = dict(layer.attrs)
+            layer = layer.to_crs(target)
+            layer.attrs.update(attrs)
+        out.append(layer)
+    return out
+
+
+def warn_if_far_apart(layers: dict[str, gpd.GeoDataFrame], limit_km: float = 50.0) -> None:
+    """Warn about a layer whose extent is far from the first one's (a wrong CRS suspected)."""
+    items = [(name, layer) for name, layer in layers.items() if layer is not None and len(layer)]
+    if len(items) < 2:
+        return
+    ref_name, ref = items[0]
+    rb = _lonlat_bounds(ref)
+    for name, layer in items[1:]:
+        b = _lonlat_bounds(layer)
+        gap_lon = max(0.0, max(b[0], rb[0]) - min(b[2], rb[2]))
+        gap_lat = max(0.0, max(b[1], rb[1]) - min(b[3], rb[3]))
+        km = math.hypot(gap_lon * 111.32 * math.cos(math.radians((rb[1] + rb[3]) / 2)), gap_lat * 110.57)
+        if km > limit_km or not np.isfinite(km):
+            warnings.warn(f"{layer.attrs.get('source', name)} lies {km:,.0f} km from "
+                          f"{ref.attrs.get('source', ref_name)}: is its CRS right?", CRSWarning,
+                          stacklevel=2)
+
+
+def _lonlat_bounds(layer: gpd.GeoDataFrame) -> np.ndarray:
+    """A layer's extent in longitude/latitude, from its bounding box.
+
+    Reprojecting the box (densified along its edges) instead of every vertex: the latter took a
+    tenth of ``gridmap classify``'s time on 30,000 compounds and 40,000 grids.
+    """
+    bounds = layer.total_bounds
+    if layer.crs is None or not np.isfinite(bounds).all():
+        return layer.to_crs(4326).total_bounds
+    return np.asarray(_to_lonlat(layer.crs).transform_bounds(*bounds, densify_pts=21))
+
+
+@functools.lru_cache(maxsize=16)
+def _to_lonlat(crs: CRS):
+    # Building a transformer looks the CRS up in PROJ's database: 50 ms, so keep them.
+    from pyproj import Transformer
+
+    return Transformer.from_crs(crs, 4326, always_xy=True)

@@ -1,0 +1,61 @@
+"""Finding fields by meaning and reading their values: ids as text, figures as numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gridmap import settings
+from gridmap.errors import GridmapError
+
+
+def find_field(gdf: pd.DataFrame, meaning: str, explicit: str | None = None, *,
+               required: bool = True, exclude: tuple[str, ...] = ()) -> str | None:
+    """The column holding ``meaning`` (a key of ``settings.FIELDS``), by flag or recognised name.
+
+    Raises
+    ------
+    GridmapError
+        ``explicit`` is not a column, or a required field is not found; the message lists the
+        fields the layer has.
+    """
+    source = gdf.attrs.get("source", "the layer")
+    columns = [c for c in gdf.columns if c != "geometry"]
+    if explicit:
+        if explicit in gdf.columns:
+            return explicit
+        raise GridmapError(f"{source}: there is no field {explicit!r}. The fields are: "
+                           f"{', '.join(map(str, columns)) or 'none'}.")
+    lowered = {str(c).lower(): c for c in columns if c not in exclude}
+    for name in settings.FIELDS[meaning]:
+        if name.lower() in lowered:
+            return lowered[name.lower()]
+    if not required:
+        return None
+    flag = "--" + meaning.replace("_", "-")
+    raise GridmapError(f"{source}: no {meaning.replace('_', ' ')} field found (looked for "
+                       f"{', '.join(settings.FIELDS[meaning])}). Name it with {flag}; the fields "
+                       f"are: {', '.join(map(str, columns)) or 'none'}.")
+
+
+def id_strings(values: pd.Series) -> pd.Series:
+    """Ids as text: integral floats (a shapefile's numeric ids) lose their ``.0``."""
+    if pd.api.types.is_float_dtype(values):
+        whole = values.dropna()
+        if (whole == np.floor(whole)).all():
+            text = [None if pd.isna(v) else str(int(v)) for v in values.to_numpy()]
+            return pd.Series(text, index=values.index, dtype=object)
+    # pd.isna also catches pandas' NA of string columns, which str() would turn into "<NA>".
+    text = [None if pd.isna(v) else str(v).strip() for v in values.to_numpy(dtype=object)]
+    return pd.Series(text, index=values.index, dtype=object)
+
+
+def numeric_if_clean(values: pd.Series) -> pd.Series:
+    """A text column as numbers when every value is one; codes such as "007" stay text."""
+    text = values.dropna().astype(str).str.strip()
+    if not len(text) or text.str.match(r"^[+-]?0\d").any():
+        return values
+    converted = pd.to_numeric(text, errors="coerce")
+    if converted.isna().any():
+        return values
+    return pd.to_numeric(values, errors="coerce")
