@@ -54,6 +54,8 @@ TABLES: dict[str, str | None] = {
     "proposal_changes": None, "organization": "unit_id", "microgrids": "microgrid_id",
     "reach": "compound_id", "funding": None,
 }
+#: Project layers that are plain tables read from files only.
+TABLE_FILES = {"members": "member ledger", "grid_workers": "grid-worker roster"}
 #: Name of the geometry column in written tables (the PostGIS convention).
 GEOMETRY_COLUMN = "geom"
 
@@ -331,8 +333,8 @@ def _find_table(conn, url: DatabaseURL) -> tuple[int, str, str]:
         "WHERE c.oid = to_regclass(:name)"), {"name": name}).first()
     if row is None:
         tables = [f"{s}.{t}" for s, t in conn.execute(text(
-            "SELECT DISTINCT f_table_schema, f_table_name FROM geometry_columns "
-            "WHERE f_table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2 LIMIT 31")).all()]
+            "SELECT f_table_schema, f_table_name FROM geometry_columns UNION "
+            "SELECT f_table_schema, f_table_name FROM geography_columns ORDER BY 1, 2 LIMIT 31")).all()]
         listed = (", ".join(tables[:30]) + (", …" if len(tables) > 30 else "")) if tables else "none"
         hint = "" if url.schema else " (without SCHEMA. the server's search_path is searched)"
         raise GridmapError(f"There is no table {url.qualified} in database {url.database} on {url.server}{hint} "
@@ -425,9 +427,13 @@ def _numeric_decimals(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def check_urls(layers: dict[str, str], database: str | None) -> None:
     """Before a run: every layer URL well formed (no password), and the results target reachable,
     with PostGIS, so a wrong target fails in seconds and not after the whole run."""
-    for spec in layers.values():
+    for name, spec in layers.items():
         if is_database_url(spec):
-            parse_url(spec)
+            url = parse_url(spec)
+            if name in TABLE_FILES:
+                raise GridmapError(f"{name}: {url}: the {TABLE_FILES[name]} is read from a CSV or Excel file, "
+                                   "not from a database; export the table (e.g. psql \\copy … TO 'members.csv' "
+                                   "CSV HEADER) and give the file.")
     if database:
         url = parse_url(database, target=True)
         doing = f"checking the results target, schema {url.schema}"
