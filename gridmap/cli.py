@@ -545,6 +545,7 @@ def run_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the project file's, else gridmap-out). Replaced as a whole.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Run the per-community stages on a local Dask cluster of N worker processes.")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Run them on an existing dask.distributed cluster: tcp://HOST:PORT of `dask scheduler` (the output folder must be on storage every worker sees).")] = None,
+    to_db: Annotated[Optional[str], typer.Option("--to-db", help="Also write the run's tables into a PostGIS schema: postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA (password from PGPASSWORD or ~/.pgpass, never in the URL).")] = None,
 ):
     """Run every stage: validate, classify, align, organise, micro-grids, station reach, maps, report.
 
@@ -561,6 +562,8 @@ def run_cmd(
             project.out = out
     else:
         project = _project_from_flags(locals())
+    if to_db is not None:
+        project.database = to_db
     _run(project, workers=workers, scheduler=scheduler)
 
 

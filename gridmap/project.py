@@ -14,6 +14,7 @@ from pathlib import Path
 from gridmap import settings
 from gridmap.errors import GridmapError
 from gridmap.io import parse_layer_spec
+from gridmap.postgis import is_database_url, parse_url
 
 #: Layers a project may name, and the field keys each accepts.
 LAYERS: dict[str, tuple[str, ...]] = {
@@ -53,6 +54,8 @@ class Project:
     encoding: str | None = None
     engine: str = field(default_factory=lambda: settings.ENGINE)
     source: Path | None = None
+    #: ``postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA``: the run's tables are also written there.
+    database: str | None = None
 
     def rule(self, name: str, default):
         return self.rules.get(name, default)
@@ -60,7 +63,7 @@ class Project:
     def missing_files(self) -> list[str]:
         """Layer files that do not exist, as ``name: path``."""
         return [f"{name}: {cfg.spec}" for name, cfg in self.layers.items()
-                if not parse_layer_spec(cfg.spec).path.exists()]
+                if not is_database_url(cfg.spec) and not parse_layer_spec(cfg.spec).path.exists()]
 
     def require_files(self) -> None:
         missing = self.missing_files()
@@ -68,6 +71,10 @@ class Project:
             where = f" (named in {self.source})" if self.source else ""
             raise GridmapError(f"{len(missing)} layer files do not exist{where}: " + "; ".join(missing)
                                + ". Nothing was run.")
+        if self.database or any(is_database_url(cfg.spec) for cfg in self.layers.values()):
+            from gridmap.postgis import check_urls
+
+            check_urls({name: cfg.spec for name, cfg in self.layers.items()}, self.database)
 
 
 def load_project(path: str | Path) -> Project:
@@ -116,6 +123,12 @@ def load_project(path: str | Path) -> Project:
                 fail(sec, key, "a field name must be text in quotes")
             fields[key] = value
         spec = str((base / cfg["path"]).resolve()) if not Path(cfg["path"]).is_absolute() else cfg["path"]
+        if is_database_url(cfg["path"]):
+            spec = cfg["path"].strip()
+            try:
+                parse_url(spec if "layer" not in cfg else f"{spec}:{cfg['layer']}")
+            except GridmapError as exc:
+                fail(sec, "path", str(exc).rstrip("."))
         if cfg.get("layer"):
             spec = f"{spec}:{cfg['layer']}"
         project.layers[name] = LayerConfig(spec, fields)
@@ -148,9 +161,17 @@ def load_project(path: str | Path) -> Project:
 
     out = data.get("output", {})
     for key in out:
-        if key != "folder":
-            fail("output", key, "unknown key; [output] takes folder")
+        if key not in ("folder", "database"):
+            fail("output", key, "unknown key; [output] takes folder and database")
     project.out = (base / out.get("folder", "gridmap-out")).resolve()
+    if "database" in out:
+        if not is_database_url(out["database"]):
+            fail("output", "database", "expected a URL postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA")
+        project.database = out["database"].strip()
+        try:
+            parse_url(project.database, target=True)
+        except GridmapError as exc:
+            fail("output", "database", str(exc).rstrip("."))
 
     read = data.get("read", {})
     for key in read:
@@ -238,6 +259,7 @@ engine = "pyogrio"            # or fiona
 
 [output]
 folder = "gridmap-out"
+# database = "postgresql://gridmap@db.example:5432/city:gridmap_out"   # also write the tables to PostGIS
 '''
 
 

@@ -56,8 +56,8 @@ def parse_layer_spec(spec: str | os.PathLike) -> LayerSpec:
         ``data.gpkg``, ``data.gpkg:grids`` or ``folder/city.gdb:小区``.
     """
     text = os.fspath(spec)
-    if Path(text).exists() or ":" not in text:
-        return LayerSpec(Path(text))
+    if Path(text).exists() or ":" not in text or text.lower().startswith(("postgresql://", "postgres://")):
+        return LayerSpec(Path(text))  # a database URL's ":TABLE" is not a layer separator (gridmap.postgis)
     head, _, tail = text.rpartition(":")
     # A Windows drive letter ("C:") is not a layer separator.
     if len(head) == 1 and head.isalpha():
@@ -78,7 +78,8 @@ def read_layer(
     ----------
     spec : str, path or LayerSpec
         A file (shapefile, zipped shapefile, GeoPackage, GeoJSON, KML, FileGDB folder, CSV with a
-        WKT column, GeoParquet), optionally ``PATH:LAYER``.
+        WKT column, GeoParquet), optionally ``PATH:LAYER``; or a PostGIS table,
+        ``postgresql://USER@HOST[:PORT]/DBNAME:[SCHEMA.]TABLE`` (see ``gridmap.postgis.read_table``).
     engine : {"pyogrio", "fiona"}, optional
         I/O engine; pyogrio by default.
     encoding : str, optional
@@ -98,6 +99,10 @@ def read_layer(
     GridmapError
         The file is missing or unreadable, the layer unknown, or the CRS missing.
     """
+    if isinstance(spec, str) and spec.strip().lower().startswith(("postgresql://", "postgres://")):
+        from gridmap.postgis import read_table  # a PostGIS table (DESIGN §5)
+
+        return read_table(spec, crs=crs)
     spec = spec if isinstance(spec, LayerSpec) else parse_layer_spec(spec)
     engine = engine or settings.ENGINE
     if engine not in ("pyogrio", "fiona"):
