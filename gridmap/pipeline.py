@@ -143,8 +143,8 @@ def run_job(project: Project, *, progress: Callable[[str, int], None] | None = N
     result.pages = [out / p.name for p in result.pages]
     if result.report:
         result.report = tuple(out / p.name for p in result.report)
-    if project.database:  # the run's tables into PostGIS, in one transaction (gridmap.postgis)
-        from gridmap.postgis import write_results
+    if project.database:  # the run's tables into PostGIS, in one transaction (gridmap.io.postgis)
+        from gridmap.io.postgis import write_results
 
         result.notes.append(str(write_results(result, project.database,
                                               inputs={k: c.spec for k, c in project.layers.items()})))

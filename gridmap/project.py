@@ -14,7 +14,7 @@ from pathlib import Path
 from gridmap import settings
 from gridmap.errors import GridmapError
 from gridmap.io import parse_layer_spec
-from gridmap.postgis import is_database_url, parse_url
+from gridmap.io.postgis import is_database_url, parse_url
 
 #: Layers a project may name, and the field keys each accepts.
 LAYERS: dict[str, tuple[str, ...]] = {
@@ -72,7 +72,7 @@ class Project:
             raise GridmapError(f"{len(missing)} layer files do not exist{where}: " + "; ".join(missing)
                                + ". Nothing was run.")
         if self.database or any(is_database_url(cfg.spec) for cfg in self.layers.values()):
-            from gridmap.postgis import check_urls
+            from gridmap.io.postgis import check_urls
 
             check_urls({name: cfg.spec for name, cfg in self.layers.items()}, self.database)
 

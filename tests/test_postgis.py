@@ -27,7 +27,7 @@ import shapely
 from conftest import ROOT
 from gridmap.errors import GridmapError
 from gridmap.io import parse_layer_spec, read_layer
-from gridmap.postgis import is_database_url, mask, parse_url, write_results
+from gridmap.io.postgis import is_database_url, mask, parse_url, write_results
 from gridmap.project import load_project
 
 PASSWORD = "Pw-9f3kQ7-gridmap-secret"  # distinctive, to search every output for it

@@ -104,3 +104,19 @@ def _to_lonlat(crs: CRS):
     from pyproj import Transformer
 
     return Transformer.from_crs(crs, 4326, always_xy=True)
+
+
+def set_crs(gdf: gpd.GeoDataFrame, spec, crs) -> gpd.GeoDataFrame:
+    """``gdf`` with ``crs`` where it has none; a layer without a CRS and no ``crs`` given is refused
+    (``spec`` names the layer in the message): gridmap does not guess."""
+    if gdf.crs is not None:
+        return gdf
+    if crs is None:
+        raise GridmapError(
+            f"{spec}: the layer has no coordinate reference system (a shapefile without .prj, or a "
+            "CSV). gridmap does not guess: give it with --crs, e.g. --crs EPSG:4490 for CGCS2000 "
+            "longitude/latitude or --crs EPSG:4547 for CGCS2000 Gauss-Kruger CM 114E.")
+    try:
+        return gdf.set_crs(parse_crs(crs))
+    except GridmapError as exc:
+        raise GridmapError(f"{spec}: {exc}") from None

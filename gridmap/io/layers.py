@@ -25,7 +25,7 @@ import shapely
 
 from gridmap import settings
 from gridmap.errors import GridmapError, first_line
-from gridmap.io.crs import parse_crs
+from gridmap.io.crs import set_crs
 from gridmap.io.fields import numeric_if_clean
 from gridmap.io.tables import decode_text
 
@@ -57,7 +57,7 @@ def parse_layer_spec(spec: str | os.PathLike) -> LayerSpec:
     """
     text = os.fspath(spec)
     if Path(text).exists() or ":" not in text or text.lower().startswith(("postgresql://", "postgres://")):
-        return LayerSpec(Path(text))  # a database URL's ":TABLE" is not a layer separator (gridmap.postgis)
+        return LayerSpec(Path(text))  # a database URL's ":TABLE" is not a layer separator (gridmap.io.postgis)
     head, _, tail = text.rpartition(":")
     # A Windows drive letter ("C:") is not a layer separator.
     if len(head) == 1 and head.isalpha():
@@ -79,7 +79,7 @@ def read_layer(
     spec : str, path or LayerSpec
         A file (shapefile, zipped shapefile, GeoPackage, GeoJSON, KML, FileGDB folder, CSV with a
         WKT column, GeoParquet), optionally ``PATH:LAYER``; or a PostGIS table,
-        ``postgresql://USER@HOST[:PORT]/DBNAME:[SCHEMA.]TABLE`` (see ``gridmap.postgis.read_table``).
+        ``postgresql://USER@HOST[:PORT]/DBNAME:[SCHEMA.]TABLE`` (see ``gridmap.io.postgis.read_table``).
     engine : {"pyogrio", "fiona"}, optional
         I/O engine; pyogrio by default.
     encoding : str, optional
@@ -100,7 +100,7 @@ def read_layer(
         The file is missing or unreadable, the layer unknown, or the CRS missing.
     """
     if isinstance(spec, str) and spec.strip().lower().startswith(("postgresql://", "postgres://")):
-        from gridmap.postgis import read_table  # a PostGIS table (DESIGN §5)
+        from gridmap.io.postgis import read_table  # a PostGIS table: loads SQLAlchemy only when asked
 
         return read_table(spec, crs=crs)
     spec = spec if isinstance(spec, LayerSpec) else parse_layer_spec(spec)
@@ -117,7 +117,7 @@ def read_layer(
             gdf = gpd.read_parquet(local.path)
         else:
             gdf = _read_vector(local, engine, encoding)
-    gdf = _set_crs(gdf, spec, crs)
+    gdf = set_crs(gdf, spec, crs)
     gdf.attrs["source"] = str(spec)
     log.info("read %s: %d features, %s", spec, len(gdf), gdf.crs.to_string() if gdf.crs else "no CRS")
     return gdf
@@ -259,20 +259,6 @@ def _bad_wkt(text) -> bool:
         return False
     except shapely.errors.GEOSException:
         return True
-
-
-def _set_crs(gdf: gpd.GeoDataFrame, spec: LayerSpec, crs) -> gpd.GeoDataFrame:
-    if gdf.crs is not None:
-        return gdf
-    if crs is None:
-        raise GridmapError(
-            f"{spec}: the layer has no coordinate reference system (a shapefile without .prj, or a "
-            "CSV). gridmap does not guess: give it with --crs, e.g. --crs EPSG:4490 for CGCS2000 "
-            "longitude/latitude or --crs EPSG:4547 for CGCS2000 Gauss-Kruger CM 114E.")
-    try:
-        return gdf.set_crs(parse_crs(crs))
-    except GridmapError as exc:
-        raise GridmapError(f"{spec}: {exc}") from None
 
 
 @dataclass

@@ -34,10 +34,14 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote
 
 import geopandas as gpd
+import pyogrio
 import numpy as np
 import pandas as pd
 
+from gridmap import settings
 from gridmap.errors import CRSWarning, GridmapError
+from gridmap.io.fields import numeric_if_clean
+from gridmap.io.crs import set_crs
 
 log = logging.getLogger(__name__)
 
@@ -289,8 +293,6 @@ def read_table(spec: str, *, crs=None) -> gpd.GeoDataFrame:
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from gridmap.io import _set_crs
-
     url = parse_url(spec)
     doing = f"reading table {url.qualified}"
     with _connection(url, doing) as conn:
@@ -318,7 +320,7 @@ def read_table(spec: str, *, crs=None) -> gpd.GeoDataFrame:
     name = "geometry" if "geometry" not in gdf.columns else "geometry_" + geometry
     gdf = gdf.rename_geometry(name)
     source = str(url)
-    gdf = _set_crs(gdf, source, crs)
+    gdf = set_crs(gdf, source, crs)
     gdf.attrs["source"] = source
     log.info("read %s: %d features, geometry column %s, SRID %s", source, len(gdf), geometry, srid)
     return gdf
@@ -485,7 +487,7 @@ def write_results(source, url: str, *, inputs: dict[str, str] | None = None) -> 
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from gridmap import __version__
+    from importlib.metadata import version
 
     target = parse_url(url, target=True)
     folder, frames = _frames(source)
@@ -525,7 +527,7 @@ def write_results(source, url: str, *, inputs: dict[str, str] | None = None) -> 
             run_id = conn.execute(text(
                 f"INSERT INTO {runs} (gridmap_version, out_folder, inputs, tables, row_counts, table_oids) "
                 "VALUES (:v, :o, CAST(:i AS jsonb), :t, CAST(:r AS jsonb), CAST(:x AS jsonb)) RETURNING run_id"),
-                {"v": __version__, "o": str(folder) if folder else None,
+                {"v": version("gridmap"), "o": str(folder) if folder else None,
                  "i": json.dumps(masked_inputs, ensure_ascii=False), "t": list(frames),
                  "r": json.dumps(counts), "x": json.dumps(oids)}).scalar()
     except (DBAPIError, ValueError) as exc:  # ValueError: pandas or geopandas refusing a frame
@@ -675,9 +677,7 @@ def _frames_from_folder(folder: Path) -> dict[str, pd.DataFrame]:
 
 
 def _read_gpkg(path: Path, layer: str) -> gpd.GeoDataFrame | None:
-    from gridmap.io import _list_layers
-
-    if not path.exists() or layer not in (_list_layers(path) or []):
+    if not path.exists() or layer not in pyogrio.list_layers(path)[:, 0]:
         return None
     gdf = gpd.read_file(path, layer=layer)
     return gdf.rename_geometry("geometry") if gdf.geometry.name != "geometry" else gdf
@@ -686,7 +686,6 @@ def _read_gpkg(path: Path, layer: str) -> gpd.GeoDataFrame | None:
 def _read_csv(path: Path) -> pd.DataFrame | None:
     """A run's CSV with its types back: ids and codes stay text, True/False are booleans, columns
     whose every value is a number (and no code with a leading zero) are numbers."""
-    from gridmap.io import numeric_if_clean
 
     if not path.exists():
         return None
@@ -704,7 +703,6 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
 
 
 def _is_id(column) -> bool:
-    from gridmap import settings
 
     name = str(column)
     ids = {n.lower() for key, names in settings.FIELDS.items() if key.endswith("_id") for n in names}
