@@ -1,0 +1,552 @@
+"""Micro-grids: the public function, its inputs, the grid assignment and the final table.
+
+The algorithm is described in :mod:`gridmap.microgrids`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from gridmap import settings
+from gridmap.errors import DroppedGeometryWarning, GridmapError, GridmapWarning, RepairWarning
+from gridmap.io import find_field, id_strings, metric_crs
+from gridmap.microgrids.cut import adjacency, bisect
+from gridmap.microgrids.merge import hand_over_buildings, merge_small, merge_strays, union_groups
+from gridmap.validate import clean_layer, polygonal_part
+
+log = logging.getLogger(__name__)
+
+_LISTED = 10
+
+
+class UnplacedBuildingWarning(GridmapWarning):
+    """Buildings lie outside every grid and were left out of the micro-grids."""
+
+
+class StaffingWarning(GridmapWarning):
+    """Micro-grids without a grid worker, or roster rows that could not be used."""
+
+
+@dataclass
+class MicroGrids:
+    """What ``microgrids`` returns.
+
+    Attributes
+    ----------
+    microgrids : GeoDataFrame
+        One row per micro-grid: ``microgrid_id``, ``grid_id``, ``households``, ``building_ids``
+        (``;``-joined), ``n_buildings``, ``area_m2``, ``worker`` (worker id, with a roster),
+        ``community`` when the grids have one; geometry in the grids' CRS.
+    buildings : GeoDataFrame
+        One row per input building (input order): ``building_id``, ``grid_id``, ``microgrid_id``,
+        ``households``, ``status`` (``inside``, ``crosses_grid`` or ``outside``).
+    crs : CRS
+        The metric CRS areas were measured and cuts made in.
+    households_range : tuple of int
+        (MIN, MAX) households per micro-grid.
+    """
+
+    microgrids: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    crs: CRS
+    households_range: tuple[int, int]
+
+    @property
+    def outside(self) -> list[str]:
+        """Ids of buildings outside every grid."""
+        return list(self.buildings.building_id[self.buildings.status == "outside"])
+
+    def summary(self) -> dict:
+        """Counts and the household distribution, for the command's report and notes."""
+        mg = self.microgrids
+        lo, hi = self.households_range
+        h = mg.households.to_numpy(dtype=float)
+        n_parts = shapely.get_num_geometries(mg.geometry.to_numpy())
+        return {
+            "grids": int(mg.grid_id.nunique()),
+            "microgrids": len(mg),
+            "households": float(h.sum()),
+            "below_min": int((h < lo).sum()),
+            "within_range": int(((h >= lo) & (h <= hi)).sum()),
+            "above_max": int((h > hi).sum()),
+            "quantiles": {q: float(np.quantile(h, q)) for q in (0, 0.1, 0.5, 0.9, 1)} if len(h) else {},
+            "multipart": int((n_parts > 1).sum()),
+            "buildings_outside": int((self.buildings.status == "outside").sum()),
+            "buildings_crossing": int((self.buildings.status == "crosses_grid").sum()),
+            "unstaffed": int(mg.worker.isna().sum()) if "worker" in mg else len(mg),
+        }
+
+
+def microgrids(
+    grids: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    *,
+    streets: gpd.GeoDataFrame | None = None,
+    grid_id: str | None = None,
+    building_id: str | None = None,
+    households: str | None = None,
+    households_per_building: float | None = None,
+    households_range: tuple[int, int] | None = None,
+    roster: pd.DataFrame | None = None,
+    crs: CRS | str | int | None = None,
+    only_grids: Collection[str] | None = None,
+) -> MicroGrids:
+    """Cut every grid into micro-grids of whole buildings.
+
+    Parameters
+    ----------
+    grids : GeoDataFrame
+        Grid polygons with an id field (``grid_id``, 网格编码, … or ``grid_id=``).
+    buildings : GeoDataFrame
+        Building footprints (polygons) or points, with an id and a households field.
+    streets : GeoDataFrame, optional
+        Street lines; micro-grid borders then follow streets where the household counts allow
+        (each grid is first cut into street blocks).
+    grid_id, building_id, households : str, optional
+        Field names; by default the recognised names of DESIGN §4.
+    households_per_building : float, optional
+        Households counted for a building whose figure is missing (and for every building when
+        the layer has no households field). Without it, missing figures are an error.
+    households_range : (int, int)
+        MIN and MAX households per micro-grid (default 30, 100).
+    roster : DataFrame, optional
+        ``worker_id`` and ``grid_id`` columns (see ``read_roster``): workers are given, in roster
+        order, to their grid's micro-grids in number order.
+    crs : optional
+        CRS to cut and measure in; by default chosen per DESIGN §6 (metres).
+    only_grids : collection of str, optional
+        Cut only these grids (a part of a distributed run). Buildings are still assigned among
+        all grids, so each of these grids gets exactly the micro-grids of a full run; the result
+        holds their micro-grids, and building rows of other grids have no micro-grid.
+
+    Returns
+    -------
+    MicroGrids
+
+    Raises
+    ------
+    GridmapError
+        Missing fields, bad household figures, duplicate ids, or no building in any grid.
+    """
+    households_range = settings.MICROGRID_HOUSEHOLDS if households_range is None else households_range
+    lo, hi = households_range
+    if not 0 <= lo <= hi or hi <= 0:
+        raise GridmapError(f"households range {lo}:{hi}: need 0 ≤ MIN ≤ MAX and MAX > 0.")
+    gid = find_field(grids, "grid_id", grid_id)
+    grids = clean_layer(grids, gid, "grids")
+    bid = find_field(buildings, "building_id", building_id)
+    buildings, b_geom_in = _clean_buildings(buildings, bid)
+    hh = _households(buildings, households, households_per_building)
+    target_crs = grids.crs
+    layers = [grids, buildings] + ([streets] if streets is not None else [])
+    measure = CRS.from_user_input(crs) if crs is not None else metric_crs(*layers)
+    log.info("cutting micro-grids in %s (%s), %d–%d households each", measure.to_string(),
+             measure.name, lo, hi)
+    g_geom = grids.geometry.to_crs(measure).to_numpy()
+    b_geom = gpd.GeoSeries(b_geom_in, crs=buildings.crs).to_crs(measure).to_numpy()
+    g_ids = id_strings(grids[gid]).to_numpy(dtype=object)
+    b_ids = id_strings(buildings[bid]).to_numpy(dtype=object)
+
+    b_grid, crossing, b_clip = assign_to_grids(b_geom, g_geom)
+    outside = b_grid < 0
+    if outside.all():
+        raise GridmapError(f"{buildings.attrs.get('source', 'buildings')}: none of the "
+                           f"{len(b_ids)} buildings lies in a grid of {grids.attrs.get('source', 'the grids')}. "
+                           "Are the layers of the same area (and their CRS right)?")
+    if outside.any():
+        warnings.warn(f"{outside.sum()} buildings lie outside every grid and were left out: "
+                      f"{_sample(b_ids[outside])} (status 'outside' in the buildings layer)",
+                      UnplacedBuildingWarning, stacklevel=2)
+    placed = np.flatnonzero(~outside)
+
+    cut_grids = np.arange(len(g_geom))
+    if only_grids is not None:
+        cut_grids = np.flatnonzero(np.isin(g_ids, list(only_grids)))
+        placed = placed[np.isin(b_grid[placed], cut_grids)]
+    b_in, b_of = b_clip[placed], b_grid[placed]
+    if streets is not None and len(streets):
+        pieces, piece_grid = street_blocks(g_geom[cut_grids], streets.geometry.to_crs(measure).to_numpy())
+        piece_grid = cut_grids[piece_grid]
+        cut = tile(pieces, piece_grid, b_in, b_of, hh[placed], households_range)
+        leaf_geom, leaf_grid, b_leaf = _prefer_one_piece(cut, g_geom, b_in, b_of, hh[placed],
+                                                         households_range)
+    else:
+        leaf_geom, leaf_grid, b_leaf = tile(g_geom[cut_grids], cut_grids, b_in, b_of, hh[placed],
+                                            households_range)
+    order = reading_order(leaf_geom, leaf_grid, g_geom)
+
+    # Renumber leaves in reading order and build the tables.
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    leaf_geom, leaf_grid = leaf_geom[order], leaf_grid[order]
+    b_leaf = rank[b_leaf]
+    codes = microgrid_codes(g_ids[leaf_grid])
+    table = _microgrid_table(codes, g_ids, leaf_grid, leaf_geom, b_leaf, b_ids[placed], hh[placed])
+    community = find_field(grids, "community", required=False)
+    if community is not None:
+        table.insert(2, "community", grids[community].to_numpy()[leaf_grid])
+    if roster is not None:
+        table["worker"] = assign_workers(table, roster)
+    else:
+        table["worker"] = pd.Series([None] * len(table), dtype=object)
+    mg = gpd.GeoDataFrame(table, geometry=leaf_geom, crs=measure).to_crs(target_crs)
+    # Reprojection can turn a hair-thin notch left by a handed-over footprint into a crossing.
+    out_geom = mg.geometry.to_numpy()
+    broken = ~shapely.is_valid(out_geom)
+    if broken.any():
+        out_geom[broken] = polygonal_part(shapely.make_valid(out_geom[broken]))
+        mg = mg.set_geometry(gpd.GeoSeries(out_geom, index=mg.index, crs=target_crs))
+
+    b_mg = np.full(len(b_ids), None, dtype=object)
+    b_mg[placed] = codes[b_leaf]
+    status = np.where(outside, "outside", np.where(crossing, "crosses_grid", "inside")).astype(object)
+    b_out = gpd.GeoDataFrame({
+        "building_id": b_ids,
+        "grid_id": np.where(outside, None, g_ids[np.maximum(b_grid, 0)]),
+        "microgrid_id": b_mg,
+        "households": _as_int_if_whole(hh),
+        "status": status,
+    }, geometry=gpd.GeoSeries(b_geom_in, crs=buildings.crs).to_crs(target_crs).to_numpy(),
+        crs=target_crs, index=buildings.index)
+    result = MicroGrids(mg, b_out, measure, (lo, hi))
+    log.info("%d micro-grids in %d grids", len(mg), len(g_geom))
+    return result
+
+
+def tile(pieces: np.ndarray, piece_grid: np.ndarray, b_geom: np.ndarray, b_grid: np.ndarray,
+         hh: np.ndarray, households_range: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Micro-grids of pieces that tile the grids (the grids themselves, or their street blocks).
+
+    Parameters
+    ----------
+    pieces, piece_grid : arrays
+        Polygons in metres and the grid position of each.
+    b_geom, b_grid, hh : arrays
+        Buildings (clipped to their grid), their grid position and households.
+
+    Returns
+    -------
+    leaf_geom, leaf_grid, b_leaf
+        Micro-grids (unordered), their grid, and each building's micro-grid.
+    """
+    b_piece = _locate(b_geom, b_grid, pieces, piece_grid)
+    leaf_geom, leaf_grid, b_leaf = bisect(pieces, piece_grid, b_geom, hh, b_piece, households_range)
+    leaf_geom = hand_over_buildings(leaf_geom, leaf_grid, b_geom, b_leaf)
+    leaf_geom, leaf_grid, b_leaf = merge_strays(leaf_geom, leaf_grid, b_geom, b_leaf, hh, households_range)
+    return merge_small(leaf_geom, leaf_grid, b_leaf, hh, households_range)
+
+
+def _prefer_one_piece(cut: tuple, g_geom: np.ndarray, b_geom: np.ndarray, b_grid: np.ndarray,
+                      hh: np.ndarray, households_range: tuple[int, int]) -> tuple:
+    """Micro-grids along streets, except in grids where that leaves one in several parts (a
+    street across a grid's hair-thin neck) or one with no households in a grid that has some (a
+    block cut off by slivers between streets and the grid's edge): those grids are cut again
+    without streets."""
+    c_geom, c_grid, c_leaf = cut
+    single = shapely.get_num_geometries(g_geom) == 1
+    h_leaf = np.bincount(c_leaf, weights=hh, minlength=len(c_geom))
+    h_grid = np.bincount(c_grid, weights=h_leaf, minlength=len(g_geom))
+    bad = (shapely.get_num_geometries(c_geom) > 1) & single[c_grid]
+    bad |= (h_leaf == 0) & (h_grid[c_grid] > 0)
+    broken = np.unique(c_grid[bad])
+    if not len(broken):
+        return cut
+    log.info("%d grids are cut without streets (streets would leave a micro-grid in several "
+             "parts, or one with no households)", len(broken))
+    redo = np.isin(b_grid, broken)
+    p_geom, p_grid, p_leaf = tile(g_geom[broken], broken, b_geom[redo], b_grid[redo], hh[redo],
+                                  households_range)
+    keep = ~np.isin(c_grid, broken)
+    renumber = np.cumsum(keep) - 1
+    leaf = renumber[c_leaf]
+    leaf[redo] = p_leaf + keep.sum()
+    return (np.concatenate([c_geom[keep], p_geom]), np.concatenate([c_grid[keep], p_grid]), leaf)
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def _clean_buildings(buildings: gpd.GeoDataFrame, bid: str) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Buildings with usable geometry (polygons repaired, points kept), ids checked."""
+    source = buildings.attrs.get("source", "buildings")
+    ids = id_strings(buildings[bid])
+    null = ids.isna() | (ids == "")
+    if null.any():
+        raise GridmapError(f"{source}: {null.sum()} buildings have no {bid}; every building needs an id "
+                           "(name the field with --building-id).")
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        raise GridmapError(f"{source}: {dup.nunique()} values of {bid} are used by more than one "
+                           f"building ({_sample(pd.unique(dup))}); building ids must be unique.")
+    geoms = buildings.geometry.to_numpy()
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    types = shapely.get_type_id(geoms)
+    wrong = ~missing & ~np.isin(types, (0, 3, 6, 7))
+    if wrong.any():
+        raise GridmapError(f"{source}: buildings must be footprints (polygons) or points; "
+                           f"{wrong.sum()} are lines ({_sample(ids[wrong])}).")
+    invalid = ~missing & ~shapely.is_valid(geoms)
+    fixed = geoms.copy()
+    repair = invalid | (types == 7)
+    if repair.any():
+        fixed[repair] = polygonal_part(shapely.make_valid(geoms[repair]))
+        if invalid.any():
+            warnings.warn(f"{source}: repaired {invalid.sum()} invalid building footprints with "
+                          f"make_valid ({_sample(ids[invalid])})", RepairWarning, stacklevel=3)
+    gone = missing | shapely.is_empty(fixed)
+    if gone.any():
+        warnings.warn(f"{source}: dropped {gone.sum()} buildings with no geometry "
+                      f"({_sample(ids[gone])})", DroppedGeometryWarning, stacklevel=3)
+    kept = buildings.loc[~gone].copy()
+    kept.attrs.update(buildings.attrs)
+    if not len(kept):
+        raise GridmapError(f"{source}: no building has a usable geometry.")
+    return kept, fixed[~gone]
+
+
+def _households(buildings: gpd.GeoDataFrame, field: str | None, default: float | None) -> np.ndarray:
+    """Households per building as floats; missing figures are an error unless ``default`` is given."""
+    source = buildings.attrs.get("source", "buildings")
+    name = find_field(buildings, "households", field, required=default is None)
+    if name is None:
+        log.info("%s has no households field: counting %g per building", source, default)
+        return np.full(len(buildings), float(default))
+    raw = buildings[name]
+    values = pd.to_numeric(raw, errors="coerce")
+    blank = raw.isna() | (raw.astype(str).str.strip() == "")
+    garbled = values.isna() & ~blank
+    if garbled.any():
+        raise GridmapError(f"{source}: field {name!r} holds values that are not numbers "
+                           f"({_sample(raw[garbled].astype(str).unique())}); households must be counts.")
+    if blank.any():
+        if default is None:
+            ids = buildings.index[blank]
+            raise GridmapError(f"{source}: {blank.sum()} buildings have no figure in {name!r} "
+                               f"(rows {_sample(ids)}). Fill them in, or count each such building as "
+                               "N households with --households-per-building N.")
+        values = values.fillna(float(default))
+    if (values < 0).any():
+        raise GridmapError(f"{source}: field {name!r} has negative household counts "
+                           f"({_sample(raw[values < 0].astype(str))}).")
+    return values.to_numpy(dtype=float)
+
+
+# ------------------------------------------------------------------ geometry steps
+
+
+def assign_to_grids(b_geom: np.ndarray, g_geom: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The grid of each building: the one holding most of its footprint (-1: none).
+
+    Returns
+    -------
+    grid : int array
+        Grid position per building, -1 outside every grid.
+    crossing : bool array
+        The building reaches beyond its grid.
+    clipped : array of geometries
+        The building clipped to its grid (the building itself when inside; empty when outside).
+    """
+    tree = shapely.STRtree(g_geom)
+    bi, gi = tree.query(b_geom, predicate="intersects")
+    grid = np.full(len(b_geom), -1, dtype=np.int64)
+    count = np.bincount(bi, minlength=len(b_geom))
+    one = count[bi] == 1
+    grid[bi[one]] = gi[one]
+    many = ~one
+    if many.any():
+        area = shapely.area(shapely.intersection(b_geom[bi[many]], g_geom[gi[many]]))
+        pairs = pd.DataFrame({"b": bi[many], "g": gi[many], "a": area})
+        best = pairs.sort_values(["b", "a", "g"], ascending=[True, False, True]).drop_duplicates("b")
+        grid[best.b.to_numpy()] = best.g.to_numpy()
+    placed = grid >= 0
+    clipped = np.array([shapely.Polygon()] * len(b_geom), dtype=object)
+    clipped[placed] = b_geom[placed]
+    shapely.prepare(g_geom)
+    covered = np.zeros(len(b_geom), dtype=bool)
+    covered[placed] = shapely.covers(g_geom[grid[placed]], b_geom[placed])
+    crossing = placed & ~covered
+    if crossing.any():
+        cut = shapely.intersection(b_geom[crossing], g_geom[grid[crossing]])
+        polygonal = shapely.get_type_id(b_geom[crossing]) != 0
+        cut[polygonal] = polygonal_part(cut[polygonal])
+        clipped[crossing] = cut
+        # A point on a grid's edge is "crossing" only by rounding; it lies in its grid.
+        crossing[np.flatnonzero(crossing)[~polygonal]] = False
+    return grid, crossing, clipped
+
+
+def street_blocks(g_geom: np.ndarray, s_geom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each grid cut along the streets crossing it into blocks (momepy's enclosures, per grid).
+
+    Returns the blocks and the grid position of each; a grid no street crosses is one block.
+    """
+    lines = shapely.get_parts(s_geom)
+    lines = lines[np.isin(shapely.get_type_id(lines), (1, 2))]
+    if not len(lines):
+        return g_geom, np.arange(len(g_geom))
+    tree = shapely.STRtree(g_geom)
+    li, gi = tree.query(lines, predicate="intersects")
+    crossed = np.unique(gi)
+    if not len(crossed):
+        return g_geom, np.arange(len(g_geom))
+    # Node every street with every crossed grid's boundary once, then polygonize the lot.
+    rings = shapely.boundary(g_geom[crossed])
+    noded = shapely.union_all(np.concatenate([shapely.intersection(lines[li], g_geom[gi]), rings]))
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    inner = shapely.point_on_surface(faces)
+    fi, ci = shapely.STRtree(g_geom[crossed]).query(inner, predicate="within")
+    block = shapely.intersection(faces[fi], g_geom[crossed][ci])
+    block = polygonal_part(block)
+    keep = ~shapely.is_empty(block)
+    blocks, block_grid = block[keep], crossed[ci[keep]]
+    uncrossed = np.setdiff1d(np.arange(len(g_geom)), crossed)
+    # Territory polygonize missed (faces dropped as degenerate) stays with its grid.
+    covered = union_groups(blocks, block_grid, len(g_geom))
+    rest = shapely.difference(g_geom[crossed], covered[crossed])
+    rest = polygonal_part(rest)
+    lost = shapely.area(rest) > 1e-6 * shapely.area(g_geom[crossed])
+    if lost.any():
+        extra = shapely.get_parts(rest[lost], return_index=True)
+        blocks = np.concatenate([blocks, extra[0]])
+        block_grid = np.concatenate([block_grid, crossed[lost][extra[1]]])
+    # A street cutting a pinched grid (a spike held by a hair) can leave a block that touches the
+    # rest of its grid only at a point: such grids are not cut by streets, so pieces stay whole.
+    n_blocks = np.bincount(block_grid, minlength=len(g_geom))
+    adj = adjacency(blocks, block_grid)
+    linked = np.zeros(len(blocks), dtype=bool)
+    linked[adj.a.to_numpy()] = True
+    pinched = np.unique(block_grid[~linked & (n_blocks[block_grid] > 1)])
+    if len(pinched):
+        log.info("%d grids are not cut by streets: a block would touch the rest only at a point",
+                 len(pinched))
+        keep = ~np.isin(block_grid, pinched)
+        blocks, block_grid = blocks[keep], block_grid[keep]
+        uncrossed = np.union1d(uncrossed, pinched)
+    pieces = np.concatenate([g_geom[uncrossed], blocks])
+    piece_grid = np.concatenate([uncrossed, block_grid])
+    log.info("streets cut %d grids into %d blocks", len(crossed) - len(pinched), len(blocks))
+    return pieces, piece_grid
+
+
+def _locate(b_geom: np.ndarray, b_grid: np.ndarray, pieces: np.ndarray, piece_grid: np.ndarray) -> np.ndarray:
+    """The piece of its own grid each building lies in (most of it), by representative point."""
+    if len(pieces) == len(piece_grid) and np.array_equal(piece_grid, np.arange(len(pieces))):
+        return b_grid.copy()
+    point = shapely.point_on_surface(b_geom)
+    bi, pi = shapely.STRtree(pieces).query(point, predicate="intersects")
+    same = piece_grid[pi] == b_grid[bi]
+    bi, pi = bi[same], pi[same]
+    where = np.full(len(b_geom), -1, dtype=np.int64)
+    where[bi[::-1]] = pi[::-1]
+    missing = np.flatnonzero(where < 0)
+    if len(missing):
+        # Rounding left the point on no piece: take the nearest piece of the building's grid.
+        ni, npi = shapely.STRtree(pieces).query_nearest(point[missing], all_matches=True)
+        ok = piece_grid[npi] == b_grid[missing[ni]]
+        where[missing[ni[ok]][::-1]] = npi[ok][::-1]
+        still = np.flatnonzero(where < 0)
+        for b in still:  # pragma: no cover - a piece of the grid always exists
+            where[b] = np.flatnonzero(piece_grid == b_grid[b])[0]
+    return where
+
+
+
+
+def reading_order(geom: np.ndarray, grid: np.ndarray, g_geom: np.ndarray) -> np.ndarray:
+    """Order of micro-grids for numbering: by grid, then bands north → south, west → east.
+
+    A band is as tall as a typical micro-grid of the grid: sqrt(grid area / micro-grids).
+    """
+    c = shapely.get_coordinates(shapely.centroid(geom))
+    n = np.bincount(grid, minlength=len(g_geom))
+    band = np.sqrt(shapely.area(g_geom) / np.maximum(n, 1))
+    top = shapely.bounds(g_geom)[:, 3]
+    row = np.floor((top[grid] - c[:, 1]) / np.where(band[grid] > 0, band[grid], 1.0))
+    return np.lexsort((c[:, 0], row, grid))
+
+
+def microgrid_codes(grid_ids: np.ndarray) -> np.ndarray:
+    """``grid_id-NN`` per micro-grid (in order within each grid); at least two digits."""
+    series = pd.Series(grid_ids)
+    seq = series.groupby(series, sort=False).cumcount().to_numpy() + 1
+    width = series.map(series.value_counts()).to_numpy()
+    width = np.maximum(2, np.floor(np.log10(np.maximum(width, 1))).astype(int) + 1)
+    return np.array([f"{g}-{s:0{w}d}" for g, s, w in zip(grid_ids, seq, width)], dtype=object)
+
+
+def _microgrid_table(codes, g_ids, leaf_grid, leaf_geom, b_leaf, b_ids, hh) -> pd.DataFrame:
+    n = len(codes)
+    households = np.bincount(b_leaf, weights=hh, minlength=n)
+    count = np.bincount(b_leaf, minlength=n)
+    ids = np.asarray(b_ids, dtype=object)
+    order = np.lexsort((ids.astype(str), b_leaf))
+    sorted_ids = ids[order].tolist()
+    bounds = np.r_[0, np.cumsum(count)]
+    joined = [settings.LIST_SEP.join(sorted_ids[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    return pd.DataFrame({
+        "microgrid_id": codes,
+        "grid_id": g_ids[leaf_grid],
+        "households": _as_int_if_whole(households),
+        "building_ids": np.array(joined, dtype=object),
+        "n_buildings": count,
+        "area_m2": np.round(shapely.area(leaf_geom), 1),
+    })
+
+
+def _as_int_if_whole(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return values.astype(np.int64) if np.all(values == np.round(values)) else values
+
+
+def assign_workers(table: pd.DataFrame, roster: pd.DataFrame) -> pd.Series:
+    """One worker per micro-grid: each grid's roster workers, in roster order, by micro-grid number.
+
+    Warns about micro-grids left without a worker, workers left without a micro-grid, and roster
+    rows naming grids that are not in the grid layer.
+    """
+    source = roster.attrs.get("source", "the roster")
+    grids = set(table.grid_id)
+    unknown = sorted(set(roster.grid_id) - grids)
+    usable = roster[roster.grid_id.isin(grids)]
+    if unknown:
+        if not len(usable):
+            raise GridmapError(f"{source}: none of its grid ids is in the grid layer (it names "
+                               f"{_sample(unknown)}; the grids are {_sample(sorted(grids))}).")
+        warnings.warn(f"{source}: {len(unknown)} grids named in the roster are not in the grid layer "
+                      f"({_sample(unknown)}); their workers were not assigned", StaffingWarning,
+                      stacklevel=3)
+    slot = table.groupby("grid_id", sort=False).cumcount()
+    rank = usable.groupby("grid_id", sort=False).cumcount()
+    lookup = pd.Series(usable.worker_id.to_numpy(),
+                       index=pd.MultiIndex.from_arrays([usable.grid_id.to_numpy(), rank.to_numpy()]))
+    keys = pd.MultiIndex.from_arrays([table.grid_id.to_numpy(), slot.to_numpy()])
+    worker = pd.Series(lookup.reindex(keys).to_numpy(), index=table.index, dtype=object)
+    worker = worker.where(worker.notna(), None)
+    empty = table.microgrid_id[worker.isna()]
+    if len(empty):
+        warnings.warn(f"{len(empty)} micro-grids have no grid worker (more micro-grids than workers "
+                      f"listed for their grid): {_sample(empty)}", StaffingWarning, stacklevel=3)
+    per_grid = table.groupby("grid_id").size()
+    spare = usable[rank.to_numpy() >= per_grid.reindex(usable.grid_id).to_numpy()]
+    if len(spare):
+        warnings.warn(f"{len(spare)} workers are left without a micro-grid (more workers than "
+                      f"micro-grids in their grid): {_sample(spare.worker_id)}", StaffingWarning,
+                      stacklevel=3)
+    return worker
+
+
+def _sample(values) -> str:
+    values = [str(v) for v in values]
+    shown = ", ".join(values[:_LISTED])
+    return shown + (f" and {len(values) - _LISTED} more" if len(values) > _LISTED else "")
+
+
