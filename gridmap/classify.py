@@ -1,4 +1,4 @@
-"""The three-situation rule of DESIGN §2, exactly.
+"""The three-situation rule of docs/design.md §2, exactly.
 
 Compound c: no grid → ``uncovered``; one grid g → ``equal`` if compounds(g) is c alone, else
 ``large_grid``; several grids, each nesting in c and holding no other compound →
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from gridmap import settings
+from gridmap import settings, vocab
 from gridmap.errors import GridmapError, SliverWarning
 from gridmap.io import find_field, id_strings, metric_crs, reconcile
 from gridmap.overlay import overlap_table
@@ -43,8 +43,8 @@ class Classification:
     def counts(self) -> dict[str, pd.Series]:
         """Situation counts of compounds and grids, in the report order."""
         return {
-            "compounds": self.compounds.situation.value_counts().reindex(settings.COMPOUND_SITUATIONS, fill_value=0),
-            "grids": self.grids.situation.value_counts().reindex(settings.GRID_SITUATIONS, fill_value=0),
+            "compounds": self.compounds.situation.value_counts().reindex(vocab.COMPOUND_SITUATIONS, fill_value=0),
+            "grids": self.grids.situation.value_counts().reindex(vocab.GRID_SITUATIONS, fill_value=0),
         }
 
 
@@ -58,21 +58,21 @@ def classify(
     nest: float | None = None,
     crs: CRS | str | int | None = None,
 ) -> Classification:
-    """Classify every compound and grid into the three situations (DESIGN §2).
+    """Classify every compound and grid into the three situations (docs/design.md §2).
 
     Parameters
     ----------
     compounds, grids : GeoDataFrame
         Polygon layers with a CRS; invalid geometries are repaired with ``make_valid``.
     compound_id, grid_id : str, optional
-        Id fields; by default the recognised names of DESIGN §4.
+        Id fields; by default the recognised names of docs/design.md §4.
     sliver : float
         Share (0–1) of a compound's or grid's area an overlap must reach to count (default ``settings.SLIVER``, 0.05).
     nest : float
         Share (0–1) of a grid's area that must lie in a compound for the grid to nest in it
         (default ``settings.NEST``, 0.5).
     crs : optional
-        CRS to measure areas in; by default chosen per DESIGN §6.
+        CRS to measure areas in; by default chosen per docs/design.md §6.
 
     Returns
     -------

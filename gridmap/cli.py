@@ -299,7 +299,7 @@ def org_cmd(
 ):
     """Lay out the party organisation: community committee → compound (grid) branches → building groups.
 
-    Units follow the three situations and the member counts (DESIGN §3). Writes organization.csv,
+    Units follow the three situations and the member counts (docs/design.md §3). Writes organization.csv,
     organization.json and organization.xlsx (counts only: no names or phone numbers), and with
     --roster a separate member roster.
     """
@@ -319,8 +319,7 @@ def org_cmd(
 def print_organisation(org) -> None:
     """Units by kind per community, and members placed and not placed."""
     summary = org.summary()
-    t = Table(title="Organisation (units by kind)", caption="党委 committee · 党总支 general branch · "
-              "党支部 branch · 联合党支部 joint branch · 党小组 group · 党员中心户 central household")
+    t = Table(title="Organisation (units by kind)", caption=" · ".join(f"{vocab.KIND_LABELS[k]} {k.replace('_', ' ')}" for k in vocab.KINDS))
     t.add_column("community", no_wrap=True)
     for label in vocab.KIND_LABELS.values():
         t.add_column(label, justify="right")

@@ -1,4 +1,4 @@
-"""Running the heavy per-community stages on a Dask cluster (DESIGN §8).
+"""Running the heavy per-community stages on a Dask cluster (docs/design.md §8).
 
 Grids never cross a community, so the organisation (one tree per community) and the micro-grids
 (cut grid by grid) split into parts of whole communities that run in parallel on Dask workers.
@@ -25,6 +25,9 @@ from pyproj import CRS
 
 from gridmap.classify import Classification
 from gridmap.errors import GridmapError
+from gridmap.io import id_strings
+from gridmap.microgrids import MicroGrids, microgrids
+from gridmap.org import community_area, merge_organisations, natural_key, organise
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +142,6 @@ def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 def community_names(classification: Classification, communities: gpd.GeoDataFrame | None,
                     proposal: gpd.GeoDataFrame | None) -> list[str]:
     """The communities ``organise`` lays trees out for, in its order."""
-    from gridmap.org import community_area, natural_key
-
     area = community_area(classification, communities, proposal, None)
     names = set(area.grids.community.dropna()) | set(area.compounds.community.dropna())
     return sorted(names, key=natural_key)
@@ -155,16 +156,12 @@ def split(names: Sequence[str], n_parts: int) -> list[list[str]]:
 
 
 def _organise_part(folder: str, communities: list[str], options: dict):
-    from gridmap.org import organise
-
     ex = Exchange(Path(folder))
     return organise(ex.read_classification(), ex.read("buildings"), ex.read("ledger", geo=False),
                     ex.read("communities"), ex.read("proposal"), only_communities=communities, **options)
 
 
 def _microgrids_part(folder: str, grid_ids: list[str], options: dict) -> str:
-    from gridmap.microgrids import microgrids
-
     ex = Exchange(Path(folder))
     result = microgrids(ex.read("grids"), ex.read("buildings"), streets=ex.read("streets"),
                         roster=ex.read("workers", geo=False), only_grids=grid_ids, **options)
@@ -191,8 +188,6 @@ def _gather(client, futures: list, parts: list[list[str]], what: str) -> list:
 
 def organise_distributed(client, exchange: Exchange, community_names: Sequence[str], options: dict):
     """``organise`` by parts of whole communities, merged into the full run's Organisation."""
-    from gridmap.org import merge_organisations
-
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     parts = split(community_names, n_workers * PARTS_PER_WORKER)
     futures = [client.submit(_organise_part, str(exchange.folder), part, options, key=f"organise-part-{i}",
@@ -204,9 +199,6 @@ def organise_distributed(client, exchange: Exchange, community_names: Sequence[s
 def microgrids_distributed(client, exchange: Exchange, grids: gpd.GeoDataFrame, grid_id: str,
                            community: np.ndarray, options: dict, crs: CRS, households_range: tuple[int, int]):
     """``microgrids`` by parts of whole communities' grids, merged into the full run's tables."""
-    from gridmap.io import id_strings
-    from gridmap.microgrids import MicroGrids
-
     ids = id_strings(grids[grid_id]).to_numpy(dtype=object)
     names = list(dict.fromkeys(community))
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))

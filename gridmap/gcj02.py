@@ -1,4 +1,4 @@
-"""WGS 84 ↔ GCJ-02, the shifted coordinates that Gaode (AMap) tiles are drawn in (DESIGN §6).
+"""WGS 84 ↔ GCJ-02, the shifted coordinates that Gaode (AMap) tiles are drawn in (docs/design.md §6).
 
 GCJ-02 is WGS 84 longitude/latitude plus a deliberate, smoothly varying offset of a few hundred
 metres (about 550–600 m in Taiyuan). The forward formula is public; it has no closed-form inverse,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -91,7 +90,7 @@ def infer_outlines(
         Existing compound polygons; outlines do not overlap them.
     compound_id : str, optional
         Compound id field of the buildings (and of the compounds, when they have it); by default
-        the recognised names of DESIGN §4.
+        the recognised names of docs/design.md §4.
     building_id, households : str, optional
         Buildings' id and households fields; by default the recognised names when present.
     reach : float
@@ -105,7 +104,7 @@ def infer_outlines(
         Footprints are shrunk by this much (m) before sampling, so that touching buildings still
         get cells of their own (default 0.4, as momepy).
     crs : optional
-        Metric CRS to draw in; by default chosen per DESIGN §6.
+        Metric CRS to draw in; by default chosen per docs/design.md §6.
 
     Returns
     -------

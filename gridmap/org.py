@@ -42,7 +42,7 @@ import shapely
 
 from gridmap import settings, vocab
 from gridmap.classify import Classification, classify
-from gridmap.errors import GridmapError, PlacementWarning, first_line
+from gridmap.errors import GridmapError, PlacementWarning
 from gridmap.io import atomic_path, find_field, id_strings, write_csv
 from gridmap.io.tables import read_cells
 

@@ -7,25 +7,23 @@ setting ``gridmap.settings.SLIVER = 0.1`` changes every later call.
 
 from __future__ import annotations
 
-from gridmap import vocab
-
-#: Share of a compound's or grid's area below which an overlap is a digitising sliver (DESIGN §2).
+#: Share of a compound's or grid's area below which an overlap is a digitising sliver (docs/design.md §2).
 SLIVER: float = 0.05
-#: Share of a grid's area that must lie in a compound for the grid to nest in it (DESIGN §2).
+#: Share of a grid's area that must lie in a compound for the grid to nest in it (docs/design.md §2).
 NEST: float = 0.5
 
-#: Household range a grid should hold (DESIGN §1; issue 3's default).
+#: Household range a grid should hold (docs/design.md §1; issue 3's default).
 GRID_HOUSEHOLDS: tuple[int, int] = (300, 500)
-#: Household range a micro-grid should hold (DESIGN §1).
+#: Household range a micro-grid should hold (docs/design.md §1).
 MICROGRID_HOUSEHOLDS: tuple[int, int] = (30, 100)
 
-#: Organisation thresholds (DESIGN §3).
+#: Organisation thresholds (docs/design.md §3).
 BRANCH_MIN_MEMBERS: int = 3
 BRANCH_MAX_MEMBERS: int = 50
 COMMITTEE_MIN_MEMBERS: int = 7
 GROUP_MIN_MEMBERS: int = 3
 
-#: Recognised field names per meaning, the default first (DESIGN §4). Matching ignores case.
+#: Recognised field names per meaning, the default first (docs/design.md §4). Matching ignores case.
 FIELDS: dict[str, tuple[str, ...]] = {
     "compound_id": ("compound_id", "小区编码", "小区编号", "XQBM"),
     "compound_name": ("name", "小区名称", "XQMC"),
@@ -43,18 +41,15 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "phone": ("phone", "电话"),
 }
 
-# The domain's codes and labels live in gridmap.vocab; these names stay for code that read them here.
-COMPOUND_TYPES = vocab.COMPOUND_TYPES
-COMPOUND_SITUATIONS = vocab.COMPOUND_SITUATIONS
-GRID_SITUATIONS = vocab.GRID_SITUATIONS
+# The domain's codes, labels and colours (situations, compound types, unit kinds) live in gridmap.vocab.
 
-#: Encodings tried, in order, for a DBF without ``.cpg`` or code page byte (DESIGN §6).
+#: Encodings tried, in order, for a DBF without ``.cpg`` or code page byte (docs/design.md §6).
 FALLBACK_ENCODINGS: tuple[str, ...] = ("utf-8", "gb18030")
 
 #: Default I/O engine; "fiona" is the alternative.
 ENGINE: str = "pyogrio"
 
-#: Separator of id lists inside one CSV cell (DESIGN §5).
+#: Separator of id lists inside one CSV cell (docs/design.md §5).
 LIST_SEP: str = ";"
 
 #: Walking distance (m) to a service station within which a compound is served.

@@ -16,7 +16,7 @@ import shapely
 
 from gridmap.errors import (DroppedGeometryWarning, GapWarning, GridmapError, OverlapWarning,
                             RepairWarning)
-from gridmap.io import id_strings
+from gridmap.io import id_strings, metric_crs
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +233,6 @@ def layer_findings(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str
 
     Returns the cleaned layer (None when an error stops its use) and all findings in one table.
     """
-    from gridmap.io import metric_crs
-
     cleaned, issues = inspect_layer(gdf, id_field, kind)
     if cleaned is None:
         return None, issues

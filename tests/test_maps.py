@@ -6,7 +6,6 @@ import html
 import json
 import math
 import re
-import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -21,9 +20,9 @@ from conftest import digest
 from gridmap.classify import classify
 from gridmap.errors import CRSWarning, GridmapError
 from gridmap.gcj02 import gcj02_to_wgs84, shift_geometries, wgs84_to_gcj02
-from gridmap.maps import (SECTION_GRIDS, assert_offline, escape, leaflet_assets, make_maps,
+from gridmap.maps import (assert_offline, escape, leaflet_assets, make_maps,
                           network_references, split_sections)
-from mapdata import NAMES, PAYLOADS, small_city
+from mapdata import PAYLOADS, small_city
 
 HOSTILE = ["<img src=x onerror=alert(1)>", "${alert(1)}", "a`b", "</script><script>alert(2)</script>",
            "\"'&<>", "{{ 7*7 }}{% raw %}{#", "太嘉小区"]

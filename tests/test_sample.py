@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap import classify, settings
+from gridmap import classify, vocab
 from gridmap.validate import grid_gaps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +109,7 @@ def test_compounds_are_the_real_osm_ones(sample):
     assert len(compounds) + len(removed) == 76
     assert not set(compounds.compound_id) & set(removed.compound_id)
     assert compounds.osm_id.str.fullmatch(r"(way|relation)/\d+").all()
-    assert set(compounds["type"]) == set(settings.COMPOUND_TYPES)
+    assert set(compounds["type"]) == set(vocab.COMPOUND_TYPES)
     named = compounds[~compounds.name.str.startswith("无名小区")]
     assert {"太嘉小区", "山西大学家属区", "老军营西区"} <= set(named.name)
     assert (compounds.households > 0).all()
@@ -247,7 +247,7 @@ def test_every_situation_occurs(classified):
     counts = classified.counts()
     for situation in ("large_compound", "large_grid", "equal", "mixed"):
         assert counts["compounds"][situation] > 0, situation
-    for situation in settings.GRID_SITUATIONS:
+    for situation in vocab.GRID_SITUATIONS:
         assert counts["grids"][situation] > 0, situation
 
 

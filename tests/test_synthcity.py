@@ -10,7 +10,7 @@ import pyogrio
 import pytest
 import shapely
 
-from gridmap import classify, settings
+from gridmap import classify, vocab
 from gridmap.validate import grid_gaps, layer_overlaps
 from synthcity import COMPOUND_TYPES, TYPE_COUNTS, make_city, write_city
 
@@ -111,8 +111,8 @@ def test_every_situation_occurs(city):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         r = classify(city["compounds"], city["grids"])
-    assert set(r.compounds.situation) == set(settings.COMPOUND_SITUATIONS)
-    assert set(r.grids.situation) == set(settings.GRID_SITUATIONS)
+    assert set(r.compounds.situation) == set(vocab.COMPOUND_SITUATIONS)
+    assert set(r.grids.situation) == set(vocab.GRID_SITUATIONS)
 
 
 def test_taiyuan_mix_at_scale_one_tenth():

@@ -29,7 +29,7 @@ def parse_crs(value) -> CRS:
 
 
 def metric_crs(*layers: gpd.GeoDataFrame) -> CRS:
-    """The CRS that areas and distances are measured in (DESIGN §6).
+    """The CRS that areas and distances are measured in (docs/design.md §6).
 
     The first layer's own CRS when it is projected in metres; otherwise the CGCS2000 3-degree
     Gauss-Kruger zone of the data's centre (EPSG:4534–4554, China only), else UTM.

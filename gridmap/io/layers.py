@@ -22,6 +22,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from gridmap import settings
 from gridmap.errors import GridmapError, first_line
@@ -199,7 +200,7 @@ def shapefile_encoding(shp: Path) -> str | None:
 
     GDAL honours a ``.cpg`` file and the DBF's code page byte (LDID); without either it would read
     the bytes as Latin-1, which garbles Chinese. Then the DBF is decoded as UTF-8, else GB18030
-    (DESIGN §6), and the first that decodes every field name and value is used.
+    (docs/design.md §6), and the first that decodes every field name and value is used.
     """
     if any(shp.with_suffix(s).exists() for s in (".cpg", ".CPG")):
         return None

@@ -1,4 +1,4 @@
-"""PostGIS: layers read from a city database, and a run's tables written into one (DESIGN §5).
+"""PostGIS: layers read from a city database, and a run's tables written into one (docs/design.md §5).
 
 A layer is ``postgresql://USER@HOST[:PORT]/DBNAME:[SCHEMA.]TABLE[?geometry=COL]`` (``postgres://``
 too), the ``:LAYER`` convention of files; a target is ``postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA``.
@@ -710,7 +710,7 @@ def _is_id(column) -> bool:
 
 
 def _text_lists(frame: pd.DataFrame) -> pd.DataFrame:
-    """Lists or tuples in a cell are joined with ``;`` as in the CSV files (DESIGN §5)."""
+    """Lists or tuples in a cell are joined with ``;`` as in the CSV files (docs/design.md §5)."""
     out = frame
     for column in frame.columns:
         if frame[column].dtype == object and column != getattr(frame, "_geometry_column_name", None):

@@ -1,6 +1,6 @@
 """Micro-grids (微网格): each grid cut into pieces of about 30–100 households, made of whole buildings.
 
-How (DESIGN §1, issue 4):
+How (docs/design.md §1, issue 4):
 
 1. Buildings go to the grid holding most of their footprint (points: the grid they lie in). A
    building that crosses a grid boundary is clipped to its grid: micro-grids tile grids, so the

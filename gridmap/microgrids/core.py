@@ -112,7 +112,7 @@ def microgrids(
         Street lines; micro-grid borders then follow streets where the household counts allow
         (each grid is first cut into street blocks).
     grid_id, building_id, households : str, optional
-        Field names; by default the recognised names of DESIGN §4.
+        Field names; by default the recognised names of docs/design.md §4.
     households_per_building : float, optional
         Households counted for a building whose figure is missing (and for every building when
         the layer has no households field). Without it, missing figures are an error.
@@ -122,7 +122,7 @@ def microgrids(
         ``worker_id`` and ``grid_id`` columns (see ``read_roster``): workers are given, in roster
         order, to their grid's micro-grids in number order.
     crs : optional
-        CRS to cut and measure in; by default chosen per DESIGN §6 (metres).
+        CRS to cut and measure in; by default chosen per docs/design.md §6 (metres).
     only_grids : collection of str, optional
         Cut only these grids (a part of a distributed run). Buildings are still assigned among
         all grids, so each of these grids gets exactly the micro-grids of a full run; the result
