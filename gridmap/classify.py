@@ -20,7 +20,7 @@ from pyproj import CRS
 
 from gridmap import settings, vocab
 from gridmap.errors import GridmapError, SliverWarning
-from gridmap.io import find_field, id_strings, metric_crs, reconcile
+from gridmap.io import feature_areas, find_field, id_strings, metric_crs, reconcile
 from gridmap.overlay import overlap_table
 from gridmap.validate import clean_layer
 
@@ -103,6 +103,10 @@ def classify(
     c_geom = compounds.geometry.to_crs(measure)
     g_geom = grids.geometry.to_crs(measure)
     table = overlap_table(c_geom, g_geom)
+    c_area, g_area = _true_areas(compounds.geometry, c_geom, measure), _true_areas(grids.geometry, g_geom, measure)
+    # Overlaps are measured in one plane; beyond one zone each is scaled as its compound is. Shares
+    # are ratios within one plane and need no scaling.
+    table["overlap_m2"] *= (c_area / _nonzero(c_geom.area.to_numpy()))[table.compound.to_numpy()]
     table["significant"] = (table.share_of_compound >= sliver) | (table.share_of_grid >= sliver)
     slivers = int((~table.significant).sum())
     if slivers:
@@ -121,14 +125,14 @@ def classify(
         "main_grid_id": pd.Series(g_ids[main.grid], index=main.compound.to_numpy()).reindex(range(len(c_ids))).to_numpy(),
         "main_share": pd.Series(main.share_of_compound.to_numpy(), index=main.compound.to_numpy())
                       .reindex(range(len(c_ids))).round(4).to_numpy(),
-        "area_m2": c_geom.area.round(1).to_numpy(),
+        "area_m2": c_area.round(1),
         "sliver_grid_ids": _joined(table.compound[~table.significant], g_ids[table.grid[~table.significant]], len(c_ids)),
     }, index=compounds.index)
     g_out = pd.DataFrame({
         "grid_id": g_ids,
         "situation": g_situation,
         "compound_ids": _joined(sig.grid, c_ids[sig.compound], len(g_ids)),
-        "area_m2": g_geom.area.round(1).to_numpy(),
+        "area_m2": g_area.round(1),
     }, index=grids.index)
     overlaps = pd.DataFrame({
         "compound_id": c_ids[table.compound],
@@ -184,6 +188,15 @@ def situations(table: pd.DataFrame, n_compounds: int, n_grids: int, nest: float
         ["no_compound", "mixed", "large_compound", "equal"],
         default="large_grid").astype(object)
     return c_sit, g_sit
+
+
+def _true_areas(geoms: gpd.GeoSeries, measured: gpd.GeoSeries, crs: CRS) -> np.ndarray:
+    """Areas (m²) true at any extent: ``measured`` (planar in ``crs``) within one zone."""
+    return feature_areas(geoms, crs, planar=measured.area.to_numpy())
+
+
+def _nonzero(values: np.ndarray) -> np.ndarray:
+    return np.where(values > 0, values, 1.0)
 
 
 def _joined(owner: pd.Series, values: np.ndarray, n: int) -> np.ndarray:

@@ -120,3 +120,43 @@ def set_crs(gdf: gpd.GeoDataFrame, spec, crs) -> gpd.GeoDataFrame:
         return gdf.set_crs(parse_crs(crs))
     except GridmapError as exc:
         raise GridmapError(f"{spec}: {exc}") from None
+
+
+def gauss_kruger_zone(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """EPSG code of the metric zone each point lies in: the CGCS2000 3-degree Gauss-Kruger zone
+    (EPSG:4534–4554) inside China's extent, else the WGS 84 UTM zone (docs/design.md §6)."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    central = 3 * np.floor(lon / 3 + 0.5)
+    in_china = (lon >= 73.5) & (lon <= 136.5) & (lat >= 3) & (lat <= 54)
+    gk = 4534 + (central - 75) // 3
+    utm = np.where(lat >= 0, 32600, 32700) + np.clip((lon + 180) // 6 + 1, 1, 60)
+    return np.where(in_china, gk, utm).astype(int)
+
+
+def feature_areas(geoms: gpd.GeoSeries, metric: CRS, planar: np.ndarray | None = None) -> np.ndarray:
+    """Area (m²) of each feature, true at any extent.
+
+    Within one Gauss-Kruger zone a planar area in ``metric`` is true to a few parts in ten
+    thousand, and that is what is returned (so data inside one zone measures exactly as before).
+    A layer spanning several zones (a province, the country) is measured feature by feature in the
+    zone of each feature's centre, one reprojection per zone: in the zone of the layer's centre,
+    areas 20° of longitude away are off by 8 %. ``planar``: the areas in ``metric`` when the caller
+    has them already.
+    """
+    planar = geoms.to_crs(metric).area.to_numpy() if planar is None else np.asarray(planar, dtype=float)
+    usable = geoms.notna().to_numpy() & ~geoms.is_empty.to_numpy()
+    if not usable.any():
+        return planar
+    centre = geoms[usable].to_crs(4326).representative_point()
+    zone = np.zeros(len(geoms), dtype=int)
+    zone[usable] = gauss_kruger_zone(centre.x.to_numpy(), centre.y.to_numpy())
+    zones = np.unique(zone[usable])
+    if len(zones) == 1:
+        return planar
+    out = planar.copy()
+    for code in zones:
+        rows = np.flatnonzero(usable & (zone == code))
+        out[rows] = geoms.iloc[rows].to_crs(int(code)).area.to_numpy()
+    log.info("areas measured in %d zones (the layer spans more than one)", len(zones))
+    return out
