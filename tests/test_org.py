@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 import gridmap
 from gridmap.cli import app
 from gridmap.errors import GridmapError, PlacementWarning
-from gridmap.org import (CATEGORY_COLUMNS, UNIT_COLUMNS, Thresholds, _bisect, _groups, merge_organisations,
+from gridmap.org import (CATEGORY_COLUMNS, UNIT_COLUMNS, Thresholds, bisect_members, building_groups,
+                         merge_organisations,
                          organise, read_ledger, write_organisation)
 
 CRS = "EPSG:4547"
@@ -371,7 +372,7 @@ def test_groups_property(m, xy, minimum):
         return
     m = m[keep]
     xy = np.array(xy[: len(keep)])[keep]
-    group, anchors = _groups(xy, m, minimum)
+    group, anchors = building_groups(xy, m, minimum)
     assert (group >= 0).all() and len(group) == len(m)          # each building in one group
     assert set(group) == set(range(len(anchors)))                # no empty group
     assert (group[anchors] == np.arange(len(anchors))).all()     # anchors head their own groups
@@ -386,7 +387,7 @@ def test_groups_property(m, xy, minimum):
 def test_bisect_property(m, cap, floor):
     m = np.array(m)
     xy = np.column_stack([np.arange(len(m)) * 7.0 % 53, np.arange(len(m)) * 3.0])
-    parts = _bisect(xy, m, cap, floor)
+    parts = bisect_members(xy, m, cap, floor)
     allidx = np.sort(np.concatenate(parts))
     assert (allidx == np.arange(len(m))).all()                   # a partition
     for p in parts:
@@ -516,12 +517,12 @@ def test_outputs_csv_json_xlsx(tmp_path):
 
 def test_json_text_is_what_json_dumps_writes(tmp_path):
     """organization.json is written unit by unit for speed; it must be json.dumps(indent=1)'s text."""
-    from gridmap.org import _document, _document_json
+    from gridmap.org import document, document_json
 
     comps, grids, buildings = town()
     org = quiet(organise, gridmap.classify(comps, grids), with_members(buildings, {"A1": 60, "B1": 2}, default=3))
-    expect = json.dumps(_document(org), ensure_ascii=False, indent=1)
-    assert _document_json(org) == expect
+    expect = json.dumps(document(org), ensure_ascii=False, indent=1)
+    assert document_json(org) == expect
     write_organisation(org, tmp_path)
     assert (tmp_path / "organization.json").read_text(encoding="utf-8") == expect
     # Awkward text, missing values and an empty tree.
@@ -531,9 +532,9 @@ def test_json_text_is_what_json_dumps_writes(tmp_path):
     u.loc[2, "households"] = np.nan
     u.loc[3, "building_ids"] = "x;;y"
     odd = org.__class__(u, org.buildings, org.members, org.thresholds, org.source)
-    assert _document_json(odd) == json.dumps(_document(odd), ensure_ascii=False, indent=1)
+    assert document_json(odd) == json.dumps(document(odd), ensure_ascii=False, indent=1)
     empty = org.__class__(u.iloc[:0], org.buildings, org.members, org.thresholds, org.source)
-    assert _document_json(empty) == json.dumps(_document(empty), ensure_ascii=False, indent=1)
+    assert document_json(empty) == json.dumps(document(empty), ensure_ascii=False, indent=1)
 
 
 # ------------------------------------------------------------------ bad input

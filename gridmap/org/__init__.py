@@ -82,10 +82,10 @@ _HEADER_SEARCH_ROWS = 20
 #: First search radius (m) for neighbouring units; widened fourfold until enough are found.
 _NEAR_RADIUS = 300.0
 _NEAR_COUNT = 8
-_LISTED = 10
+LISTED = 10
 
 
-def _without_gc(fn):
+def without_gc(fn):
     """Run ``fn`` with Python's cycle collector paused (and restored after, if it was on).
 
     The layout makes hundreds of thousands of small objects that hold no reference cycles; the
@@ -189,7 +189,7 @@ def read_ledger(
     if not frames:
         raise GridmapError(f"{', '.join(map(str, paths))}: no sheet holds a member table.")
     ledger = pd.concat(frames, ignore_index=True)
-    _check_unique_members(ledger, ", ".join(map(str, paths)))
+    check_unique_members(ledger, ", ".join(map(str, paths)))
     log.info("ledger: %d members from %d tables", len(ledger), len(frames))
     return ledger
 
@@ -220,7 +220,7 @@ def standardise_ledger(
     else:
         where = f"{source} row " + rows.astype(str)
     out = pd.DataFrame({
-        "member_id": _id_values(df[m_col]) if m_col else where,
+        "member_id": id_values(df[m_col]) if m_col else where,
         "building_id": _ledger_ids(df[b_col]),
         "category": _category_codes(df[c_col], default_category) if c_col
                     else pd.Series(default_category or "other", index=df.index),
@@ -279,7 +279,7 @@ def _ledger_frame(raw: pd.DataFrame, label: str, building_id: str | None,
 
 
 def _ledger_ids(values: pd.Series) -> pd.Series:
-    ids = _id_values(values)
+    ids = id_values(values)
     # Excel may turn 12 into 12.0 when a column mixes numbers and text.
     return ids.map(lambda v: v[: v.index(".")] if isinstance(v, str) and re.fullmatch(r"\d+\.0+", v) else v)
 
@@ -302,19 +302,19 @@ def _category_codes(values: pd.Series, default: str | None) -> pd.Series:
         codes[text == ""] = default
     other = values[codes == "other"].dropna().astype(str)
     if len(other):
-        shown = ", ".join(f"{v!r} ({n})" for v, n in other.value_counts().head(_LISTED).items())
+        shown = ", ".join(f"{v!r} ({n})" for v, n in other.value_counts().head(LISTED).items())
         warnings.warn(f"{values.attrs.get('source', 'the ledger')}: {len(other)} members have a category "
                       f"that is none of {', '.join(CATEGORIES.values())}: {shown}; counted as other",
                       PlacementWarning, stacklevel=3)
     return codes
 
 
-def _check_unique_members(ledger: pd.DataFrame, source: str) -> None:
+def check_unique_members(ledger: pd.DataFrame, source: str) -> None:
     dup = ledger.member_id[ledger.member_id.duplicated(keep=False)]
     if len(dup):
         values = pd.unique(dup)
-        shown = ", ".join(map(str, values[:_LISTED])) + (f" and {len(values) - _LISTED} more"
-                                                          if len(values) > _LISTED else "")
+        shown = ", ".join(map(str, values[:LISTED])) + (f" and {len(values) - LISTED} more"
+                                                          if len(values) > LISTED else "")
         raise GridmapError(f"{source}: {len(values)} member ids occur more than once ({shown}). Each "
                            "member must appear once in the ledger; remove the duplicates and run again.")
 
@@ -323,7 +323,7 @@ def _check_unique_members(ledger: pd.DataFrame, source: str) -> None:
 
 
 @dataclass
-class _Area:
+class Area:
     """Compounds and grids the layout is built on, in the metric CRS, indexed by id."""
 
     compounds: pd.DataFrame  # situation, grids (list), main_grid, label, name, community, geometry
@@ -332,7 +332,7 @@ class _Area:
 
 
 def community_area(cls: Classification, communities: gpd.GeoDataFrame | None,
-          proposal: gpd.GeoDataFrame | None, community_field: str | None) -> _Area:
+          proposal: gpd.GeoDataFrame | None, community_field: str | None) -> Area:
     """Compounds and grids with labels and communities; on the proposal's grids when given."""
     crs = cls.crs
     original = cls.grids
@@ -351,12 +351,12 @@ def community_area(cls: Classification, communities: gpd.GeoDataFrame | None,
         layout = _on_proposal(cls, proposal)
         grid_names, grid_comms = _inherit(layout.grids, original, grid_names, grid_comms, crs)
         # The proposal's own names and communities (gridmap align carries them) come first.
-        pid = _id_values(proposal[find_field(proposal, "grid_id")]).to_numpy(dtype=object)
+        pid = id_values(proposal[find_field(proposal, "grid_id")]).to_numpy(dtype=object)
         for meaning, target in (("grid_name", grid_names), ("community", grid_comms)):
             own = find_field(proposal, meaning, required=False,
                              exclude=("grid_id", "status", "situation", "compound_ids", "origin_grid_id"))
             if own:
-                values = pd.Series(proposal[own].map(_text).to_numpy(dtype=object), index=pid)
+                values = pd.Series(proposal[own].map(text_or_none).to_numpy(dtype=object), index=pid)
                 values = values[values.notna() & ~values.index.duplicated()]
                 target.loc[values.index.intersection(target.index)] = values
 
@@ -369,7 +369,7 @@ def community_area(cls: Classification, communities: gpd.GeoDataFrame | None,
         "geometry": cg.geometry.to_crs(crs).to_numpy(),
         "was": cls.compounds.situation.to_numpy(),
     }, index=pd.Index(cg.compound_id.to_numpy(), name="compound_id"))
-    comp["label"] = [_compound_label(n, i) for n, i in zip(comp.name, comp.index)]
+    comp["label"] = [compound_label(n, i) for n, i in zip(comp.name, comp.index)]
     gg = layout.grids
     grid = pd.DataFrame({
         "situation": gg.situation.to_numpy(),
@@ -378,13 +378,13 @@ def community_area(cls: Classification, communities: gpd.GeoDataFrame | None,
         "community": grid_comms.reindex(gg.grid_id.to_numpy()).to_numpy(),
         "geometry": gg.geometry.to_crs(crs).to_numpy(),
     }, index=pd.Index(gg.grid_id.to_numpy(), name="grid_id"))
-    grid["label"] = [_grid_label(n, i) for n, i in zip(grid.name, grid.index)]
+    grid["label"] = [grid_label(n, i) for n, i in zip(grid.name, grid.index)]
 
     if communities is not None:
         grid["community"] = _community_of(grid.geometry.to_numpy(), communities, crs)
         comp["community"] = _community_of(comp.geometry.to_numpy(), communities, crs)
     else:
-        grid["community"] = grid.community.map(_text).fillna("")
+        grid["community"] = grid.community.map(text_or_none).fillna("")
         comp["community"] = ""
         if len(grid):
             # A compound in no grid belongs to the community of the nearest grid.
@@ -396,7 +396,7 @@ def community_area(cls: Classification, communities: gpd.GeoDataFrame | None,
     # Grids never cross a community (DESIGN §8): a covered compound goes with its main grid.
     covered = comp.situation != "uncovered"
     comp.loc[covered, "community"] = grid.community.reindex(comp.main_grid[covered]).to_numpy()
-    return _Area(comp, grid, crs)
+    return Area(comp, grid, crs)
 
 
 def _on_proposal(cls: Classification, proposal: gpd.GeoDataFrame) -> Classification:
@@ -405,7 +405,7 @@ def _on_proposal(cls: Classification, proposal: gpd.GeoDataFrame) -> Classificat
     compounds = gpd.GeoDataFrame({"compound_id": cls.compounds.compound_id.to_numpy()},
                                  geometry=cls.compounds.geometry.to_numpy(), crs=cls.compounds.crs)
     compounds.attrs["source"] = cls.compounds.attrs.get("source", "compounds")
-    grids = gpd.GeoDataFrame({"grid_id": _id_values(proposal[gid]).to_numpy(dtype=object)},
+    grids = gpd.GeoDataFrame({"grid_id": id_values(proposal[gid]).to_numpy(dtype=object)},
                              geometry=proposal.geometry.to_numpy(), crs=proposal.crs)
     grids.attrs["source"] = proposal.attrs.get("source", "the proposal")
     with warnings.catch_warnings():
@@ -438,7 +438,7 @@ def _community_of(geoms: np.ndarray, communities: gpd.GeoDataFrame, crs) -> np.n
     if field_ is None:
         names = np.array([f"社区{i + 1}" for i in range(len(communities))], dtype=object)
     else:
-        names = communities[field_].map(_text).fillna("").to_numpy(dtype=object)
+        names = communities[field_].map(text_or_none).fillna("").to_numpy(dtype=object)
     polys = communities.geometry.to_crs(crs).to_numpy()
     if not len(geoms):
         return np.array([], dtype=object)
@@ -474,12 +474,12 @@ def _nearest(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     return out
 
 
-def _buildings(area: _Area, buildings: gpd.GeoDataFrame, building_id: str | None,
+def building_table(area: Area, buildings: gpd.GeoDataFrame, building_id: str | None,
                households: str | None, party_members: str | None, compound_id: str | None) -> pd.DataFrame:
     """One row per building: id, label, compound, grid, point (metric) and figures."""
     source = buildings.attrs.get("source", "buildings")
     bid = find_field(buildings, "building_id", building_id)
-    ids = _id_values(buildings[bid])
+    ids = id_values(buildings[bid])
     null = ids.isna() | (ids == "")
     if null.any():
         raise GridmapError(f"{source}: {int(null.sum())} buildings have no {bid}. Every building needs "
@@ -487,7 +487,7 @@ def _buildings(area: _Area, buildings: gpd.GeoDataFrame, building_id: str | None
     dup = ids[ids.duplicated(keep=False)]
     if len(dup):
         raise GridmapError(f"{source}: {dup.nunique()} building ids occur more than once "
-                           f"({_sample(pd.unique(dup))}); building ids must be unique.")
+                           f"({sample_text(pd.unique(dup))}); building ids must be unique.")
     geoms = buildings.geometry.to_crs(area.crs).to_numpy() if buildings.crs is not None else None
     if geoms is None:
         raise GridmapError(f"{source}: the buildings layer has no CRS; give one with --crs.")
@@ -496,10 +496,10 @@ def _buildings(area: _Area, buildings: gpd.GeoDataFrame, building_id: str | None
     points[located] = shapely.point_on_surface(geoms[located])
 
     name_field = find_field(buildings, "building_name", required=False, exclude=(bid,))
-    names = buildings[name_field].map(_text) if name_field else pd.Series(None, index=buildings.index)
+    names = buildings[name_field].map(text_or_none) if name_field else pd.Series(None, index=buildings.index)
     table = pd.DataFrame({
         "building_id": ids.to_numpy(dtype=object),
-        "label": [_building_label(n, i) for n, i in zip(names.to_numpy(dtype=object), ids.to_numpy(dtype=object))],
+        "label": [building_label(n, i) for n, i in zip(names.to_numpy(dtype=object), ids.to_numpy(dtype=object))],
         "x": shapely.get_x(points), "y": shapely.get_y(points),
         "located": located,
     })
@@ -510,12 +510,12 @@ def _buildings(area: _Area, buildings: gpd.GeoDataFrame, building_id: str | None
     cfield = find_field(buildings, "compound_id", compound_id if compound_id in buildings.columns else None,
                         required=False, exclude=(bid,))
     if cfield:
-        given = _id_values(buildings[cfield]).to_numpy(dtype=object)
+        given = id_values(buildings[cfield]).to_numpy(dtype=object)
         known = pd.Index(c_ids).get_indexer(given) >= 0
         unknown = pd.notna(given) & (given != "") & ~known
         if unknown.any():
             warnings.warn(f"{source}: {int(unknown.sum())} buildings name a compound ({cfield}) that is not "
-                          f"in the compounds layer ({_sample(pd.unique(given[unknown]))}); they are placed by "
+                          f"in the compounds layer ({sample_text(pd.unique(given[unknown]))}); they are placed by "
                           "location instead", PlacementWarning, stacklevel=3)
         table["compound_id"] = np.where(known, given, spatial)
     else:
@@ -527,7 +527,7 @@ def _buildings(area: _Area, buildings: gpd.GeoDataFrame, building_id: str | None
     gaps = np.isnan(table.households.to_numpy())
     if gaps.any() and not gaps.all():
         warnings.warn(f"{source}: {int(gaps.sum())} buildings have no household figure "
-                      f"({_sample(table.building_id[gaps])}); units' households count the others only",
+                      f"({sample_text(table.building_id[gaps])}); units' households count the others only",
                       PlacementWarning, stacklevel=3)
     table["party_members"] = _figures(buildings, "party_members", party_members, source, required=False)
     return table
@@ -543,7 +543,7 @@ def _figures(buildings: pd.DataFrame, meaning: str, explicit: str | None, source
     bad = values.isna() & buildings[col].notna() & (buildings[col].astype(str).str.strip() != "")
     if bad.any():
         warnings.warn(f"{source}: {int(bad.sum())} values of {col} are not numbers "
-                      f"({_sample(buildings[col][bad].astype(str).unique())}); taken as missing",
+                      f"({sample_text(buildings[col][bad].astype(str).unique())}); taken as missing",
                       PlacementWarning, stacklevel=4)
     negative = values < 0
     if negative.any():
@@ -556,7 +556,7 @@ def _figures(buildings: pd.DataFrame, meaning: str, explicit: str | None, source
 
 
 @dataclass
-class _Part:
+class Part:
     """Territory that may become a unit: a compound, a grid, or a grid's loose buildings."""
 
     key: str
@@ -567,13 +567,13 @@ class _Part:
     compound_ids: list[str] = field(default_factory=list)
     grid_ids: list[str] = field(default_factory=list)
     rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    children: list[_Part] = field(default_factory=list)
+    children: list[Part] = field(default_factory=list)
     review: list[str] = field(default_factory=list)
     note: list[str] = field(default_factory=list)
     joint: list[str] = field(default_factory=list)  # labels of the small units joined in it
 
 
-def _parts(area: _Area, bld: pd.DataFrame) -> tuple[list[_Part], np.ndarray]:
+def top_parts(area: Area, bld: pd.DataFrame) -> tuple[list[Part], np.ndarray]:
     """Top parts per the situations, with each building's top and sub-part keys.
 
     Returns the parts and, per building, a placement reason ('' when placed).
@@ -584,7 +584,7 @@ def _parts(area: _Area, bld: pd.DataFrame) -> tuple[list[_Part], np.ndarray]:
     # for a mixed compound its main grid (the layout until the boundaries are aligned).
     home = comp.main_grid.where(~is_lc & (comp.situation != "uncovered"))
     at_home = home.dropna().groupby(home.dropna()).groups
-    tops: dict[str, _Part] = {}
+    tops: dict[str, Part] = {}
     # Plain dicts: per-compound pandas look-ups would dominate the run time at city scale.
     C = {col: dict(zip(comp.index, comp[col].to_numpy(dtype=object)))
          for col in ("label", "situation", "community", "geometry", "grids", "was")}
@@ -592,27 +592,27 @@ def _parts(area: _Area, bld: pd.DataFrame) -> tuple[list[_Part], np.ndarray]:
          for col in ("label", "situation", "community", "geometry")}
 
     for cid in comp.index[is_lc]:
-        part = _Part(f"c:{cid}", C["label"][cid], "large_compound", C["community"][cid], C["geometry"][cid],
+        part = Part(f"c:{cid}", C["label"][cid], "large_compound", C["community"][cid], C["geometry"][cid],
                      [cid], list(C["grids"][cid]))
-        part.children = [_Part(f"g:{g}", G["label"].get(g, g), "large_compound", C["community"][cid],
+        part.children = [Part(f"g:{g}", G["label"].get(g, g), "large_compound", C["community"][cid],
                                G["geometry"].get(g), [], [g]) for g in C["grids"][cid]]
         if C["was"][cid] == "mixed":
             part.note.append(f"laid out on the alignment proposal: {C['label'][cid]}")
         tops[part.key] = part
     for cid in comp.index[comp.situation == "uncovered"]:
-        tops[f"c:{cid}"] = _Part(f"c:{cid}", C["label"][cid], "uncovered", C["community"][cid],
+        tops[f"c:{cid}"] = Part(f"c:{cid}", C["label"][cid], "uncovered", C["community"][cid],
                                  C["geometry"][cid], [cid], [], review=[f"{C['label'][cid]} lies in no grid"])
     for gid in grid.index[grid.situation != "large_compound"]:
         label, community, geometry = G["label"][gid], G["community"][gid], G["geometry"][gid]
         homed = sorted(at_home.get(gid, []), key=natural_key)
-        part = _Part(f"g:{gid}", label, G["situation"][gid], community, geometry, homed, [gid])
+        part = Part(f"g:{gid}", label, G["situation"][gid], community, geometry, homed, [gid])
         if len(homed) == 1:
             # One compound (grid) branch: named after the compound residents know.
             part.label = C["label"][homed[0]]
         elif len(homed) > 1:
-            part.children = [_Part(f"c:{cid}", C["label"][cid], C["situation"][cid], community,
+            part.children = [Part(f"c:{cid}", C["label"][cid], C["situation"][cid], community,
                                    C["geometry"][cid], [cid], [gid]) for cid in homed]
-            part.children.append(_Part(f"r:{gid}", f"{label}散居楼院", G["situation"][gid], community,
+            part.children.append(Part(f"r:{gid}", f"{label}散居楼院", G["situation"][gid], community,
                                        geometry, [], [gid]))
         mixed = [cid for cid in homed if C["situation"][cid] == "mixed"]
         if mixed:
@@ -645,7 +645,7 @@ def _positions(keys: np.ndarray) -> dict[str, np.ndarray]:
     return {k: order[a:b] for k, a, b in zip(uniques, bounds[:-1], bounds[1:]) if k != ""}
 
 
-def _building_parts(area: _Area, bld: pd.DataFrame, is_lc: pd.Series, home: pd.Series
+def _building_parts(area: Area, bld: pd.DataFrame, is_lc: pd.Series, home: pd.Series
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top part key, sub-part key ('' for none) and unplaced reason of each building."""
     comp, grid = area.compounds, area.grids
@@ -777,7 +777,7 @@ def _nearest_cluster(members: Iterable[int], cluster_of: np.ndarray, eligible: n
     return None
 
 
-def _combine(parts: list[_Part], members: np.ndarray, t: Thresholds) -> list[_Part]:
+def combine(parts: list[Part], members: np.ndarray, t: Thresholds) -> list[Part]:
     """Join small parts (under ``branch_min`` members) with their neighbours (DESIGN §3).
 
     A small part joins the nearest unit: when that is also small they form a joint branch
@@ -829,12 +829,12 @@ def _combine(parts: list[_Part], members: np.ndarray, t: Thresholds) -> list[_Pa
     return out
 
 
-def _merged(mains: list[_Part], attached: list[_Part], attached_members: list[int], joint: bool) -> _Part:
+def _merged(mains: list[Part], attached: list[Part], attached_members: list[int], joint: bool) -> Part:
     """One part from a cluster: a joint of small parts, or a unit with neighbours taken in."""
     if joint:
         labels = [p.label for p in mains]
         label = "、".join(labels) if len(labels) <= 2 else f"{labels[0]}等{len(labels)}个"
-        base = _Part(
+        base = Part(
             key="+".join(p.key for p in mains), label=label,
             situation=settings.LIST_SEP.join(sorted({p.situation for p in mains})),
             community=mains[0].community, geometry=shapely.union_all([p.geometry for p in mains]),
@@ -894,7 +894,7 @@ class _Builder:
         self.compounds = bld.compound_id.to_numpy(dtype=object)
         self.grids = bld.grid_id.to_numpy(dtype=object)
         self.bids = bld.building_id.to_numpy(dtype=object)
-        self.comp_names = {k: _text(v) for k, v in comp_names.items()}
+        self.comp_names = {k: text_or_none(v) for k, v in comp_names.items()}
         self.t = t
         # Natural order of (compound name, building label, id), for listing groups and households.
         # Only ever compared among the ``used`` rows (the buildings of the communities laid out),
@@ -903,23 +903,23 @@ class _Builder:
         names = np.array([self.comp_names.get(c) or "" if isinstance(c, str) else "" for c in self.compounds[used]],
                          dtype=object)
         self.bid_rank = np.full(len(bld), -1, dtype=np.int64)
-        self.bid_rank[used] = _natural_rank(self.bids[used])
-        order = np.lexsort((self.bid_rank[used], _natural_rank(self.labels[used]), _natural_rank(names)))
+        self.bid_rank[used] = natural_rank(self.bids[used])
+        order = np.lexsort((self.bid_rank[used], natural_rank(self.labels[used]), natural_rank(names)))
         self.rank = np.full(len(bld), -1, dtype=np.int64)
         self.rank[used[order]] = np.arange(len(order))
 
     def m(self, rows: np.ndarray) -> int:
         return int(self.members[rows].sum())
 
-    def unit(self, part: _Part) -> _Node:
+    def unit(self, part: Part) -> _Node:
         """A top part as a branch, or as a general branch with branches beneath."""
         t = self.t
         if self.m(part.rows) <= t.branch_max:
             return self.branch(part)
-        subs: list[_Part] = []
+        subs: list[Part] = []
         children = [c for c in part.children if len(c.rows) or c.compound_ids or c.grid_ids]
         if len(children) >= 2:
-            for child in _combine(children, self.members, t):
+            for child in combine(children, self.members, t):
                 subs += self.split(child)
         else:
             subs = self.split(part)
@@ -937,10 +937,10 @@ class _Builder:
         node.note = [n for n in node.note if n not in below]
         return node
 
-    def split(self, part: _Part) -> list[_Part]:
+    def split(self, part: Part) -> list[Part]:
         """Clusters of neighbouring buildings, each at most ``branch_max`` members (and at least
         ``branch_min``), by recursive bisection along the longer side."""
-        pieces = _bisect(self.xy[part.rows], self.members[part.rows], self.t.branch_max, self.t.branch_min)
+        pieces = bisect_members(self.xy[part.rows], self.members[part.rows], self.t.branch_max, self.t.branch_min)
         if len(pieces) == 1:
             return [part]
         out = []
@@ -948,7 +948,7 @@ class _Builder:
                                                               self.xy[part.rows[p], 0].mean())), start=1):
             piece = copy.copy(part)
             piece.key = f"{part.key}#{k}"
-            piece.label = f"{part.label}第{_chinese_number(k)}"
+            piece.label = f"{part.label}第{chinese_number(k)}"
             piece.rows = part.rows[idx]
             piece.children = []
             piece.compound_ids = _ids(self.compounds[piece.rows]) or list(part.compound_ids)
@@ -958,7 +958,7 @@ class _Builder:
             out.append(piece)
         return out
 
-    def branch(self, part: _Part) -> _Node:
+    def branch(self, part: Part) -> _Node:
         kind = "joint_branch" if part.joint else "branch"
         name = part.label + ("联合党支部" if part.joint else "党支部")
         node = self._node(kind, part, name)
@@ -967,7 +967,7 @@ class _Builder:
         node.children = self.groups(part.rows, node)
         return node
 
-    def _node(self, kind: str, part: _Part, name: str) -> _Node:
+    def _node(self, kind: str, part: Part, name: str) -> _Node:
         return _Node(kind, name, part.community, part.situation, list(part.compound_ids), list(part.grid_ids),
                      part.rows, [], list(dict.fromkeys(part.review)), list(part.note))
 
@@ -976,13 +976,13 @@ class _Builder:
         rows = rows[self.members[rows] > 0]
         if not len(rows):
             return []
-        group, anchors = _groups(self.xy[rows], self.members[rows], self.t.group_min)
+        group, anchors = building_groups(self.xy[rows], self.members[rows], self.t.group_min)
         labels = self.labels[rows]
         compounds = self.compounds[rows]
         grids = self.grids[rows]
         if len({c for c in compounds if isinstance(c, str)}) > 1:
             # Buildings of several compounds: 龙城花园3号楼 and 锦绣苑3号楼 must not both be 3号楼.
-            labels = np.array([_joined_label(self._prefix(c, lab), lab) for c, lab in zip(compounds, labels)],
+            labels = np.array([joined_label(self._prefix(c, lab), lab) for c, lab in zip(compounds, labels)],
                               dtype=object)
         names = labels[anchors]
         seen = Counter(names)
@@ -1021,7 +1021,7 @@ class _Builder:
         return "" if not name or label.startswith(name) else name
 
 
-def _groups(xy: np.ndarray, m: np.ndarray, minimum: int) -> tuple[np.ndarray, np.ndarray]:
+def building_groups(xy: np.ndarray, m: np.ndarray, minimum: int) -> tuple[np.ndarray, np.ndarray]:
     """Assign buildings to groups (DESIGN §3).
 
     Parameters
@@ -1085,7 +1085,7 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
 
 
-def _bisect(xy: np.ndarray, m: np.ndarray, cap: int, floor: int) -> list[np.ndarray]:
+def bisect_members(xy: np.ndarray, m: np.ndarray, cap: int, floor: int) -> list[np.ndarray]:
     """Index sets of neighbouring buildings holding at most ``cap`` members each (at least
     ``floor``), by recursive bisection along the longer side of the member buildings' extent."""
     total = int(m.sum())
@@ -1107,7 +1107,7 @@ def _bisect(xy: np.ndarray, m: np.ndarray, cap: int, floor: int) -> list[np.ndar
     left, right = order[: i + 1], order[i + 1:]
     out = []
     for side in (left, right):
-        out += [side[p] for p in _bisect(xy[side], m[side], cap, floor)]
+        out += [side[p] for p in bisect_members(xy[side], m[side], cap, floor)]
     return out
 
 
@@ -1171,14 +1171,14 @@ class Organisation:
         else:
             lost = self.buildings[(self.buildings.reason != "") & (self.buildings.members > 0)]
             table = lost.set_index(["building_id", "reason"]).members
-        return table.reset_index().sort_values(["reason", "building_id"], key=_natural_series).reset_index(drop=True)
+        return table.reset_index().sort_values(["reason", "building_id"], key=natural_series).reset_index(drop=True)
 
     def tree(self) -> list[dict]:
         """The units as nested dicts (one per community), lists as lists, ``children`` beneath."""
         nodes: dict[str, dict] = {}
         roots: list[dict] = []
         for rec in self.units.to_dict("records"):
-            node = {k: _json_value(k, v) for k, v in rec.items() if k not in ("parent_id", "depth")}
+            node = {k: json_value(k, v) for k, v in rec.items() if k not in ("parent_id", "depth")}
             node["children"] = []
             nodes[rec["unit_id"]] = node
             (nodes[rec["parent_id"]]["children"] if rec["parent_id"] else roots).append(node)
@@ -1221,7 +1221,7 @@ class Organisation:
         return pd.DataFrame(rows)
 
 
-@_without_gc
+@without_gc
 def organise(
     classification: Classification,
     buildings: gpd.GeoDataFrame,
@@ -1280,13 +1280,13 @@ def organise(
     """
     t = thresholds or Thresholds()
     area = community_area(classification, communities, proposal, community)
-    bld = _buildings(area, buildings, building_id, households, party_members, compound_id)
+    bld = building_table(area, buildings, building_id, households, party_members, compound_id)
     source_name = buildings.attrs.get("source", "buildings")
     ledger = None
     if members is not None:
         ledger = standardise_ledger(members)
-        _check_unique_members(ledger, members.attrs.get("source", "the ledger"))
-        counts, cats, ledger = _ledger_counts(ledger, bld, source_name)
+        check_unique_members(ledger, members.attrs.get("source", "the ledger"))
+        counts, cats, ledger = ledger_counts(ledger, bld, source_name)
         source = "ledger"
     else:
         if np.isnan(bld.party_members.to_numpy()).all():
@@ -1296,18 +1296,18 @@ def organise(
         missing = np.isnan(bld.party_members.to_numpy())
         if missing.any():
             warnings.warn(f"{source_name}: {int(missing.sum())} buildings have no party-member figure "
-                          f"({_sample(bld.building_id[missing])}); counted as 0", PlacementWarning, stacklevel=2)
+                          f"({sample_text(bld.building_id[missing])}); counted as 0", PlacementWarning, stacklevel=2)
         counts = np.nan_to_num(bld.party_members.to_numpy()).round().astype(np.int64)
         cats = np.zeros((len(bld), len(CATEGORY_COLUMNS)), dtype=np.int64)
         cats[:, -1] = counts
         source = find_field(buildings, "party_members", party_members) or "party_members"
 
-    parts, reason = _parts(area, bld)
+    parts, reason = top_parts(area, bld)
     bld["reason"] = reason
-    _warn_outside(bld, counts, source_name)
+    warn_outside(bld, counts, source_name)
     placed_counts = np.where(reason == "", counts, 0)
     roots = []
-    by_community: dict[str, list[_Part]] = {}
+    by_community: dict[str, list[Part]] = {}
     for part in parts:
         by_community.setdefault(part.community, []).append(part)
     only = None if only_communities is None else set(only_communities)
@@ -1316,14 +1316,14 @@ def organise(
         used = np.unique(np.concatenate([np.empty(0, dtype=np.int64)] + [
             p.rows for name in only for p in by_community.get(name, [])]))
     builder = _Builder(bld, placed_counts, area.compounds.name, t, used)
-    for name in sorted(by_community, key=_community_order):
+    for name in sorted(by_community, key=community_order):
         if only is not None and name not in only:
             continue
-        tops = _combine(sorted(by_community[name], key=lambda p: natural_key(p.key)), placed_counts, t)
+        tops = combine(sorted(by_community[name], key=lambda p: natural_key(p.key)), placed_counts, t)
         if not tops:
             log.info("community %r has no party members: no units", name)
             continue
-        root = _Node("committee", _community_label(name) + KIND_NAMES["committee"], name,
+        root = _Node("committee", community_label(name) + KIND_NAMES["committee"], name,
                      rows=np.concatenate([p.rows for p in tops]))
         root.compound_ids = sorted({c for p in tops for c in p.compound_ids}, key=natural_key)
         root.grid_ids = sorted({g for p in tops for g in p.grid_ids}, key=natural_key)
@@ -1341,12 +1341,12 @@ def organise(
     return org
 
 
-def _community_order(name: str) -> tuple:
+def community_order(name: str) -> tuple:
     """Communities in natural order (社区2 before 社区10); names that read the same (社区01, 社区1) by text."""
     return natural_key(name), name
 
 
-@_without_gc
+@without_gc
 def merge_organisations(parts: Sequence[Organisation]) -> Organisation:
     """The Organisation of the whole area from runs of ``organise`` on disjoint sets of communities.
 
@@ -1382,10 +1382,10 @@ def merge_organisations(parts: Sequence[Organisation]) -> Organisation:
     for k, p in enumerate(parts):
         top = p.units[p.units.depth == 0]
         roots += [(name, k, uid) for name, uid in zip(top.community.tolist(), top.unit_id.tolist())]
-    roots.sort(key=lambda r: _community_order(r[0]))
+    roots.sort(key=lambda r: community_order(r[0]))
     twice = sorted(n for n, c in Counter(r[0] for r in roots).items() if c > 1)
     if twice:
-        raise ValueError(f"communities laid out in more than one part: {_sample(twice)}")
+        raise ValueError(f"communities laid out in more than one part: {sample_text(twice)}")
     number = [{} for _ in parts]
     for g, (_, k, uid) in enumerate(roots, start=1):
         number[k][uid] = str(g)
@@ -1443,7 +1443,7 @@ def _merged_placement(tables: list[pd.DataFrame], number: list[dict[str, str]], 
     return out
 
 
-def _ledger_counts(ledger: pd.DataFrame, bld: pd.DataFrame, source: str
+def ledger_counts(ledger: pd.DataFrame, bld: pd.DataFrame, source: str
                    ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Members per building and per category from the ledger; unknown buildings warned about."""
     pos = pd.Index(bld.building_id).get_indexer(ledger.building_id)
@@ -1455,10 +1455,10 @@ def _ledger_counts(ledger: pd.DataFrame, bld: pd.DataFrame, source: str
     if unknown.any():
         ids = pd.unique(ledger.building_id[unknown])
         warnings.warn(f"{where}: {int(unknown.sum())} members live in buildings that are not in {source} "
-                      f"({len(ids)} ids: {_sample(ids)}); they are not placed", PlacementWarning, stacklevel=3)
+                      f"({len(ids)} ids: {sample_text(ids)}); they are not placed", PlacementWarning, stacklevel=3)
     if no_id.any():
         warnings.warn(f"{where}: {int(no_id.sum())} members have no building id "
-                      f"({_sample(ledger.source[no_id])}); they are not placed", PlacementWarning, stacklevel=3)
+                      f"({sample_text(ledger.source[no_id])}); they are not placed", PlacementWarning, stacklevel=3)
     known = ledger[pos >= 0]
     counts = np.bincount(known._pos, minlength=len(bld)).astype(np.int64)
     cats = np.zeros((len(bld), len(CATEGORY_COLUMNS)), dtype=np.int64)
@@ -1468,19 +1468,19 @@ def _ledger_counts(ledger: pd.DataFrame, bld: pd.DataFrame, source: str
     return counts, cats, ledger
 
 
-def _warn_outside(bld: pd.DataFrame, counts: np.ndarray, source: str) -> None:
+def warn_outside(bld: pd.DataFrame, counts: np.ndarray, source: str) -> None:
     outside_grid = bld.grid_id.isna() & bld.located
     if outside_grid.any():
         placed = outside_grid & (bld.reason == "")
         lost = outside_grid & (bld.reason != "")
         warnings.warn(f"{source}: {int(outside_grid.sum())} buildings lie outside every grid "
-                      f"({_sample(bld.building_id[outside_grid])}); {int(placed.sum())} of them are placed "
+                      f"({sample_text(bld.building_id[outside_grid])}); {int(placed.sum())} of them are placed "
                       f"through their compound, {int(lost.sum())} (with {int(counts[lost.to_numpy()].sum())} "
                       "members) in no compound either are not placed", PlacementWarning, stacklevel=3)
     no_geom = ~bld.located
     if no_geom.any():
         warnings.warn(f"{source}: {int(no_geom.sum())} buildings have no geometry "
-                      f"({_sample(bld.building_id[no_geom])}); their {int(counts[no_geom.to_numpy()].sum())} "
+                      f"({sample_text(bld.building_id[no_geom])}); their {int(counts[no_geom.to_numpy()].sum())} "
                       "members are not placed", PlacementWarning, stacklevel=3)
 
 
@@ -1583,7 +1583,7 @@ def _member_placement(ledger: pd.DataFrame, placement: pd.DataFrame) -> pd.DataF
 # =================================================================== writing
 
 
-@_without_gc
+@without_gc
 def write_organisation(org: Organisation, out: str | os.PathLike, *, roster: str | os.PathLike | None = None,
                        ledger: pd.DataFrame | None = None) -> list[Path]:
     """Write ``organization.csv``, ``organization.json`` and ``organization.xlsx`` into ``out``.
@@ -1595,7 +1595,7 @@ def write_organisation(org: Organisation, out: str | os.PathLike, *, roster: str
     out.mkdir(parents=True, exist_ok=True)
     paths = [write_csv(org.units, out / "organization.csv")]
     with atomic_path(out / "organization.json") as tmp:
-        tmp.write_text(_document_json(org), encoding="utf-8")
+        tmp.write_text(document_json(org), encoding="utf-8")
     paths.append(out / "organization.json")
     paths.append(write_workbook(org, out / "organization.xlsx"))
     if roster is not None:
@@ -1603,7 +1603,7 @@ def write_organisation(org: Organisation, out: str | os.PathLike, *, roster: str
     return paths
 
 
-def _document(org: Organisation, tree: bool = True) -> dict:
+def document(org: Organisation, tree: bool = True) -> dict:
     """``organization.json`` as a dict: thresholds, member figures and the tree."""
     return {
         "thresholds": dataclasses.asdict(org.thresholds),
@@ -1613,10 +1613,10 @@ def _document(org: Organisation, tree: bool = True) -> dict:
     }
 
 
-def _document_json(org: Organisation) -> str:
-    """``json.dumps(_document(org), ensure_ascii=False, indent=1)``, the same text, written a unit at a
+def document_json(org: Organisation) -> str:
+    """``json.dumps(document(org), ensure_ascii=False, indent=1)``, the same text, written a unit at a
     time from the table's columns (json's indenting encoder is pure Python and took seconds a city)."""
-    text = json.dumps(_document(org, tree=False), ensure_ascii=False, indent=1)
+    text = json.dumps(document(org, tree=False), ensure_ascii=False, indent=1)
     return text[: -len("null\n}")] + _tree_json(org.units, level=1) + "\n}"
 
 
@@ -1664,7 +1664,7 @@ def _json_column(values: pd.Series, key: str, depth: np.ndarray, level: int) -> 
         out = []
         for v, d in zip(raw, depth.tolist()):
             if not isinstance(v, str):
-                out.append(json.dumps(_json_value(key, v), ensure_ascii=False, indent=1))
+                out.append(json.dumps(json_value(key, v), ensure_ascii=False, indent=1))
             elif not v:
                 out.append("[]")
             else:
@@ -1683,7 +1683,7 @@ def _json_column(values: pd.Series, key: str, depth: np.ndarray, level: int) -> 
     if kinds <= {float}:
         # As json writes floats; missing (NaN) is null here, as in tree().
         return ["null" if v != v else float.__repr__(v) if math.isfinite(v) else json.dumps(v) for v in raw]
-    return [json.dumps(_json_value(key, v), ensure_ascii=False) for v in raw]
+    return [json.dumps(json_value(key, v), ensure_ascii=False) for v in raw]
 
 
 _HEADERS = {
@@ -1842,46 +1842,46 @@ def write_roster(org: Organisation, ledger: pd.DataFrame | None, path: str | os.
 # =================================================================== names and small helpers
 
 
-def _id_values(values: pd.Series) -> pd.Series:
+def id_values(values: pd.Series) -> pd.Series:
     """Ids as text (see ``io.id_strings``), with every kind of missing value (None, NaN, pd.NA) as None."""
     if pd.api.types.is_float_dtype(values):
         return id_strings(values)
     return id_strings(values.astype(object).where(values.notna(), None))
 
 
-def _text(v) -> str | None:
+def text_or_none(v) -> str | None:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return None
     s = str(v).strip()
     return s or None
 
 
-def _compound_label(name, cid) -> str:
+def compound_label(name, cid) -> str:
     """龙城花园 → 龙城花园小区; 太嘉小区, 无名小区22, 家属区, 锦绣苑A区 stay as they are."""
-    name = _text(name) or str(cid)
+    name = text_or_none(name) or str(cid)
     return name if "小区" in name or name.endswith("区") else name + "小区"
 
 
-def _grid_label(name, gid) -> str:
-    name = _text(name) or str(gid)
+def grid_label(name, gid) -> str:
+    name = text_or_none(name) or str(gid)
     return name if name.endswith("网格") else name + "网格"
 
 
-def _community_label(name: str) -> str:
+def community_label(name: str) -> str:
     if not name:
         return "社区"
     return name if name.endswith("社区") else name + "社区"
 
 
-def _joined_label(prefix: str, label: str) -> str:
+def joined_label(prefix: str, label: str) -> str:
     """无名小区38 + 1号楼 → 无名小区38·1号楼 (the numbers must not run together)."""
     if prefix and prefix[-1].isdigit() and label[:1].isdigit():
         return f"{prefix}·{label}"
     return prefix + label
 
 
-def _building_label(name, bid) -> str:
-    name = _text(name)
+def building_label(name, bid) -> str:
+    name = text_or_none(name)
     if name:
         return name
     bid = str(bid)
@@ -1891,7 +1891,7 @@ def _building_label(name, bid) -> str:
 _DIGITS = "零一二三四五六七八九"
 
 
-def _chinese_number(k: int) -> str:
+def chinese_number(k: int) -> str:
     """1 → 一, 10 → 十, 12 → 十二, 25 → 二十五 (for 第一党支部 …)."""
     if k < 10:
         return _DIGITS[k]
@@ -1911,7 +1911,7 @@ def natural_key(text) -> list:
     return parts
 
 
-def _natural_rank(values: np.ndarray) -> np.ndarray:
+def natural_rank(values: np.ndarray) -> np.ndarray:
     """Position of each value in natural order (equal values share a rank)."""
     uniques, inverse = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)
     order = np.empty(len(uniques), dtype=np.int64)
@@ -1919,8 +1919,8 @@ def _natural_rank(values: np.ndarray) -> np.ndarray:
     return order[inverse.ravel()]
 
 
-def _natural_series(s: pd.Series) -> pd.Series:
-    return pd.Series(_natural_rank(s.to_numpy()), index=s.index)
+def natural_series(s: pd.Series) -> pd.Series:
+    return pd.Series(natural_rank(s.to_numpy()), index=s.index)
 
 
 def _one(value) -> list[str]:
@@ -1932,7 +1932,7 @@ def _ids(values) -> list[str]:
     return sorted(unique, key=natural_key) if len(unique) > 1 else list(unique)
 
 
-def _json_value(key: str, v):
+def json_value(key: str, v):
     if key in ("compound_ids", "grid_ids", "building_ids"):
         return v.split(settings.LIST_SEP) if v else []
     if isinstance(v, float) and math.isnan(v):
@@ -1944,10 +1944,10 @@ def _json_value(key: str, v):
     return v
 
 
-def _sample(values) -> str:
+def sample_text(values) -> str:
     values = [str(v) for v in values]
-    shown = ", ".join(values[:_LISTED])
-    return shown + (f" and {len(values) - _LISTED} more" if len(values) > _LISTED else "")
+    shown = ", ".join(values[:LISTED])
+    return shown + (f" and {len(values) - LISTED} more" if len(values) > LISTED else "")
 
 
 __all__ = ["CATEGORIES", "KINDS", "Organisation", "Thresholds", "UNIT_COLUMNS", "merge_organisations",
