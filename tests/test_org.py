@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 import gridmap
 from gridmap.cli import app
 from gridmap.errors import GridmapError, PlacementWarning
-from gridmap.org import (CATEGORY_COLUMNS, UNIT_COLUMNS, Thresholds, bisect_members, building_groups,
-                         merge_organisations,
-                         organise, read_ledger, write_organisation)
+from gridmap.org import (CATEGORY_COLUMNS, UNIT_COLUMNS, Thresholds, merge_organisations, organise, read_ledger,
+                         write_organisation)
+from gridmap.org.layout import bisect_members, building_groups
+from gridmap.org.tables import document, document_json
 
 CRS = "EPSG:4547"
 ROOT = Path(__file__).resolve().parents[1]
@@ -517,8 +518,6 @@ def test_outputs_csv_json_xlsx(tmp_path):
 
 def test_json_text_is_what_json_dumps_writes(tmp_path):
     """organization.json is written unit by unit for speed; it must be json.dumps(indent=1)'s text."""
-    from gridmap.org import document, document_json
-
     comps, grids, buildings = town()
     org = quiet(organise, gridmap.classify(comps, grids), with_members(buildings, {"A1": 60, "B1": 2}, default=3))
     expect = json.dumps(document(org), ensure_ascii=False, indent=1)
