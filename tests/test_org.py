@@ -481,6 +481,29 @@ def test_ledger_counts_categories_and_keeps_names_out(tmp_path):
     assert set(roster.name) == set(ledger.name) and roster.group.str.endswith("党小组").all()
 
 
+def test_roster_workbook_is_text_cells_as_the_csv(tmp_path):
+    """The roster workbook (the one Excel writer, gridmap.io.xlsx): sheet 党员名册, the CSV's columns
+    and values, every value a text cell (an id 00123 stays 00123), missing values empty."""
+    comps, grids, buildings = town()
+    ledger = ledger_for({"A1": 4, "B1": 3})
+    ledger.loc[0, "member_id"] = "00123"
+    ledger.loc[1, "building_id"] = "NOWHERE"  # not placed: no unit, a note
+    ledger.loc[2, "name"] = None
+    org = quiet(organise, gridmap.classify(comps, grids), buildings, members=ledger)
+    write_organisation(org, tmp_path, roster=tmp_path / "roster.xlsx", ledger=ledger)
+    write_organisation(org, tmp_path, roster=tmp_path / "roster.csv", ledger=ledger)
+    wb = openpyxl.load_workbook(tmp_path / "roster.xlsx")
+    assert wb.sheetnames == ["党员名册"]
+    rows = list(wb.active.iter_rows(values_only=True))
+    cells = [c for row in wb.active.iter_rows() for c in row if c.value is not None]
+    assert all(c.data_type == "s" and isinstance(c.value, str) for c in cells)
+    expect = pd.read_csv(tmp_path / "roster.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert list(rows[0]) == list(expect.columns)
+    assert [[v or "" for v in row] for row in rows[1:]] == expect.to_numpy().tolist()
+    assert rows[1][0] == "00123" and rows[3][1] is None
+    assert rows[2][4] is None and rows[2][-1] == "building not in the buildings layer"
+
+
 def test_outputs_csv_json_xlsx(tmp_path):
     comps, grids, buildings = town()
     org = organise(gridmap.classify(comps, grids), with_members(buildings, {}, default=4))

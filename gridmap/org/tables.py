@@ -269,5 +269,22 @@ def roster_table(org: Organisation, ledger: pd.DataFrame | None) -> pd.DataFrame
     })
 
 
-__all__ = ["ROSTER_SHEET", "SUMMARY_SHEET", "document", "document_json", "roster_table",
+def roster_sheet(table: pd.DataFrame) -> Sheet:
+    """The roster as the workbook's one sheet (党员名册): its columns as the header, every value a
+    text cell (ids such as 00123 stay text), missing values and empty notes as empty cells."""
+    rows: list[list] = [list(map(str, table.columns))]
+    rows += [[_text_cell(v) for v in row] for row in table.itertuples(index=False, name=None)]
+    return Sheet(ROSTER_SHEET, rows, widths=fit_widths(rows), freeze="B2",
+                 autofilter=f"A1:{column_letter(len(rows[0]) - 1)}{len(rows)}" if len(rows) > 1 else None,
+                 row_styles={0: HEADER})
+
+
+def _text_cell(v) -> str | None:
+    """A value as a text cell; None (an empty cell) for a missing value or empty text."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    return str(v) or None
+
+
+__all__ = ["ROSTER_SHEET", "SUMMARY_SHEET", "document", "document_json", "roster_sheet", "roster_table",
            "workbook_sheets"]

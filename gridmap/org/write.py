@@ -1,8 +1,8 @@
 """Writing the organisation's outputs, every file through ``gridmap.io``.
 
-``organization.csv`` (``write_csv``), ``organization.json`` (``write_text``), ``organization.xlsx``
-(the streaming Excel writer, ``gridmap.io.xlsx.write_xlsx``). The content comes from
-``gridmap.org.tables``.
+``organization.csv`` (``write_csv``), ``organization.json`` (``write_text``) and every workbook —
+``organization.xlsx`` and the roster's ``.xlsx`` — with the one streaming Excel writer,
+``gridmap.io.xlsx.write_xlsx``. The content comes from ``gridmap.org.tables``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from gridmap.io import atomic_path, write_csv, write_text
+from gridmap.io import write_csv, write_text
 from gridmap.io.xlsx import write_xlsx
 from gridmap.org.model import Organisation, without_gc
-from gridmap.org.tables import ROSTER_SHEET, document_json, roster_table, workbook_sheets
+from gridmap.org.tables import document_json, roster_sheet, roster_table, workbook_sheets
 
 #: Suffixes of a roster written as a workbook; any other is written as CSV.
 _WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
@@ -48,7 +48,8 @@ def write_workbook(org: Organisation, path: str | os.PathLike) -> Path:
 def write_roster(org: Organisation, ledger: pd.DataFrame | None, path: str | os.PathLike) -> Path:
     """The member roster for the community office: member, name, branch and group (CSV or .xlsx).
 
-    It holds personal data: it is written only when asked for, apart from the shared outputs.
+    It holds personal data: it is written only when asked for, apart from the shared outputs. A
+    workbook has one sheet, 党员名册, every value a text cell.
 
     Raises
     ------
@@ -58,9 +59,7 @@ def write_roster(org: Organisation, ledger: pd.DataFrame | None, path: str | os.
     table = roster_table(org, ledger)
     path = Path(path)
     if path.suffix.lower() in _WORKBOOK_SUFFIXES:
-        with atomic_path(path) as tmp:
-            table.to_excel(tmp, index=False, sheet_name=ROSTER_SHEET)
-        return path
+        return write_xlsx([roster_sheet(table)], path)
     return write_csv(table, path)
 
 
