@@ -7,6 +7,8 @@ setting ``gridmap.settings.SLIVER = 0.1`` changes every later call.
 
 from __future__ import annotations
 
+from gridmap import vocab
+
 #: Share of a compound's or grid's area below which an overlap is a digitising sliver (docs/design.md §2).
 SLIVER: float = 0.05
 #: Share of a grid's area that must lie in a compound for the grid to nest in it (docs/design.md §2).
@@ -41,7 +43,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "phone": ("phone", "电话"),
 }
 
-# The domain's codes, labels and colours (situations, compound types, unit kinds) live in gridmap.vocab.
+# The domain's codes, labels and colours live in gridmap.vocab; these names stay for scripts that
+# read them here.
+COMPOUND_TYPES = vocab.COMPOUND_TYPES
+COMPOUND_SITUATIONS = vocab.COMPOUND_SITUATIONS
+GRID_SITUATIONS = vocab.GRID_SITUATIONS
 
 #: Encodings tried, in order, for a DBF without ``.cpg`` or code page byte (docs/design.md §6).
 FALLBACK_ENCODINGS: tuple[str, ...] = ("utf-8", "gb18030")

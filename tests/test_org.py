@@ -19,8 +19,10 @@ from typer.testing import CliRunner
 import gridmap
 from gridmap.cli import app
 from gridmap.errors import GridmapError, PlacementWarning
-from gridmap.org import (CATEGORY_COLUMNS, UNIT_COLUMNS, Thresholds, _bisect, _groups, merge_organisations,
-                         organise, read_ledger, write_organisation)
+from gridmap.org import (CATEGORY_COLUMNS, UNIT_COLUMNS, Thresholds, merge_organisations, organise, read_ledger,
+                         write_organisation)
+from gridmap.org.layout import bisect_members, building_groups
+from gridmap.org.tables import document, document_json
 
 CRS = "EPSG:4547"
 ROOT = Path(__file__).resolve().parents[1]
@@ -371,7 +373,7 @@ def test_groups_property(m, xy, minimum):
         return
     m = m[keep]
     xy = np.array(xy[: len(keep)])[keep]
-    group, anchors = _groups(xy, m, minimum)
+    group, anchors = building_groups(xy, m, minimum)
     assert (group >= 0).all() and len(group) == len(m)          # each building in one group
     assert set(group) == set(range(len(anchors)))                # no empty group
     assert (group[anchors] == np.arange(len(anchors))).all()     # anchors head their own groups
@@ -386,7 +388,7 @@ def test_groups_property(m, xy, minimum):
 def test_bisect_property(m, cap, floor):
     m = np.array(m)
     xy = np.column_stack([np.arange(len(m)) * 7.0 % 53, np.arange(len(m)) * 3.0])
-    parts = _bisect(xy, m, cap, floor)
+    parts = bisect_members(xy, m, cap, floor)
     allidx = np.sort(np.concatenate(parts))
     assert (allidx == np.arange(len(m))).all()                   # a partition
     for p in parts:
@@ -479,6 +481,29 @@ def test_ledger_counts_categories_and_keeps_names_out(tmp_path):
     assert set(roster.name) == set(ledger.name) and roster.group.str.endswith("党小组").all()
 
 
+def test_roster_workbook_is_text_cells_as_the_csv(tmp_path):
+    """The roster workbook (the one Excel writer, gridmap.io.xlsx): sheet 党员名册, the CSV's columns
+    and values, every value a text cell (an id 00123 stays 00123), missing values empty."""
+    comps, grids, buildings = town()
+    ledger = ledger_for({"A1": 4, "B1": 3})
+    ledger.loc[0, "member_id"] = "00123"
+    ledger.loc[1, "building_id"] = "NOWHERE"  # not placed: no unit, a note
+    ledger.loc[2, "name"] = None
+    org = quiet(organise, gridmap.classify(comps, grids), buildings, members=ledger)
+    write_organisation(org, tmp_path, roster=tmp_path / "roster.xlsx", ledger=ledger)
+    write_organisation(org, tmp_path, roster=tmp_path / "roster.csv", ledger=ledger)
+    wb = openpyxl.load_workbook(tmp_path / "roster.xlsx")
+    assert wb.sheetnames == ["党员名册"]
+    rows = list(wb.active.iter_rows(values_only=True))
+    cells = [c for row in wb.active.iter_rows() for c in row if c.value is not None]
+    assert all(c.data_type == "s" and isinstance(c.value, str) for c in cells)
+    expect = pd.read_csv(tmp_path / "roster.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert list(rows[0]) == list(expect.columns)
+    assert [[v or "" for v in row] for row in rows[1:]] == expect.to_numpy().tolist()
+    assert rows[1][0] == "00123" and rows[3][1] is None
+    assert rows[2][4] is None and rows[2][-1] == "building not in the buildings layer"
+
+
 def test_outputs_csv_json_xlsx(tmp_path):
     comps, grids, buildings = town()
     org = organise(gridmap.classify(comps, grids), with_members(buildings, {}, default=4))
@@ -516,12 +541,10 @@ def test_outputs_csv_json_xlsx(tmp_path):
 
 def test_json_text_is_what_json_dumps_writes(tmp_path):
     """organization.json is written unit by unit for speed; it must be json.dumps(indent=1)'s text."""
-    from gridmap.org import _document, _document_json
-
     comps, grids, buildings = town()
     org = quiet(organise, gridmap.classify(comps, grids), with_members(buildings, {"A1": 60, "B1": 2}, default=3))
-    expect = json.dumps(_document(org), ensure_ascii=False, indent=1)
-    assert _document_json(org) == expect
+    expect = json.dumps(document(org), ensure_ascii=False, indent=1)
+    assert document_json(org) == expect
     write_organisation(org, tmp_path)
     assert (tmp_path / "organization.json").read_text(encoding="utf-8") == expect
     # Awkward text, missing values and an empty tree.
@@ -531,9 +554,9 @@ def test_json_text_is_what_json_dumps_writes(tmp_path):
     u.loc[2, "households"] = np.nan
     u.loc[3, "building_ids"] = "x;;y"
     odd = org.__class__(u, org.buildings, org.members, org.thresholds, org.source)
-    assert _document_json(odd) == json.dumps(_document(odd), ensure_ascii=False, indent=1)
+    assert document_json(odd) == json.dumps(document(odd), ensure_ascii=False, indent=1)
     empty = org.__class__(u.iloc[:0], org.buildings, org.members, org.thresholds, org.source)
-    assert _document_json(empty) == json.dumps(_document(empty), ensure_ascii=False, indent=1)
+    assert document_json(empty) == json.dumps(document(empty), ensure_ascii=False, indent=1)
 
 
 # ------------------------------------------------------------------ bad input

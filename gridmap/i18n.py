@@ -1,0 +1,64 @@
+"""Messages in the user's language: Chinese under a Chinese locale, English otherwise.
+
+The ecosystem's way: messages are written in English in the code, marked with ``_()``, extracted
+with Babel into ``gridmap/locale/gridmap.pot`` and translated in
+``gridmap/locale/zh_CN/LC_MESSAGES/gridmap.po``; the compiled ``.mo`` ships with the package and
+gettext reads it. ``GRIDMAP_LANG=zh|en`` overrides the locale (``LANGUAGE``, ``LC_ALL``,
+``LC_MESSAGES``, ``LANG``). The language is read when a message is translated, so a test or a
+notebook may switch it at any time.
+
+To update the catalogue after changing messages (from the repository root)::
+
+    pybabel extract -F gridmap/locale/babel.cfg -k _ -k N_ -o gridmap/locale/gridmap.pot gridmap
+    pybabel update -i gridmap/locale/gridmap.pot -d gridmap/locale -D gridmap -l zh_CN
+    (translate the new entries of gridmap.po)
+    pybabel compile -d gridmap/locale -D gridmap
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import os
+from pathlib import Path
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "gridmap"
+LANGUAGES = ("zh", "en")
+
+
+def language() -> str:
+    """``"zh"`` or ``"en"``: ``GRIDMAP_LANG`` when set, else the locale's language."""
+    forced = os.environ.get("GRIDMAP_LANG", "").strip().lower()[:2]
+    if forced in LANGUAGES:
+        return forced
+    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(variable, "").strip()
+        if value:
+            return "zh" if value.split(":")[0].lower().startswith("zh") else "en"
+    return "en"
+
+
+@functools.lru_cache(maxsize=None)
+def _catalogue(lang: str) -> gettext.NullTranslations:
+    if lang == "en":
+        return gettext.NullTranslations()
+    return gettext.translation(DOMAIN, LOCALE_DIR, languages=["zh_CN"], fallback=True)
+
+
+def _(message: str) -> str:
+    """``message`` in the user's language (the English text where no translation exists)."""
+    return _catalogue(language()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The singular or plural form of a message for ``n``, in the user's language."""
+    return _catalogue(language()).ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction without translating it yet (tables of messages)."""
+    return message
+
+
+__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "N_", "_", "language", "ngettext"]

@@ -1,0 +1,66 @@
+"""Writing the organisation's outputs, every file through ``gridmap.io``.
+
+``organization.csv`` (``write_csv``), ``organization.json`` (``write_text``) and every workbook —
+``organization.xlsx`` and the roster's ``.xlsx`` — with the one streaming Excel writer,
+``gridmap.io.xlsx.write_xlsx``. The content comes from ``gridmap.org.tables``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from gridmap.io import write_csv, write_text
+from gridmap.io.xlsx import write_xlsx
+from gridmap.org.model import Organisation, without_gc
+from gridmap.org.tables import document_json, roster_sheet, roster_table, workbook_sheets
+
+#: Suffixes of a roster written as a workbook; any other is written as CSV.
+_WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+
+
+@without_gc
+def write_organisation(org: Organisation, out: str | os.PathLike, *, roster: str | os.PathLike | None = None,
+                       ledger: pd.DataFrame | None = None) -> list[Path]:
+    """Write ``organization.csv``, ``organization.json`` and ``organization.xlsx`` into ``out``.
+
+    Only counts and ids go into these files. ``roster`` (with the ledger) writes a separate list of
+    members with their unit and group for the community office (CSV, or Excel by suffix).
+    Returns the paths written.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [write_csv(org.units, out / "organization.csv"),
+             write_text(document_json(org), out / "organization.json"),
+             write_workbook(org, out / "organization.xlsx")]
+    if roster is not None:
+        paths.append(write_roster(org, ledger, roster))
+    return paths
+
+
+def write_workbook(org: Organisation, path: str | os.PathLike) -> Path:
+    """``organization.xlsx``: a summary sheet (汇总) and one sheet per community."""
+    return write_xlsx(workbook_sheets(org), path)
+
+
+def write_roster(org: Organisation, ledger: pd.DataFrame | None, path: str | os.PathLike) -> Path:
+    """The member roster for the community office: member, name, branch and group (CSV or .xlsx).
+
+    It holds personal data: it is written only when asked for, apart from the shared outputs. A
+    workbook has one sheet, 党员名册, every value a text cell.
+
+    Raises
+    ------
+    GridmapError
+        No ledger, or an organisation laid out without one.
+    """
+    table = roster_table(org, ledger)
+    path = Path(path)
+    if path.suffix.lower() in _WORKBOOK_SUFFIXES:
+        return write_xlsx([roster_sheet(table)], path)
+    return write_csv(table, path)
+
+
+__all__ = ["write_organisation", "write_roster", "write_workbook"]
