@@ -196,7 +196,7 @@ def print_classification(result) -> None:
     type_field = find_field(result.compounds, "compound_type", required=False,
                             exclude=vocab.COMPUTED_COLUMNS)
     if type_field:
-        types = result.compounds[type_field].fillna("(none)").astype(str)
+        types = result.compounds[type_field].map(vocab.canonical_type).fillna("(none)").astype(str)
         cross = pd.crosstab(types, result.compounds.situation)
         known = [t for t in vocab.COMPOUND_TYPES if t in cross.index]
         cross = cross.reindex(known + sorted(set(cross.index) - set(known)))

@@ -35,7 +35,7 @@ from gridmap.org import Thresholds, organise, read_ledger, write_organisation
 from gridmap.project import LayerConfig, Project
 from gridmap.report import ReportFacts, write_report
 from gridmap.validate import layer_findings
-from gridmap.vocab import COMPOUND_SITUATIONS, COMPOUND_TYPES, COMPUTED_COLUMNS, UNTYPED
+from gridmap.vocab import COMPOUND_SITUATIONS, COMPOUND_TYPES, COMPUTED_COLUMNS, UNTYPED, canonical_type
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ def report_facts(project: Project, result: RunResult):
     facts = ReportFacts(compound_situations=counts["compounds"], grid_situations=counts["grids"],
                         crs=f"{cls.crs.to_string()} ({cls.crs.name})", notes=list(result.notes))
     if type_field:
-        types = cls.compounds[type_field].fillna(UNTYPED).astype(str)
+        types = cls.compounds[type_field].map(canonical_type).fillna(UNTYPED).astype(str)
         order = [t for t in COMPOUND_TYPES if t in set(types)] + sorted(set(types) - set(COMPOUND_TYPES))
         facts.compound_types = types.value_counts().reindex(order)
         cross = pd.crosstab(types, cls.compounds.situation).reindex(order)
