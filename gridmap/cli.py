@@ -25,7 +25,8 @@ from gridmap import settings, vocab
 from gridmap.align import check_range
 from gridmap.errors import GridmapError, GridmapWarning
 from gridmap.io import ReadOptions, find_field
-from gridmap.jobs import align_job, check_job, classify_job, infer_job, map_job, microgrids_job, org_job
+from gridmap.jobs import (align_job, check_job, classify_job, infer_job, map_job, microgrids_job, org_job,
+                          write_shapefiles)
 from gridmap.org import Thresholds
 from gridmap.pipeline import STAGES, demo_project, run_job
 from gridmap.project import LayerConfig, Project, load_project, parse_range, write_template
@@ -48,12 +49,13 @@ CompoundId = Annotated[Optional[str], typer.Option("--compound-id", help="Compou
 GridId = Annotated[Optional[str], typer.Option("--grid-id", help="Grid id field (default: grid_id, 网格编码, 网格编号, WGBM).")]
 BuildingId = Annotated[Optional[str], typer.Option("--building-id", help="Building id field (default: building_id, 楼栋编码).")]
 Households = Annotated[Optional[str], typer.Option("--households", help="Households field (default: households, 户数).")]
-Crs = Annotated[Optional[str], typer.Option("--crs", help="CRS for layers that have none (a shapefile without .prj, a CSV), e.g. EPSG:4490.")]
+Crs = Annotated[Optional[str], typer.Option("--crs", help="CRS for layers that have none (a shapefile without .prj, a CSV), e.g. EPSG:4490; gcj02 or bd09 for data digitised on Gaode or Baidu maps (converted to WGS 84).")]
 Encoding = Annotated[Optional[str], typer.Option("--encoding", help="Attribute encoding, e.g. gb18030; by default .cpg / code page, else UTF-8, else GB18030.")]
 Engine = Annotated[Optional[str], typer.Option("--engine", help=f"I/O engine: pyogrio or fiona (default {settings.ENGINE}).")]
 Sliver = Annotated[Optional[float], typer.Option("--sliver", help=f"Overlaps below this share of the compound's and of the grid's area are slivers, reported but not used (default {settings.SLIVER:g}).")]
 Nest = Annotated[Optional[float], typer.Option("--nest", help=f"A grid nests in a compound when at least this share of its area lies in it (default {settings.NEST:g}).")]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+Shapefiles = Annotated[bool, typer.Option("--shapefiles", help="Also write shp/ in --out: shapefiles for ArcGIS and SuperMap (GBK, Chinese field names).")]
 DEFAULT_OUT = Path("gridmap-out")
 
 
@@ -168,6 +170,7 @@ def classify_cmd(
     sliver: Sliver = None,
     nest: Nest = None,
     out: Out = DEFAULT_OUT,
+    shapefiles: Shapefiles = False,
 ):
     """Classify every compound and grid: large_compound, large_grid, equal, mixed, uncovered / no_compound.
 
@@ -177,7 +180,10 @@ def classify_cmd(
     result = classify_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
                           compound_id=compound_id, grid_id=grid_id, sliver=sliver, nest=nest)
     print_classification(result)
-    out_console.print(f"Wrote compounds.csv, grids.csv, overlaps.csv, classification.gpkg in {out}", soft_wrap=True)
+    if shapefiles:
+        write_shapefiles(out, classification=result, engine=engine)
+    out_console.print(f"Wrote compounds.csv, grids.csv, overlaps.csv, classification.gpkg"
+                      + (", shp/compounds.shp, shp/grids.shp" if shapefiles else "") + f" in {out}", soft_wrap=True)
 
 
 def print_classification(result) -> None:
@@ -231,6 +237,7 @@ def microgrids_cmd(
     encoding: Encoding = None,
     engine: Engine = None,
     out: Out = DEFAULT_OUT,
+    shapefiles: Shapefiles = False,
 ):
     """Cut every grid into micro-grids (微网格) of whole buildings, 30–100 households each by default.
 
@@ -264,7 +271,9 @@ def microgrids_cmd(
     q = s["quantiles"]
     if q:
         out_console.print(f"Households per micro-grid: min {q[0]:g}, median {q[0.5]:g}, max {q[1]:g}.")
-    out_console.print(f"Wrote {out / 'microgrids.gpkg'}")
+    if shapefiles:
+        write_shapefiles(out, microgrids=result, engine=engine)
+    out_console.print(f"Wrote {out / 'microgrids.gpkg'}" + (f" and {out / 'shp' / 'microgrids.shp'}" if shapefiles else ""))
 
 
 # ------------------------------------------------------------------ org
@@ -419,6 +428,7 @@ def align_cmd(
     sliver: Sliver = None,
     nest: Nest = None,
     out: Out = DEFAULT_OUT,
+    shapefiles: Shapefiles = False,
 ):
     """Propose grid boundaries under which no compound straddles grids (拉平对齐).
 
@@ -433,7 +443,10 @@ def align_cmd(
                        keep=_id_list(keep), buildings=buildings, streets=streets,
                        building_id=building_id, sliver=sliver, nest=nest)
     print_alignment(result)
-    written = "proposal.gpkg, proposal.csv" + (", inferred.gpkg" if result.inferred is not None else "")
+    if shapefiles:
+        write_shapefiles(out, alignment=result, engine=engine)
+    written = "proposal.gpkg, proposal.csv" + (", inferred.gpkg" if result.inferred is not None else "") \
+        + (", shp/proposal_grids.shp" if shapefiles else "")
     out_console.print(f"Wrote {written} in {out}")
 
 
