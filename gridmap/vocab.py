@@ -108,6 +108,9 @@ STATUS_PALETTE: tuple[str, ...] = ("#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "
 #: How a distance to a service station was measured (``measured`` of reach.csv).
 MEASURED_LABELS: dict[str, str] = {"streets": "沿道路", "straight line": "直线"}
 
+#: Where a compound's outline came from (``outline`` of compounds.csv in a run).
+OUTLINE_LABELS: dict[str, str] = {"input": "原有边界", "inferred": "由楼栋推断"}
+
 # ------------------------------------------------------------------ computed columns
 
 #: Columns classify computes for each compound, before the input attributes.
