@@ -27,6 +27,7 @@ from gridmap.errors import GridmapError, GridmapWarning
 from gridmap.io import ReadOptions, find_field
 from gridmap.jobs import (align_job, check_job, classify_job, infer_job, map_job, microgrids_job, org_job,
                           write_shapefiles)
+from gridmap.offices import paper_size
 from gridmap.org import Thresholds
 from gridmap.pipeline import STAGES, demo_project, run_job
 from gridmap.project import LayerConfig, Project, load_project, parse_range, write_template
@@ -558,6 +559,8 @@ def run_cmd(
     workers: Annotated[Optional[int], typer.Option("--workers", help="Run the per-community stages on a local Dask cluster of N worker processes.")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Run them on an existing dask.distributed cluster: tcp://HOST:PORT of `dask scheduler` (the output folder must be on storage every worker sees).")] = None,
     to_db: Annotated[Optional[str], typer.Option("--to-db", help="Also write the run's tables into a PostGIS schema: postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA (password from PGPASSWORD or ~/.pgpass, never in the URL).")] = None,
+    paper: Annotated[Optional[str], typer.Option("--paper", help="Paper of the offices' print maps (offices/<community>/map.pdf): A3 (default) or A4, landscape.")] = None,
+    roster: Annotated[bool, typer.Option("--roster", help="Also write offices/<community>/roster.xlsx: that community's members by name (personal data; needs --members).")] = False,
 ):
     """Run every stage: validate, classify, align, organise, micro-grids, station reach, maps, report.
 
@@ -576,6 +579,10 @@ def run_cmd(
         project = _project_from_flags(locals())
     if to_db is not None:
         project.database = to_db
+    if paper is not None:
+        project.paper = paper_size(paper)[0]  # a wrong paper fails before any stage runs
+    if roster:
+        project.roster = True
     _run(project, workers=workers, scheduler=scheduler)
 
 
@@ -608,7 +615,8 @@ def _run(project, workers: int | None = None, scheduler: str | None = None) -> N
 
     names = {"load": "reading layers", "validate": "validating", "classify": "classifying",
              "align": "aligning (拉平对齐)", "organise": "organising (组织设置)", "microgrids": "cutting micro-grids",
-             "reach": "measuring station reach", "maps": "drawing maps", "report": "writing the report"}
+             "reach": "measuring station reach", "maps": "drawing maps", "report": "writing the report",
+             "shapefiles": "writing shapefiles", "offices": "community offices (社区)"}
     with Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err_console, transient=False) as bar:
         task = bar.add_task("starting", total=len(STAGES))
@@ -646,6 +654,9 @@ def print_run_summary(result) -> None:
         t.add_row("reach", f"{int((~result.reach.served).sum())} compounds beyond walking distance of a station",
                   str(result.seconds.get("reach", "")))
     t.add_row("maps", f"{len(result.pages)} pages", str(result.seconds.get("maps", "")))
+    if result.offices:
+        t.add_row("offices", f"{len(result.offices)} folders in offices/ (map.pdf, tables.xlsx); shapefiles in shp/",
+                  str(result.seconds.get("offices", "")))
     out_console.print(t)
     for note in result.notes:
         out_console.print(f"[dim]Note:[/] {escape(note)}", soft_wrap=True)
