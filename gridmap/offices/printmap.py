@@ -238,25 +238,32 @@ def _draw(ax, layers: MapLayers, extent, k: float) -> None:
         xy = shapely.get_coordinates(shapely.centroid(stations))
         ax.scatter(xy[:, 0], xy[:, 1], marker="*", s=170 * k * k, c="#d7301f", edgecolors="#5a0000",
                    linewidths=0.6 * k, zorder=8)
-    halo = [path_effects.withStroke(linewidth=2.4 * k, foreground="white")]
     for geom, label in zip(layers.compounds, layers.compound_names):
         if label and geom is not None and not shapely.is_empty(geom) and shapely.area(geom) > 0:
             p = shapely.point_on_surface(geom)
-            ax.text(p.x, p.y, label, fontsize=6 * k, color="#3a3a3a", ha="center", va="center", zorder=9,
-                    path_effects=halo, clip_on=True)
+            _label(ax, p.x, p.y, label, k, fontsize=6 * k, color="#3a3a3a", ha="center", va="center", zorder=9)
     for geom, label in zip(layers.grids, layers.grid_names):
         if label and geom is not None and not shapely.is_empty(geom):
             p = shapely.point_on_surface(geom)
-            ax.text(p.x, p.y, label, fontsize=7.5 * k, color="#1f3b73", fontweight="bold", ha="center",
-                    va="bottom", zorder=10, path_effects=halo, clip_on=True)
+            _label(ax, p.x, p.y, label, k, fontsize=8 * k, color="#1f3b73", ha="center",
+                   va="bottom", zorder=10)
     for geom, label in zip(layers.stations, layers.station_names):
         if label and geom is not None and shapely.intersects(geom, box):
             p = shapely.centroid(geom)
-            ax.annotate(label, (p.x, p.y), xytext=(5 * k, -3 * k), textcoords="offset points", fontsize=6.5 * k,
-                        color="#7f0000", ha="left", va="top", zorder=10, path_effects=halo, clip_on=True)
+            _label(ax, p.x, p.y, label, k, fontsize=6.5 * k, color="#7f0000", ha="left", va="top", zorder=10,
+                   offset=(5 * k, -3 * k))
     ax.set_xlim(extent[0], extent[2])
     ax.set_ylim(extent[1], extent[3])
     ax.set_aspect("equal")
+
+
+def _label(ax, x, y, text: str, k: float, *, zorder: int, offset=(0, 0), **style) -> None:
+    """A label with a white halo. The halo is a second, stroked copy beneath: a path effect on the label
+    itself would turn its letters into outlines, and the PDF's text could not be searched or copied."""
+    where = dict(xy=(x, y), xytext=offset, textcoords="offset points", annotation_clip=True)
+    ax.annotate(text, **where, **{**style, "color": "white"}, zorder=zorder - 0.5,
+                path_effects=[path_effects.Stroke(linewidth=2.4 * k, foreground="white")])
+    ax.annotate(text, **where, **style, zorder=zorder)
 
 
 def _polygons(ax, geoms, *, face, edge, lw, z, alpha=1.0, dashes=None) -> None:
@@ -361,7 +368,7 @@ def _legend(side, layers: MapLayers, k: float) -> None:
                               markeredgecolor="#5a0000", label="党群服务站"))
     if len(layers.other_compounds) or len(layers.other_grids):
         handles.append(Patch(facecolor="#ececec", edgecolor="#b5b5b5", linewidth=0.5 * k, label="相邻社区的小区、网格"))
-    leg = side.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, 1), title="图　例", frameon=True,
+    leg = side.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, 1), title="图例", frameon=True,
                       fontsize=8.5 * k, title_fontsize=11 * k, borderpad=0.9, labelspacing=0.9, handlelength=2.4,
                       handleheight=1.1, alignment="left", edgecolor="#444444", fancybox=False)
     leg.get_frame().set_linewidth(0.8 * k)
@@ -375,7 +382,7 @@ def _facts(side, facts: list[tuple[str, str]], scale: int, crs: CRS, k: float) -
     side.text(0.0, 0.0, "\n".join(lines), ha="left", va="bottom", fontsize=8 * k, linespacing=1.7,
               transform=side.transAxes)
     side.text(0.0, 0.0 + (len(lines) * 1.7 * 8 * k + 4 * k) / 72 / side.get_position().height
-              / side.figure.get_figheight(), "概　况", ha="left", va="bottom", fontsize=11 * k, fontweight="bold",
+              / side.figure.get_figheight(), "概况", ha="left", va="bottom", fontsize=11 * k, fontweight="bold",
               transform=side.transAxes)
 
 
