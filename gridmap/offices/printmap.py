@@ -338,8 +338,7 @@ def _north_arrow(ax, crs: CRS, extent, mm: float, k: float) -> None:
     ax.add_patch(Polygon(place([(0, 0.5), (0.2, -0.45), (0, -0.28)]), closed=True, facecolor="white",
                          edgecolor="#222222", linewidth=0.6 * k, zorder=22))
     tx, ty = place([(0, 0.78)])[0]
-    ax.text(tx, ty, "北", ha="center", va="center", fontsize=12 * k, fontweight="bold", zorder=22,
-            path_effects=[path_effects.withStroke(linewidth=2.5 * k, foreground="white")])
+    ax.text(tx, ty, "北", ha="center", va="center", fontsize=12 * k, fontweight="bold", zorder=22)
 
 
 @functools.lru_cache(maxsize=8)
