@@ -29,7 +29,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from gridmap import settings
+from gridmap import settings, vocab
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError, GridmapWarning
 from gridmap.geomops import EMPTY, grouped_union, largest_part, polygons_only, shared_border
@@ -289,7 +289,8 @@ def in_scope(comp: gpd.GeoDataFrame, types, source: str) -> np.ndarray:
     if field_ is None:
         raise GridmapError(f"{source}: --types needs a compound type field ({', '.join(settings.FIELDS['compound_type'])}); "
                            "the layer has none.")
-    values = comp[field_]
+    values = comp[field_].map(vocab.canonical_type)  # 老旧小区 is 老旧型 (vocab.TYPE_ALIASES)
+    types = [vocab.canonical_type(t) for t in types]
     present = sorted(set(values.dropna().astype(str)))
     unknown = [t for t in types if t not in present]
     if unknown:

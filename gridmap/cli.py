@@ -25,7 +25,9 @@ from gridmap import settings, vocab
 from gridmap.align import check_range
 from gridmap.errors import GridmapError, GridmapWarning
 from gridmap.io import ReadOptions, find_field
-from gridmap.jobs import align_job, check_job, classify_job, infer_job, map_job, microgrids_job, org_job
+from gridmap.jobs import (align_job, check_job, classify_job, infer_job, map_job, microgrids_job, org_job,
+                          write_shapefiles)
+from gridmap.offices import paper_size
 from gridmap.org import Thresholds
 from gridmap.pipeline import STAGES, demo_project, run_job
 from gridmap.project import LayerConfig, Project, load_project, parse_range, write_template
@@ -48,12 +50,13 @@ CompoundId = Annotated[Optional[str], typer.Option("--compound-id", help="Compou
 GridId = Annotated[Optional[str], typer.Option("--grid-id", help="Grid id field (default: grid_id, 网格编码, 网格编号, WGBM).")]
 BuildingId = Annotated[Optional[str], typer.Option("--building-id", help="Building id field (default: building_id, 楼栋编码).")]
 Households = Annotated[Optional[str], typer.Option("--households", help="Households field (default: households, 户数).")]
-Crs = Annotated[Optional[str], typer.Option("--crs", help="CRS for layers that have none (a shapefile without .prj, a CSV), e.g. EPSG:4490.")]
+Crs = Annotated[Optional[str], typer.Option("--crs", help="CRS for layers that have none (a shapefile without .prj, a CSV), e.g. EPSG:4490; gcj02 or bd09 for data digitised on Gaode or Baidu maps (converted to WGS 84).")]
 Encoding = Annotated[Optional[str], typer.Option("--encoding", help="Attribute encoding, e.g. gb18030; by default .cpg / code page, else UTF-8, else GB18030.")]
 Engine = Annotated[Optional[str], typer.Option("--engine", help=f"I/O engine: pyogrio or fiona (default {settings.ENGINE}).")]
 Sliver = Annotated[Optional[float], typer.Option("--sliver", help=f"Overlaps below this share of the compound's and of the grid's area are slivers, reported but not used (default {settings.SLIVER:g}).")]
 Nest = Annotated[Optional[float], typer.Option("--nest", help=f"A grid nests in a compound when at least this share of its area lies in it (default {settings.NEST:g}).")]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+Shapefiles = Annotated[bool, typer.Option("--shapefiles", help="Also write shp/ in --out: shapefiles for ArcGIS and SuperMap (GBK, Chinese field names).")]
 DEFAULT_OUT = Path("gridmap-out")
 
 
@@ -168,6 +171,7 @@ def classify_cmd(
     sliver: Sliver = None,
     nest: Nest = None,
     out: Out = DEFAULT_OUT,
+    shapefiles: Shapefiles = False,
 ):
     """Classify every compound and grid: large_compound, large_grid, equal, mixed, uncovered / no_compound.
 
@@ -177,7 +181,10 @@ def classify_cmd(
     result = classify_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
                           compound_id=compound_id, grid_id=grid_id, sliver=sliver, nest=nest)
     print_classification(result)
-    out_console.print(f"Wrote compounds.csv, grids.csv, overlaps.csv, classification.gpkg in {out}", soft_wrap=True)
+    if shapefiles:
+        write_shapefiles(out, classification=result, engine=engine)
+    out_console.print(f"Wrote compounds.csv, grids.csv, overlaps.csv, classification.gpkg"
+                      + (", shp/compounds.shp, shp/grids.shp" if shapefiles else "") + f" in {out}", soft_wrap=True)
 
 
 def print_classification(result) -> None:
@@ -196,7 +203,7 @@ def print_classification(result) -> None:
     type_field = find_field(result.compounds, "compound_type", required=False,
                             exclude=vocab.COMPUTED_COLUMNS)
     if type_field:
-        types = result.compounds[type_field].fillna("(none)").astype(str)
+        types = result.compounds[type_field].map(vocab.canonical_type).fillna("(none)").astype(str)
         cross = pd.crosstab(types, result.compounds.situation)
         known = [t for t in vocab.COMPOUND_TYPES if t in cross.index]
         cross = cross.reindex(known + sorted(set(cross.index) - set(known)))
@@ -231,6 +238,7 @@ def microgrids_cmd(
     encoding: Encoding = None,
     engine: Engine = None,
     out: Out = DEFAULT_OUT,
+    shapefiles: Shapefiles = False,
 ):
     """Cut every grid into micro-grids (微网格) of whole buildings, 30–100 households each by default.
 
@@ -264,7 +272,9 @@ def microgrids_cmd(
     q = s["quantiles"]
     if q:
         out_console.print(f"Households per micro-grid: min {q[0]:g}, median {q[0.5]:g}, max {q[1]:g}.")
-    out_console.print(f"Wrote {out / 'microgrids.gpkg'}")
+    if shapefiles:
+        write_shapefiles(out, microgrids=result, engine=engine)
+    out_console.print(f"Wrote {out / 'microgrids.gpkg'}" + (f" and {out / 'shp' / 'microgrids.shp'}" if shapefiles else ""))
 
 
 # ------------------------------------------------------------------ org
@@ -419,6 +429,7 @@ def align_cmd(
     sliver: Sliver = None,
     nest: Nest = None,
     out: Out = DEFAULT_OUT,
+    shapefiles: Shapefiles = False,
 ):
     """Propose grid boundaries under which no compound straddles grids (拉平对齐).
 
@@ -433,7 +444,10 @@ def align_cmd(
                        keep=_id_list(keep), buildings=buildings, streets=streets,
                        building_id=building_id, sliver=sliver, nest=nest)
     print_alignment(result)
-    written = "proposal.gpkg, proposal.csv" + (", inferred.gpkg" if result.inferred is not None else "")
+    if shapefiles:
+        write_shapefiles(out, alignment=result, engine=engine)
+    written = "proposal.gpkg, proposal.csv" + (", inferred.gpkg" if result.inferred is not None else "") \
+        + (", shp/proposal_grids.shp" if shapefiles else "")
     out_console.print(f"Wrote {written} in {out}")
 
 
@@ -545,6 +559,8 @@ def run_cmd(
     workers: Annotated[Optional[int], typer.Option("--workers", help="Run the per-community stages on a local Dask cluster of N worker processes.")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Run them on an existing dask.distributed cluster: tcp://HOST:PORT of `dask scheduler` (the output folder must be on storage every worker sees).")] = None,
     to_db: Annotated[Optional[str], typer.Option("--to-db", help="Also write the run's tables into a PostGIS schema: postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA (password from PGPASSWORD or ~/.pgpass, never in the URL).")] = None,
+    paper: Annotated[Optional[str], typer.Option("--paper", help="Paper of the offices' print maps (offices/<community>/map.pdf): A3 (default) or A4, landscape.")] = None,
+    roster: Annotated[bool, typer.Option("--roster", help="Also write offices/<community>/roster.xlsx: that community's members by name (personal data; needs --members).")] = False,
 ):
     """Run every stage: validate, classify, align, organise, micro-grids, station reach, maps, report.
 
@@ -563,6 +579,10 @@ def run_cmd(
         project = _project_from_flags(locals())
     if to_db is not None:
         project.database = to_db
+    if paper is not None:
+        project.paper = paper_size(paper)[0]  # a wrong paper fails before any stage runs
+    if roster:
+        project.roster = True
     _run(project, workers=workers, scheduler=scheduler)
 
 
@@ -595,7 +615,8 @@ def _run(project, workers: int | None = None, scheduler: str | None = None) -> N
 
     names = {"load": "reading layers", "validate": "validating", "classify": "classifying",
              "align": "aligning (拉平对齐)", "organise": "organising (组织设置)", "microgrids": "cutting micro-grids",
-             "reach": "measuring station reach", "maps": "drawing maps", "report": "writing the report"}
+             "reach": "measuring station reach", "maps": "drawing maps", "report": "writing the report",
+             "shapefiles": "writing shapefiles", "offices": "community offices (社区)"}
     with Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err_console, transient=False) as bar:
         task = bar.add_task("starting", total=len(STAGES))
@@ -633,6 +654,9 @@ def print_run_summary(result) -> None:
         t.add_row("reach", f"{int((~result.reach.served).sum())} compounds beyond walking distance of a station",
                   str(result.seconds.get("reach", "")))
     t.add_row("maps", f"{len(result.pages)} pages", str(result.seconds.get("maps", "")))
+    if result.offices:
+        t.add_row("offices", f"{len(result.offices)} folders in offices/ (map.pdf, tables.xlsx); shapefiles in shp/",
+                  str(result.seconds.get("offices", "")))
     out_console.print(t)
     for note in result.notes:
         out_console.print(f"[dim]Note:[/] {escape(note)}", soft_wrap=True)

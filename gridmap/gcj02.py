@@ -1,4 +1,5 @@
-"""WGS 84 ↔ GCJ-02, the shifted coordinates that Gaode (AMap) tiles are drawn in (docs/design.md §6).
+"""WGS 84 ↔ GCJ-02, the shifted coordinates that Gaode (AMap) tiles are drawn in (docs/design.md §6),
+and BD-09, Baidu's further shift of GCJ-02.
 
 GCJ-02 is WGS 84 longitude/latitude plus a deliberate, smoothly varying offset of a few hundred
 metres (about 550–600 m in Taiyuan). The forward formula is public; it has no closed-form inverse,
@@ -78,6 +79,61 @@ def gcj02_to_wgs84(lon, lat, steps: int = 4) -> tuple[np.ndarray, np.ndarray]:
         w_lon = w_lon - (f_lon - g_lon)
         w_lat = w_lat - (f_lat - g_lat)
     return w_lon, w_lat
+
+
+#: BD-09 (Baidu) is GCJ-02 turned and stretched by the public formula below.
+_X_PI = np.pi * 3000.0 / 180.0
+
+
+def gcj02_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """GCJ-02 longitude/latitude to BD-09, the coordinates Baidu maps are drawn in (public formula)."""
+    x = np.asarray(lon, dtype=float)
+    y = np.asarray(lat, dtype=float)
+    z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
+    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+
+
+def bd09_to_gcj02(lon, lat, steps: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """BD-09 to GCJ-02: the public inverse formula (a few centimetres off), then ``steps`` fixed-point
+    corrections against :func:`gcj02_to_bd09`, which bring it within a millimetre."""
+    b_lon = np.asarray(lon, dtype=float)
+    b_lat = np.asarray(lat, dtype=float)
+    x = b_lon - 0.0065
+    y = b_lat - 0.006
+    z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
+    g_lon, g_lat = z * np.cos(theta), z * np.sin(theta)
+    for _ in range(steps):
+        f_lon, f_lat = gcj02_to_bd09(g_lon, g_lat)
+        g_lon = g_lon - (f_lon - b_lon)
+        g_lat = g_lat - (f_lat - b_lat)
+    return g_lon, g_lat
+
+
+def wgs84_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """WGS 84 (or CGCS2000) longitude/latitude to BD-09."""
+    return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
+
+
+def bd09_to_wgs84(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """BD-09 to WGS 84: BD-09 → GCJ-02 → WGS 84."""
+    return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
+
+
+#: Coordinate conversions to WGS 84, by the name of the shifted system they start from.
+TO_WGS84 = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}
+
+
+def unshift_geometries(geoms, source: str) -> np.ndarray:
+    """Every vertex of GCJ-02 (``source="gcj02"``) or BD-09 (``"bd09"``) geometries moved to WGS 84."""
+    func = TO_WGS84[source]
+
+    def move(coords: np.ndarray) -> np.ndarray:
+        x, y = func(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(np.asarray(geoms, dtype=object), move)
 
 
 def shift_geometries(geoms, inverse: bool = False) -> np.ndarray:

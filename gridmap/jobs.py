@@ -14,13 +14,14 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from gridmap import settings
+from gridmap import settings, vocab
 from gridmap.align import Alignment, align, with_inferred
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError
 from gridmap.infer import Inference, infer_outlines
 from gridmap.io import (ReadOptions, find_field, layer_name, read_layer, warn_if_far_apart, write_csv,
                         write_gpkg)
+from gridmap.io import shapefile
 from gridmap.io.tables import read_roster, read_table
 from gridmap.maps import make_maps
 from gridmap.microgrids import MicroGrids, microgrids
@@ -243,6 +244,41 @@ def write_microgrids(result: MicroGrids, out: Path, engine: str | None = None) -
                engine=engine)
 
 
+# ------------------------------------------------------------------ shapefiles
+
+
+def write_shapefiles(out: Path, *, classification: Classification | None = None,
+                     alignment: Alignment | None = None, microgrids: MicroGrids | None = None,
+                     engine: str | None = None) -> list[Path]:
+    """Write ``shp/`` in ``out`` for ArcGIS and SuperMap: ``compounds.shp`` and ``grids.shp`` (the rows
+    of compounds.csv and grids.csv), ``proposal_grids.shp`` (layer ``grids`` of proposal.gpkg) and
+    ``microgrids.shp`` (layer ``microgrids`` of microgrids.gpkg), for the results given.
+
+    GBK attribute tables with Chinese field names (``gridmap.io.shapefile.SHAPEFILE_FIELDS``), each
+    situation and status also as its label (情形名称, 状态名称), in the input's CRS.
+    """
+    layers = {}
+    if classification is not None:
+        layers["compounds"] = with_labels(classification.compounds)
+        layers["grids"] = with_labels(classification.grids)
+    if alignment is not None:
+        layers["proposal_grids"] = with_labels(alignment.grids)
+    if microgrids is not None:
+        layers["microgrids"] = microgrids.microgrids
+    return shapefile.write_shapefiles(layers, Path(out) / "shp", engine=engine)
+
+
+def with_labels(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``layer`` with ``situation_label`` after ``situation`` and ``status_label`` after ``status``
+    (the Chinese labels of gridmap.vocab)."""
+    out = layer.copy()
+    for code, label, func in (("situation", "situation_label", vocab.situation_label),
+                              ("status", "status_label", vocab.status_label)):
+        if code in out.columns and label not in out.columns:
+            out.insert(out.columns.get_loc(code) + 1, label, out[code].map(func))
+    return out
+
+
 # ------------------------------------------------------------------ reach and maps
 
 
@@ -304,5 +340,5 @@ def map_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | None =
 
 
 __all__ = ["align_job", "check_job", "classify_job", "guess_kind", "infer_job", "infer_missing", "map_job",
-           "microgrids_job", "org_job", "reach_table", "read_layer", "write_alignment", "write_classification",
-           "write_inferred", "write_microgrids"]
+           "microgrids_job", "org_job", "reach_table", "read_layer", "with_labels", "write_alignment",
+           "write_classification", "write_inferred", "write_microgrids", "write_shapefiles"]

@@ -559,7 +559,8 @@ class _Context:
 
         org, org_ids = _read_org(organisation)
         type_field = find_field(comps, "compound_type", required=False, exclude=_COMPUTED)
-        types = _text(comps[type_field]) if type_field else pd.Series(None, index=comps.index, dtype=object)
+        types = (_text(comps[type_field]).map(vocab.canonical_type) if type_field
+                 else pd.Series(None, index=comps.index, dtype=object))
         type_order = [t for t in vocab.COMPOUND_TYPES if t in set(types.dropna())]
         type_order += sorted(set(types.dropna()) - set(type_order))
 
@@ -1354,7 +1355,8 @@ def _index_page(ctx: _Context, style: _Style, *, has_proposal: bool) -> str:
     if ctx.reach is not None:
         parts.append(_reach_note(ctx, len(ctx.reach)))
     if type_field:
-        cross = pd.crosstab(_text(comps[type_field]).fillna(vocab.UNTYPED), comps["situation"])
+        cross = pd.crosstab(_text(comps[type_field]).map(vocab.canonical_type).fillna(vocab.UNTYPED),
+                            comps["situation"])
         cols = [s for s in vocab.COMPOUND_SITUATIONS if s in cross.columns]
         order = [t for t in ctx.type_order if t in cross.index] + [t for t in cross.index if t not in ctx.type_order]
         parts.append("<h2>按小区类型 by compound type</h2><table><tr><th>类型</th>" +

@@ -1,6 +1,7 @@
 """``gridmap run``: every stage on one project, into one folder.
 
-load → validate → classify → align → organise → micro-grids → reach → maps → report. Each stage
+load → validate → classify → align → organise → micro-grids → reach → maps → report → shapefiles →
+offices. Each stage
 calls the same core functions and writers (:mod:`gridmap.jobs`) as the command of its name, on the
 layers the load stage read once.
 """
@@ -28,14 +29,15 @@ from gridmap.errors import GridmapError
 from gridmap.io import find_field, metric_crs, read_layer, warn_if_far_apart, write_csv
 from gridmap.io.tables import read_roster
 from gridmap.jobs import (infer_missing, reach_table, write_alignment, write_classification, write_inferred,
-                          write_microgrids)
+                          write_microgrids, write_shapefiles)
 from gridmap.maps import make_maps
 from gridmap.microgrids import microgrids
+from gridmap.offices import write_offices
 from gridmap.org import Thresholds, organise, read_ledger, write_organisation
 from gridmap.project import LayerConfig, Project
 from gridmap.report import ReportFacts, write_report
 from gridmap.validate import layer_findings
-from gridmap.vocab import COMPOUND_SITUATIONS, COMPOUND_TYPES, COMPUTED_COLUMNS, UNTYPED
+from gridmap.vocab import COMPOUND_SITUATIONS, COMPOUND_TYPES, COMPUTED_COLUMNS, UNTYPED, canonical_type
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,8 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------ the whole job
 
 #: Stages of ``gridmap run``, in the order data flows.
-STAGES = ("load", "validate", "classify", "align", "organise", "microgrids", "reach", "maps", "report")
+STAGES = ("load", "validate", "classify", "align", "organise", "microgrids", "reach", "maps", "report", "shapefiles",
+          "offices")
 #: Written into a run's folder: a folder holding it may be replaced as a whole by the next run.
 RUN_MARK = ".gridmap-run"
 
@@ -64,6 +67,7 @@ class RunResult:
     reach: pd.DataFrame | None = None
     pages: list[Path] = field(default_factory=list)
     report: tuple[Path, Path] | None = None
+    offices: list[Path] = field(default_factory=list)  # offices/<community_id>/ folders
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -143,6 +147,7 @@ def run_job(project: Project, *, progress: Callable[[str, int], None] | None = N
     result.pages = [out / p.name for p in result.pages]
     if result.report:
         result.report = tuple(out / p.name for p in result.report)
+    result.offices = [out / "offices" / p.name for p in result.offices]
     if project.database:  # the run's tables into PostGIS, in one transaction (gridmap.io.postgis)
         from gridmap.io.postgis import write_results
 
@@ -195,6 +200,8 @@ def _field(project: Project, layer: str, key: str) -> str | None:
 def _stage_load(project, state, work, result):
     for name in ("compounds", "grids", "buildings", "communities", "streets", "stations"):
         state[name] = _read(project, name)
+        if state[name] is not None and state[name].attrs.get("crs_note"):  # --crs gcj02 / bd09
+            result.notes.append(f"{name}: {state[name].attrs['crs_note']}.")
     present = {k: v for k, v in state.items() if isinstance(v, gpd.GeoDataFrame)}
     warn_if_far_apart(present)
     if "members" in project.layers:
@@ -342,6 +349,22 @@ def _stage_report(project, state, work, result):
     result.report = write_report(report_facts(project, result), work)
 
 
+def _stage_shapefiles(project, state, work, result):
+    write_shapefiles(work, classification=result.classification, alignment=result.alignment,
+                     microgrids=result.microgrids, engine=project.engine)
+
+
+def _stage_offices(project, state, work, result):
+    offices = write_offices(
+        result.classification, work, alignment=result.alignment, organisation=result.organisation,
+        microgrids=result.microgrids, reach=result.reach, communities=state["communities"],
+        stations=state["stations"], ledger=state.get("ledger"), roster=project.roster, paper=project.paper,
+        organisation_name=project.organisation, attribution=project.attribution,
+        community_field=_field(project, "grids", "community"), missing_font="note")
+    result.offices = offices.folders
+    result.notes += offices.notes
+
+
 def report_facts(project: Project, result: RunResult):
     """The report's figures from the stages' results."""
     cls = result.classification
@@ -351,7 +374,7 @@ def report_facts(project: Project, result: RunResult):
     facts = ReportFacts(compound_situations=counts["compounds"], grid_situations=counts["grids"],
                         crs=f"{cls.crs.to_string()} ({cls.crs.name})", notes=list(result.notes))
     if type_field:
-        types = cls.compounds[type_field].fillna(UNTYPED).astype(str)
+        types = cls.compounds[type_field].map(canonical_type).fillna(UNTYPED).astype(str)
         order = [t for t in COMPOUND_TYPES if t in set(types)] + sorted(set(types) - set(COMPOUND_TYPES))
         facts.compound_types = types.value_counts().reindex(order)
         cross = pd.crosstab(types, cls.compounds.situation).reindex(order)
@@ -386,7 +409,8 @@ def report_facts(project: Project, result: RunResult):
 
 _STAGE_FUNCS = {"load": _stage_load, "validate": _stage_validate, "classify": _stage_classify,
                 "align": _stage_align, "organise": _stage_organise, "microgrids": _stage_microgrids,
-                "reach": _stage_reach, "maps": _stage_maps, "report": _stage_report}
+                "reach": _stage_reach, "maps": _stage_maps, "report": _stage_report,
+                "shapefiles": _stage_shapefiles, "offices": _stage_offices}
 
 
 def sample_folder() -> Path:

@@ -33,6 +33,7 @@ RULES: dict[str, type | tuple] = {
     "branch_min_members": int, "branch_max_members": int, "committee_min_members": int, "group_min_members": int,
 }
 SECTIONS = {"layers", "rules", "maps", "output", "read"}
+OUTPUT_KEYS = ("folder", "database", "paper", "organisation", "attribution", "roster")
 
 
 @dataclass
@@ -56,6 +57,12 @@ class Project:
     source: Path | None = None
     #: ``postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA``: the run's tables are also written there.
     database: str | None = None
+    #: The offices' print maps (offices/*/map.pdf): paper (A3 or A4, landscape), 制图单位 and 数据来源.
+    paper: str | None = None
+    organisation: str | None = None
+    attribution: str | None = None
+    #: Write each office's member roster (roster.xlsx; personal data).
+    roster: bool = False
 
     def rule(self, name: str, default):
         return self.rules.get(name, default)
@@ -161,8 +168,19 @@ def load_project(path: str | Path) -> Project:
 
     out = data.get("output", {})
     for key in out:
-        if key not in ("folder", "database"):
-            fail("output", key, "unknown key; [output] takes folder and database")
+        if key not in OUTPUT_KEYS:
+            fail("output", key, f"unknown key; [output] takes {', '.join(OUTPUT_KEYS)}")
+    for key in ("organisation", "attribution", "paper"):
+        if key in out and not isinstance(out[key], str):
+            fail("output", key, "expected text in quotes")
+    if "paper" in out and out["paper"].strip().upper() not in ("A3", "A4"):
+        fail("output", "paper", "expected \"A3\" or \"A4\" (landscape)")
+    if "roster" in out and not isinstance(out["roster"], bool):
+        fail("output", "roster", "expected true or false")
+    project.paper = out.get("paper", "").strip().upper() or None
+    project.organisation = out.get("organisation", "").strip() or None
+    project.attribution = out.get("attribution", "").strip() or None
+    project.roster = bool(out.get("roster", False))
     project.out = (base / out.get("folder", "gridmap-out")).resolve()
     if "database" in out:
         if not is_database_url(out["database"]):
@@ -253,12 +271,16 @@ basemap = "osm"               # osm, tianditu (needs tianditu_key), gaode, none
 # tianditu_key = ""
 
 [read]
-# crs = "EPSG:4490"           # for layers that have none
+# crs = "EPSG:4490"           # for layers that have none; "gcj02" or "bd09" for data drawn on Gaode or Baidu maps
 # encoding = "gb18030"        # to override the detected one
 engine = "pyogrio"            # or fiona
 
 [output]
 folder = "gridmap-out"
+# organisation = "某某街道办事处"   # 制图单位 on each office's print map (offices/<社区>/map.pdf)
+# paper = "A4"                 # A3 (default) or A4, landscape
+# attribution = "…"           # 数据来源 (OpenStreetMap-derived layers credit OSM by default)
+# roster = true               # also offices/<社区>/roster.xlsx: members by name (personal data)
 # database = "postgresql://gridmap@db.example:5432/city:gridmap_out"   # also write the tables to PostGIS
 '''
 

@@ -27,15 +27,18 @@ GROUP_MIN_MEMBERS: int = 3
 
 #: Recognised field names per meaning, the default first (docs/design.md §4). Matching ignores case.
 FIELDS: dict[str, tuple[str, ...]] = {
-    "compound_id": ("compound_id", "小区编码", "小区编号", "XQBM"),
+    # Street-office data also says 总户数, 楼栋编号, 所属小区 (a building's compound), 所属网格, 社区名称,
+    # 党员人数 (docs/design.md §4); they come last, so a layer's own id field wins.
+    "compound_id": ("compound_id", "小区编码", "小区编号", "XQBM", "所属小区"),
     "compound_name": ("name", "小区名称", "XQMC"),
     "compound_type": ("type", "小区类型"),
-    "households": ("households", "户数"),
-    "grid_id": ("grid_id", "网格编码", "网格编号", "WGBM"),
+    "households": ("households", "户数", "总户数"),
+    "grid_id": ("grid_id", "网格编码", "网格编号", "WGBM", "所属网格"),
     "grid_name": ("name", "网格名称"),
-    "community": ("community", "社区", "所属社区"),
-    "building_id": ("building_id", "楼栋编码"),
-    "party_members": ("party_members", "党员数"),
+    "community": ("community", "社区", "所属社区", "社区名称"),
+    "community_id": ("community_id", "社区编码", "社区编号", "SQBM"),
+    "building_id": ("building_id", "楼栋编码", "楼栋编号"),
+    "party_members": ("party_members", "党员数", "党员人数"),
     "member_id": ("member_id", "党员编号"),
     "member_name": ("name", "姓名"),
     "category": ("category", "类别", "党员类别"),

@@ -50,6 +50,22 @@ TYPE_STYLES: dict[str, tuple[str, str | None]] = {
 }
 #: Outline of a compound of a type not in COMPOUND_TYPES.
 OTHER_TYPE_STYLE: tuple[str, str] = ("#333333", "1 3")
+#: Type values met in street-office data, read as the type they mean (docs/design.md §4). Applied where
+#: a type is counted or coloured; classify's output columns keep the value as given.
+TYPE_ALIASES: dict[str, str] = {"老旧小区": "老旧型", "单位小区": "单位型", "单位宿舍": "单位型", "城中村": "过渡型"}
+
+
+def canonical_type(value):
+    """A compound type as counted and coloured: 老旧小区 → 老旧型 (``TYPE_ALIASES``), spaces stripped;
+    a missing value (None, NaN) is returned as it is."""
+    try:
+        if value is None or value != value:
+            return value
+    except TypeError:  # pandas' NA, whose truth is ambiguous
+        return value
+    text = str(value).strip()
+    return TYPE_ALIASES.get(text, text)
+
 
 # ------------------------------------------------------------------ organisation (docs/design.md §3)
 
@@ -86,6 +102,14 @@ STATUS_COLOURS: dict[str, str] = {"kept": "#8c8c8c", "unchanged": "#8c8c8c", "ch
 #: Colours for statuses no table knows, taken in turn.
 STATUS_PALETTE: tuple[str, ...] = ("#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a", "#cab2d6",
                                    "#fdbf6f")
+
+# ------------------------------------------------------------------ station reach
+
+#: How a distance to a service station was measured (``measured`` of reach.csv).
+MEASURED_LABELS: dict[str, str] = {"streets": "沿道路", "straight line": "直线"}
+
+#: Where a compound's outline came from (``outline`` of compounds.csv in a run).
+OUTLINE_LABELS: dict[str, str] = {"input": "原有边界", "inferred": "由楼栋推断"}
 
 # ------------------------------------------------------------------ computed columns
 

@@ -61,3 +61,20 @@ def browser():
         b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+#: 制图单位 of the office run (tests/test_offices.py, tests/test_shapefile.py).
+OFFICE_ORGANISATION = "太原市示例街道办事处"
+
+
+@pytest.fixture(scope="session")
+def office_run(tmp_path_factory):
+    """``gridmap run`` on the whole sample with the offices' roster and 制图单位, once per session."""
+    if not (BOUNDARIES / "compounds.geojson").exists():
+        pytest.skip("the bundled sample is not built")
+    from gridmap.pipeline import demo_project, run_job
+
+    project = demo_project(tmp_path_factory.mktemp("offices") / "run")
+    project.roster = True
+    project.organisation = OFFICE_ORGANISATION
+    return run_job(project)

@@ -13,12 +13,16 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from gridmap.errors import CRSWarning, GridmapError
+from gridmap.gcj02 import unshift_geometries
 
 log = logging.getLogger(__name__)
 
 
 def parse_crs(value) -> CRS:
     """A CRS from ``EPSG:4547``, ``4547``, WKT or PROJ text, with a clear error."""
+    if shifted_crs(value):
+        raise GridmapError(f"{value!r} names the shifted coordinates of a web map, not a CRS: it is only "
+                           "accepted by --crs when reading layers (they are converted to WGS 84).")
     try:
         if isinstance(value, str) and value.strip().isdigit():
             return CRS.from_epsg(int(value))
@@ -106,9 +110,55 @@ def _to_lonlat(crs: CRS):
     return Transformer.from_crs(crs, 4326, always_xy=True)
 
 
+#: ``--crs`` values naming the shifted coordinates of Chinese web maps (docs/design.md §6).
+SHIFTED_CRS = {"gcj02": "GCJ-02 (Gaode/AMap, Tencent)", "bd09": "BD-09 (Baidu)"}
+
+
+def shifted_crs(value) -> str | None:
+    """``"gcj02"`` or ``"bd09"`` when ``value`` names one (GCJ-02, gcj_02, BD-09, bd09ll …), else None."""
+    if not isinstance(value, str):
+        return None
+    key = value.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    key = {"bd09ll": "bd09", "gcj": "gcj02", "gaode": "gcj02", "amap": "gcj02", "baidu": "bd09"}.get(key, key)
+    return key if key in SHIFTED_CRS else None
+
+
+def unshift(gdf: gpd.GeoDataFrame, spec, source: str) -> gpd.GeoDataFrame:
+    """A layer digitised on Gaode (GCJ-02) or Baidu (BD-09) maps, moved to WGS 84 (EPSG:4326).
+
+    Its own CRS, when it declares one, must be longitude/latitude (Gaode and Baidu exports often say
+    EPSG:4326): the numbers are taken as ``source`` coordinates whatever it says. The conversion is
+    stated in ``attrs["crs_note"]`` and logged.
+    """
+    name = SHIFTED_CRS[source]
+    if gdf.crs is not None and not gdf.crs.is_geographic:
+        raise GridmapError(f"{spec}: --crs {source} converts longitude/latitude digitised on {name} maps, but "
+                           f"the layer is projected ({gdf.crs.name}); leave --crs out for it.")
+    bounds = gdf.total_bounds
+    if len(gdf) and np.isfinite(bounds).all() and not (
+            -180 <= bounds[0] <= bounds[2] <= 180 and -90 <= bounds[1] <= bounds[3] <= 90):
+        raise GridmapError(f"{spec}: --crs {source} needs longitude/latitude in degrees, but the coordinates "
+                           f"reach {bounds[0]:.6g}, {bounds[1]:.6g} … {bounds[2]:.6g}, {bounds[3]:.6g} (metres?).")
+    attrs = dict(gdf.attrs)
+    out = gpd.GeoDataFrame(gdf.drop(columns=gdf.geometry.name),
+                           geometry=unshift_geometries(gdf.geometry.to_numpy(), source),
+                           crs="EPSG:4326")
+    out = out.rename_geometry(gdf.geometry.name) if gdf.geometry.name != "geometry" else out
+    out.attrs.update(attrs)
+    out.attrs["crs_note"] = f"coordinates converted from {name} to WGS 84 (EPSG:4326)"
+    log.info("%s: %s", spec, out.attrs["crs_note"])
+    return out
+
+
 def set_crs(gdf: gpd.GeoDataFrame, spec, crs) -> gpd.GeoDataFrame:
     """``gdf`` with ``crs`` where it has none; a layer without a CRS and no ``crs`` given is refused
-    (``spec`` names the layer in the message): gridmap does not guess."""
+    (``spec`` names the layer in the message): gridmap does not guess.
+
+    ``crs="gcj02"`` or ``"bd09"`` says the coordinates were digitised on Gaode or Baidu maps: they are
+    converted to WGS 84 (:func:`unshift`), whether or not the layer declares a CRS."""
+    source = shifted_crs(crs)
+    if source is not None:
+        return unshift(gdf, spec, source)
     if gdf.crs is not None:
         return gdf
     if crs is None:
