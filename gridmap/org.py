@@ -1278,6 +1278,7 @@ def organise(
         No building id field, duplicate building or member ids, neither a ledger nor a
         party-member field, a ledger without building column.
     """
+    classification = classification.with_geometry()  # no_geometry rows: in the tables, not laid out (issue 12)
     t = thresholds or Thresholds()
     area = community_area(classification, communities, proposal, community)
     bld = _buildings(area, buildings, building_id, households, party_members, compound_id)
@@ -1833,9 +1834,10 @@ def write_roster(org: Organisation, ledger: pd.DataFrame | None, path: str | os.
     })
     path = Path(path)
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        with atomic_path(path) as tmp:
-            table.to_excel(tmp, index=False, sheet_name="党员名册")
-        return path
+        from gridmap.io.xlsx import HEADER, Sheet, write_xlsx  # text cells, never formulas (issue 12)
+
+        rows = [list(table.columns)] + table.astype(object).where(table.notna(), None).to_numpy().tolist()
+        return write_xlsx([Sheet("党员名册", rows, row_styles={0: HEADER}, freeze="A2")], path)
     return write_csv(table, path)
 
 
