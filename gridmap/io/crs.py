@@ -287,10 +287,14 @@ def reconcile(target: CRS | None, *layers: gpd.GeoDataFrame) -> list[gpd.GeoData
 def warn_if_far_apart(layers: dict[str, gpd.GeoDataFrame], limit_km: float = 50.0) -> None:
     """Warn about a layer whose extent is far from the first one's (a wrong CRS suspected)."""
     items = [(name, layer) for name, layer in layers.items() if layer is not None and len(layer)]
+    for _, layer in items:
+        check_coordinates(layer)  # a CRS that cannot be right is an error, not a distance
     if len(items) < 2:
         return
     ref_name, ref = items[0]
     rb = _lonlat_bounds(ref)
+    if not np.isfinite(rb).all():
+        return
     for name, layer in items[1:]:
         b = _lonlat_bounds(layer)
         gap_lon = max(0.0, max(b[0], rb[0]) - min(b[2], rb[2]))
