@@ -233,7 +233,7 @@ def microgrids_cmd(
     streets: Annotated[Optional[str], typer.Option("--streets", help="Street lines: micro-grid borders then follow streets where the household counts allow.")] = None,
     households_per_microgrid: Annotated[Optional[str], typer.Option("--households-per-microgrid", help="Households per micro-grid, MIN:MAX (default {}:{}).".format(*settings.MICROGRID_HOUSEHOLDS))] = None,
     households_per_building: Annotated[Optional[float], typer.Option("--households-per-building", help="Count a building with no households figure as N households (also when the layer has no households field). Without it, missing figures are an error.")] = None,
-    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Roster of grid workers (CSV or Excel: worker_id/网格员, grid_id/网格编码): one per micro-grid, in roster order. Only worker ids are written, never names.")] = None,
+    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Roster of grid workers (CSV or Excel: worker_id/网格员编号/工号, grid_id/网格编码; a column of names such as 网格员 or 姓名 is never taken as the id): one per micro-grid, in roster order. Only worker ids are written, never names.")] = None,
     grid_id: GridId = None,
     building_id: BuildingId = None,
     households: Households = None,
