@@ -35,6 +35,7 @@ from gridmap.errors import GridmapError, GridmapWarning
 from gridmap.geomops import EMPTY, grouped_union, largest_part, polygons_only, shared_border
 from gridmap.io import find_field
 from gridmap.overlay import overlap_table
+from gridmap.validate import usable_only
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,8 @@ def align(
     sliver = settings.SLIVER if sliver is None else sliver
     nest = settings.NEST if nest is None else nest
     low, high = check_range(grid_households)
+    # Features without a usable geometry are not aligned (classify keeps them as no_geometry).
+    compounds, grids = usable_only(compounds), usable_only(grids)
     hh_field = find_field(compounds, "households", households, required=False)
     before = classify(compounds, grids, compound_id=compound_id, grid_id=grid_id, sliver=sliver,
                       nest=nest, crs=crs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import geopandas as gpd
 import numpy as np
@@ -19,10 +19,11 @@ import pandas as pd
 from pyproj import CRS
 
 from gridmap import settings, vocab
-from gridmap.errors import GridmapError, SliverWarning
+from gridmap.errors import GridmapError, RenamedColumnWarning, SliverWarning
 from gridmap.io import feature_areas, find_field, id_strings, metric_crs, reconcile
 from gridmap.overlay import overlap_table
 from gridmap.validate import clean_layer
+from gridmap.vocab import COMPUTED_COLUMNS, NO_GEOMETRY
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,27 @@ class Classification:
     nest: float
 
     def counts(self) -> dict[str, pd.Series]:
-        """Situation counts of compounds and grids, in the report order."""
-        return {
-            "compounds": self.compounds.situation.value_counts().reindex(vocab.COMPOUND_SITUATIONS, fill_value=0),
-            "grids": self.grids.situation.value_counts().reindex(vocab.GRID_SITUATIONS, fill_value=0),
-        }
+        """Situation counts of compounds and grids, in the report order (``no_geometry`` last,
+        when there are such features: the counts add up to every input feature)."""
+        out = {}
+        for name, table, order in (("compounds", self.compounds, vocab.COMPOUND_SITUATIONS),
+                                   ("grids", self.grids, vocab.GRID_SITUATIONS)):
+            counts = table.situation.value_counts()
+            order = list(order) + ([NO_GEOMETRY] if NO_GEOMETRY in counts.index else [])
+            out[name] = counts.reindex(order, fill_value=0)
+        return out
+
+    def with_geometry(self) -> Classification:
+        """The classification of the features that have a usable geometry (for drawing and
+        measuring); those without (situation ``no_geometry``) stay in ``compounds`` and ``grids``."""
+        c_ok = self.compounds.situation.to_numpy() != NO_GEOMETRY
+        g_ok = self.grids.situation.to_numpy() != NO_GEOMETRY
+        if c_ok.all() and g_ok.all():
+            return self
+        compounds, grids = self.compounds[c_ok], self.grids[g_ok]
+        compounds.attrs.update(self.compounds.attrs)
+        grids.attrs.update(self.grids.attrs)
+        return replace(self, compounds=compounds, grids=grids)
 
 
 def classify(
@@ -92,8 +109,16 @@ def classify(
         raise GridmapError(f"--nest {nest} must lie in (0, 1].")
     cid = find_field(compounds, "compound_id", compound_id)
     gid = find_field(grids, "grid_id", grid_id)
-    compounds = clean_layer(compounds, cid, "compounds")
-    grids = clean_layer(grids, gid, "grids")
+    # Features without a usable geometry keep their rows (situation no_geometry): nothing
+    # disappears from the counts (DESIGN §2).
+    all_compounds = clean_layer(compounds, cid, "compounds", keep_unusable=True)
+    all_grids = clean_layer(grids, gid, "grids", keep_unusable=True)
+    c_issue = all_compounds.attrs.pop("geometry_issue")
+    g_issue = all_grids.attrs.pop("geometry_issue")
+    compounds = all_compounds[c_issue.isna().to_numpy()]
+    grids = all_grids[g_issue.isna().to_numpy()]
+    compounds.attrs.update(all_compounds.attrs)
+    grids.attrs.update(all_grids.attrs)
     compounds, grids = reconcile(None, compounds, grids)
     measure = CRS.from_user_input(crs) if crs is not None else metric_crs(compounds, grids)
     log.info("measuring areas in %s (%s)", measure.to_string(), measure.name)
@@ -143,11 +168,42 @@ def classify(
         "significant": table.significant.to_numpy(),
     }).sort_values(["compound_id", "grid_id"], kind="stable").reset_index(drop=True)
 
+    c_out = _with_unusable(c_out, all_compounds, cid, c_issue)
+    g_out = _with_unusable(g_out, all_grids, gid, g_issue)
+    target = compounds.crs
     return Classification(
-        compounds=_with_inputs(c_out, compounds, cid),
-        grids=_with_inputs(g_out, grids, gid),
+        compounds=_with_inputs(c_out, _in_crs(all_compounds, target), cid),
+        grids=_with_inputs(g_out, _in_crs(all_grids, target), gid),
         overlaps=overlaps, crs=measure, compound_id=cid, grid_id=gid, sliver=sliver, nest=nest,
     )
+
+
+def _with_unusable(out: pd.DataFrame, layer: gpd.GeoDataFrame, id_field: str, issue: pd.Series) -> pd.DataFrame:
+    """Rows for the features without a usable geometry: situation no_geometry, no grids or
+    compounds, area 0, and a ``geometry_issue`` column saying why; every input row, in input order."""
+    if issue.isna().all():
+        return out
+    bad = issue.notna().to_numpy()
+    extra = pd.DataFrame({c: pd.Series([None] * int(bad.sum()), dtype=out[c].dtype if out[c].dtype != bool else object)
+                          for c in out.columns}, index=layer.index[bad])
+    extra[out.columns[0]] = id_strings(layer[id_field][bad]).to_numpy(dtype=object)
+    extra["situation"] = NO_GEOMETRY
+    for column in ("grid_ids", "compound_ids", "sliver_grid_ids"):
+        if column in extra:
+            extra[column] = ""
+    extra["area_m2"] = 0.0
+    both = pd.concat([out, extra]).reindex(layer.index)
+    both["geometry_issue"] = issue.reindex(layer.index).to_numpy()
+    return both
+
+
+def _in_crs(layer: gpd.GeoDataFrame, crs) -> gpd.GeoDataFrame:
+    if layer.crs is None or crs is None or layer.crs.equals(crs):
+        return layer
+    attrs = dict(layer.attrs)
+    layer = layer.to_crs(crs)
+    layer.attrs.update(attrs)
+    return layer
 
 
 def situations(table: pd.DataFrame, n_compounds: int, n_grids: int, nest: float
@@ -217,11 +273,32 @@ def _joined(owner: pd.Series, values: np.ndarray, n: int) -> np.ndarray:
 
 
 def _with_inputs(out: pd.DataFrame, layer: gpd.GeoDataFrame, id_field: str) -> gpd.GeoDataFrame:
-    """gridmap's columns first, then the input attributes (clashing names get ``_input``)."""
+    """gridmap's columns first, then the input attributes.
+
+    An input column named exactly like a computed one gets ``_input``; one that differs only in
+    case from a computed column (``Area_M2``) or from another input column (``NAME`` beside
+    ``name``: GeoPackage field names ignore case) gets ``_1`` (``_2``…), with a warning naming them.
+    """
     attrs = layer.drop(columns=[layer.geometry.name])
     if id_field == out.columns[0]:
         attrs = attrs.drop(columns=id_field)
     attrs = attrs.rename(columns={c: f"{c}_input" for c in attrs.columns if c in out.columns})
+    taken = {str(c).lower() for c in out.columns} | {str(c).lower() for c in COMPUTED_COLUMNS}
+    renames = {}
+    for c in attrs.columns:
+        name = str(c)
+        if name.lower() in taken:
+            k = 1
+            while f"{name}_{k}".lower() in taken or f"{name}_{k}" in attrs.columns:
+                k += 1
+            renames[c] = f"{name}_{k}"
+            name = renames[c]
+        taken.add(name.lower())
+    if renames:
+        attrs = attrs.rename(columns=renames)
+        warnings.warn(f"{layer.attrs.get('source', 'a layer')}: input columns renamed so that none is lost "
+                      "beside gridmap's own (names that differ only in case clash in GeoPackage and Excel): "
+                      + ", ".join(f"{a} → {b}" for a, b in renames.items()), RenamedColumnWarning, stacklevel=3)
     result = gpd.GeoDataFrame(pd.concat([out, attrs], axis=1), geometry=layer.geometry.to_numpy(),
                               crs=layer.crs)
     result.index = layer.index

@@ -50,8 +50,8 @@ CompoundId = Annotated[Optional[str], typer.Option("--compound-id", help="Compou
 GridId = Annotated[Optional[str], typer.Option("--grid-id", help="Grid id field (default: grid_id, 网格编码, 网格编号, WGBM).")]
 BuildingId = Annotated[Optional[str], typer.Option("--building-id", help="Building id field (default: building_id, 楼栋编码).")]
 Households = Annotated[Optional[str], typer.Option("--households", help="Households field (default: households, 户数).")]
-Crs = Annotated[Optional[str], typer.Option("--crs", help="CRS for layers that have none (a shapefile without .prj, a CSV), e.g. EPSG:4490; gcj02 or bd09 for data digitised on Gaode or Baidu maps (converted to WGS 84).")]
-Encoding = Annotated[Optional[str], typer.Option("--encoding", help="Attribute encoding, e.g. gb18030; by default .cpg / code page, else UTF-8, else GB18030.")]
+Crs = Annotated[Optional[list[str]], typer.Option("--crs", help="CRS for layers that have none (a shapefile without .prj, a CSV), e.g. EPSG:4490; gcj02 or bd09 for data digitised on Gaode or Baidu maps (converted to WGS 84); NAME=EPSG:CODE sets the CRS of the layer NAME (its role, file name or stem) even over a wrong .prj. Repeatable or comma-separated.")]
+Encoding = Annotated[Optional[list[str]], typer.Option("--encoding", help="Attribute encoding of shapefiles and CSVs, e.g. gb18030; NAME=ENCODING for one layer (its role, file name or stem), e.g. --encoding compounds=gbk. Repeatable or comma-separated. By default .cpg / code page, else UTF-8, else GB18030.")]
 Engine = Annotated[Optional[str], typer.Option("--engine", help=f"I/O engine: pyogrio or fiona (default {settings.ENGINE}).")]
 Sliver = Annotated[Optional[float], typer.Option("--sliver", help=f"Overlaps below this share of the compound's and of the grid's area are slivers, reported but not used (default {settings.SLIVER:g}).")]
 Nest = Annotated[Optional[float], typer.Option("--nest", help=f"A grid nests in a compound when at least this share of its area lies in it (default {settings.NEST:g}).")]
@@ -77,6 +77,14 @@ def handled(func):
                 if DEBUG:
                     raise
                 err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+                raise typer.Exit(1) from None
+            except OSError as exc:  # a file that cannot be read or written (permissions, disk full)
+                if DEBUG:
+                    raise
+                where = f"{exc.filename}: " if exc.filename else ""
+                err_console.print(f"[bold red]Error:[/] {escape(where)}{escape(exc.strerror or str(exc))}. Check that "
+                                  "the file or folder exists and that you may read or write it, and that the "
+                                  "disk has room.", soft_wrap=True, highlight=False)
                 raise typer.Exit(1) from None
             except KeyboardInterrupt:
                 err_console.print("[red]Interrupted[/]; outputs already moved into place are complete, "
@@ -105,8 +113,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     err_console.print(f"[yellow]{name}:[/] {escape(str(message))}", soft_wrap=True, highlight=False)
 
 
-def _read_options(engine: str, encoding: str | None, crs: str | None):
-    return ReadOptions(engine=engine, encoding=encoding, crs=crs)
+def _read_options(engine: str, encoding: list[str] | None, crs: list[str] | None):
+    return ReadOptions(engine=engine, encoding=list(encoding) or None if encoding else None,
+                       crs=list(crs) or None if crs else None)
 
 
 # ------------------------------------------------------------------ check
@@ -194,7 +203,8 @@ def print_classification(result) -> None:
     t.add_column("situation")
     t.add_column("compounds", justify="right")
     t.add_column("grids", justify="right")
-    for name in dict.fromkeys([*vocab.COMPOUND_SITUATIONS, *vocab.GRID_SITUATIONS]):
+    for name in dict.fromkeys([*vocab.COMPOUND_SITUATIONS, *vocab.GRID_SITUATIONS, *counts["compounds"].index,
+                               *counts["grids"].index]):
         c = counts["compounds"].get(name)
         g = counts["grids"].get(name)
         t.add_row(name, "" if c is None else str(c), "" if g is None else str(g))
@@ -207,7 +217,7 @@ def print_classification(result) -> None:
         cross = pd.crosstab(types, result.compounds.situation)
         known = [t for t in vocab.COMPOUND_TYPES if t in cross.index]
         cross = cross.reindex(known + sorted(set(cross.index) - set(known)))
-        cross = cross[[c for c in vocab.COMPOUND_SITUATIONS if c in cross.columns]]
+        cross = cross[[c for c in (*vocab.COMPOUND_SITUATIONS, vocab.NO_GEOMETRY) if c in cross.columns]]
         tt = Table(title=f"Compounds by type ({type_field}) and situation")
         tt.add_column(type_field)
         for col in cross.columns:
@@ -230,7 +240,7 @@ def microgrids_cmd(
     streets: Annotated[Optional[str], typer.Option("--streets", help="Street lines: micro-grid borders then follow streets where the household counts allow.")] = None,
     households_per_microgrid: Annotated[Optional[str], typer.Option("--households-per-microgrid", help="Households per micro-grid, MIN:MAX (default {}:{}).".format(*settings.MICROGRID_HOUSEHOLDS))] = None,
     households_per_building: Annotated[Optional[float], typer.Option("--households-per-building", help="Count a building with no households figure as N households (also when the layer has no households field). Without it, missing figures are an error.")] = None,
-    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Roster of grid workers (CSV or Excel: worker_id/网格员, grid_id/网格编码): one per micro-grid, in roster order. Only worker ids are written, never names.")] = None,
+    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Roster of grid workers (CSV or Excel: worker_id/网格员编号/工号, grid_id/网格编码; a column of names such as 网格员 or 姓名 is never taken as the id): one per micro-grid, in roster order. Only worker ids are written, never names.")] = None,
     grid_id: GridId = None,
     building_id: BuildingId = None,
     households: Households = None,
@@ -605,7 +615,8 @@ def _project_from_flags(flags: dict):
                  parse_range(flags["microgrid_households"], "--households-per-microgrid"))}
     rules = {k: v for k, v in rules.items() if v is not None}
     return Project(layers=layers, rules=rules, basemap=flags["basemap"] or settings.BASEMAP, tianditu_key=flags["tianditu_key"],
-                   out=flags["out"] or DEFAULT_OUT, crs=flags["crs"], encoding=flags["encoding"],
+                   out=flags["out"] or DEFAULT_OUT, crs=list(flags["crs"]) or None if flags["crs"] else None,
+                   encoding=list(flags["encoding"]) or None if flags["encoding"] else None,
                    engine=flags["engine"] or settings.ENGINE)
 
 

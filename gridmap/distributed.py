@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ def connect(workers: int | None = None, scheduler: str | None = None):
     GridmapError
         The scheduler cannot be reached within ``CONNECT_TIMEOUT`` seconds.
     """
+    if scheduler:
+        check_address(scheduler)
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -68,6 +71,24 @@ def connect(workers: int | None = None, scheduler: str | None = None):
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=logging.ERROR)
     return Client(cluster, set_as_default=False)
+
+
+#: A scheduler address: PROTOCOL://HOST[:PORT] (tcp, tls, ws, wss, ucx), e.g. tcp://10.0.0.5:8786.
+_ADDRESS = re.compile(r"^(tcp|tls|ws|wss|ucx)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:(\d{1,5}))?/?$")
+
+
+def check_address(scheduler: str) -> None:
+    """Refuse a scheduler address that is not ``PROTOCOL://HOST[:PORT]``, before connecting.
+
+    Raises
+    ------
+    GridmapError
+        Naming the address and the form expected.
+    """
+    m = _ADDRESS.match(str(scheduler).strip())
+    if not m or (m.group(4) is not None and not 0 < int(m.group(4)) < 65536):
+        raise GridmapError(f"--scheduler {scheduler!r} is not a Dask scheduler address: write it as "
+                           "tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786 (the address `dask scheduler` prints).")
 
 
 def close(client) -> None:

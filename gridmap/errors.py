@@ -39,6 +39,14 @@ class CRSWarning(GridmapWarning):
     """Layers were reprojected, or lie far apart."""
 
 
+class DecodingWarning(GridmapWarning):
+    """A layer's declared encoding contradicts its bytes, and another was used."""
+
+
+class RenamedColumnWarning(GridmapWarning):
+    """Input columns were renamed because they clash with computed ones (or with each other)."""
+
+
 class PlacementWarning(GridmapWarning):
     """Buildings or ledger members could not be placed in the organisation as given."""
 

@@ -22,6 +22,7 @@ from gridmap.infer import Inference, infer_outlines
 from gridmap.io import (ReadOptions, find_field, layer_name, read_layer, warn_if_far_apart, write_csv,
                         write_gpkg)
 from gridmap.io import shapefile
+from gridmap.io.write import prepare_out, refuse_overwriting_inputs
 from gridmap.io.tables import read_roster, read_table
 from gridmap.maps import make_maps
 from gridmap.microgrids import MicroGrids, microgrids
@@ -31,6 +32,24 @@ from gridmap.validate import layer_findings
 from gridmap.vocab import COMPUTED_COLUMNS
 
 log = logging.getLogger(__name__)
+
+#: What each job writes into --out: an input of that name there is never overwritten.
+OUTPUTS: dict[str, tuple[str, ...]] = {
+    "check": ("check.csv",),
+    "classify": ("compounds.csv", "grids.csv", "overlaps.csv", "classification.gpkg"),
+    "infer": ("inferred.gpkg",),
+    "align": ("proposal.gpkg", "proposal.csv", "inferred.gpkg"),
+    "org": ("organization.csv", "organization.json", "organization.xlsx"),
+    "microgrids": ("microgrids.gpkg",),
+    "map": ("*.html",),
+}
+
+
+def start(job: str, out, inputs, extra=()) -> Path:
+    """Before any work: refuse outputs that would overwrite an input, and make ``out`` (a clear
+    error when it is a file or cannot be written)."""
+    refuse_overwriting_inputs(out, OUTPUTS[job], inputs, extra)
+    return prepare_out(out)
 
 
 # ------------------------------------------------------------------ check
@@ -47,6 +66,8 @@ def check_job(specs: list[str], out: Path | None, *, read: ReadOptions | None = 
     file, no CRS) are raised.
     """
     read = read or ReadOptions()
+    if out is not None:
+        start("check", out, specs)
     frames = []
     layers = {}
     for spec in specs:
@@ -57,6 +78,7 @@ def check_job(specs: list[str], out: Path | None, *, read: ReadOptions | None = 
         if cleaned is not None:
             layers[spec] = cleaned
         log.info("%s: %d features as %s (id field %s)", spec, len(gdf), kind, id_field)
+    read.check_names()
     warn_if_far_apart(layers)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if out is not None:
@@ -91,8 +113,10 @@ def classify_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | N
     """Read two layers, classify them and write ``compounds.csv``, ``grids.csv``, ``overlaps.csv``
     and ``classification.gpkg`` into ``out``."""
     read = read or ReadOptions()
-    c = read.read(compounds)
-    g = read.read(grids)
+    start("classify", out, [compounds, grids])
+    c = read.read(compounds, "compounds")
+    g = read.read(grids, "grids")
+    read.check_names()
     warn_if_far_apart({"compounds": c, "grids": g})
     result = classify(c, g, compound_id=compound_id, grid_id=grid_id, sliver=sliver, nest=nest)
     write_classification(result, Path(out), engine=read.engine)
@@ -118,9 +142,11 @@ def infer_job(buildings: str, out: Path, *, streets: str | None = None, compound
               reach: float | None = None, clearance: float | None = None) -> Inference:
     """Read the layers, draw the missing outlines and write ``inferred.gpkg`` (layer ``compounds``)."""
     read = read or ReadOptions()
-    b = read.read(buildings)
-    s = read.read(streets) if streets else None
-    c = read.read(compounds) if compounds else None
+    start("infer", out, [buildings, streets, compounds])
+    b = read.read(buildings, "buildings")
+    s = read.read(streets, "streets") if streets else None
+    c = read.read(compounds, "compounds") if compounds else None
+    read.check_names()
     result = infer_outlines(b, s, c, compound_id=compound_id, building_id=building_id,
                             households=households, reach=reach, clearance=clearance)
     write_inferred(result, Path(out), engine=read.engine)
@@ -161,12 +187,16 @@ def align_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | None
     if (buildings is None) != (streets is None):
         raise GridmapError("--buildings and --streets go together: outlines for compounds that have "
                            "buildings but no polygon are drawn between the streets.")
-    c = read.read(compounds)
-    g = read.read(grids)
+    start("align", out, [compounds, grids, buildings, streets])
+    c = read.read(compounds, "compounds")
+    g = read.read(grids, "grids")
+    b = read.read(buildings, "buildings") if buildings is not None else None
+    s = read.read(streets, "streets") if streets is not None else None
+    read.check_names()
     warn_if_far_apart({"compounds": c, "grids": g})
     inferred = None
     if buildings is not None:
-        c, inference = infer_missing(c, read.read(buildings), read.read(streets), compound_id=compound_id,
+        c, inference = infer_missing(c, b, s, compound_id=compound_id,
                                      building_id=building_id, households=households)
         inferred = inference.compounds
         write_inferred(inference, Path(out), engine=read.engine)
@@ -197,11 +227,14 @@ def org_job(compounds: str, grids: str, buildings: str, out: str | Path, *,
     """Read the layers and the ledger, organise, and write the outputs of docs/design.md §5 into
     ``out``."""
     read = read or ReadOptions()
-    c = read.read(compounds)
-    g = read.read(grids)
-    b = read.read(buildings)
-    comm = read.read(communities) if communities else None
-    prop = read.read(layer_name(proposal, "grids")) if proposal else None
+    member_files = [members] if isinstance(members, (str, Path)) else list(members or [])
+    start("org", out, [compounds, grids, buildings, communities, proposal, *member_files], extra=[roster])
+    c = read.read(compounds, "compounds")
+    g = read.read(grids, "grids")
+    b = read.read(buildings, "buildings")
+    comm = read.read(communities, "communities") if communities else None
+    prop = read.read(layer_name(proposal, "grids"), "proposal") if proposal else None
+    read.check_names()
     warn_if_far_apart({"compounds": c, "grids": g, "buildings": b})
     ledger = read_ledger(members, encoding=ledger_encoding, building_id=building_id) if members else None
     result = classify(c, g, compound_id=compound_id, grid_id=grid_id, sliver=sliver, nest=nest)
@@ -225,11 +258,13 @@ def microgrids_job(grids: str, buildings: str, out: Path, *, read: ReadOptions |
     status). The roster's names are never written: only worker ids.
     """
     read = read or ReadOptions()
-    g = read.read(grids)
-    b = read.read(buildings)
-    s = read.read(streets) if streets else None
+    start("microgrids", out, [grids, buildings, streets, roster])
+    g = read.read(grids, "grids")
+    b = read.read(buildings, "buildings")
+    s = read.read(streets, "streets") if streets else None
+    r = read_roster(roster, read.encoding_for(roster, "roster")) if roster else None
+    read.check_names()
     warn_if_far_apart({"grids": g, "buildings": b, **({"streets": s} if s is not None else {})})
-    r = read_roster(roster, read.encoding) if roster else None
     result = microgrids(g, b, streets=s, grid_id=grid_id, building_id=building_id,
                         households=households, households_per_building=households_per_building,
                         households_range=households_range, roster=r)
@@ -313,28 +348,31 @@ def map_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | None =
     if not (walk_m == walk_m and 0 < walk_m < float("inf")):
         raise GridmapError(f"--walk-m {walk_m!r}: the walking distance must be a positive number of metres.")
     out = Path(out)
-    result = classify(read.read(compounds), read.read(grids), compound_id=compound_id, grid_id=grid_id,
-                      sliver=sliver, nest=nest)
-    layers = {name: read.read(layer_name(spec, default)) if spec else None
+    start("map", out, [compounds, grids, buildings, members, microgrids, proposal, communities, stations,
+                       org, workers, streets])
+    result = classify(read.read(compounds, "compounds"), read.read(grids, "grids"), compound_id=compound_id,
+                      grid_id=grid_id, sliver=sliver, nest=nest)
+    layers = {name: read.read(layer_name(spec, default), name) if spec else None
               for name, spec, default in (("buildings", buildings, None),
                                           ("microgrids", microgrids, "microgrids"),
                                           ("communities", communities, None),
                                           ("stations", stations, None))}
-    prop = {name: read.read(f"{proposal}:{name}") for name in ("grids", "changes")} if proposal else None
+    prop = {name: read.read(f"{proposal}:{name}", "proposal") for name in ("grids", "changes")} if proposal else None
     org_path = Path(org) if org else out / "organization.csv"
     organisation = read_table(org_path) if (org or org_path.exists()) else None
     if organisation is not None and not org:
         log.info("using %s from gridmap org", org_path)
     reach = None
     if layers["stations"] is not None:
-        reach = station_reach(result, layers["stations"], read.read(streets) if streets else None, walk_m)
+        reach = station_reach(result, layers["stations"], read.read(streets, "streets") if streets else None, walk_m)
     elif streets:
         log.warning("--streets is only used to measure walking distances to --stations; without "
                     "stations it was not read")
     return make_maps(result, out, buildings=layers["buildings"], microgrids=layers["microgrids"],
                      organisation=organisation, proposal=prop, communities=layers["communities"],
                      stations=layers["stations"], members=read_table(members) if members else None,
-                     workers=read_roster(workers) if workers else None, basemap=basemap,
+                     workers=read_roster(workers, read.encoding_for(workers, "grid_workers", plain=False)) if workers else None,
+                     basemap=basemap,
                      tianditu_key=tianditu_key, building_id=building_id, households=households,
                      attribution=attribution, reach=reach, walk_m=walk_m)
 

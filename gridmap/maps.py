@@ -46,6 +46,7 @@ from gridmap.classify import Classification
 from gridmap.errors import GridmapError
 from gridmap.gcj02 import shift_geometries
 from gridmap.io import atomic_path, find_field, id_strings, warn_if_far_apart
+from gridmap.io.fields import looks_like_names
 from gridmap.reach import WALK_M
 
 log = logging.getLogger(__name__)
@@ -449,6 +450,7 @@ def make_maps(
     list of Path
         The pages written, index first.
     """
+    classification = classification.with_geometry()  # no_geometry rows cannot be drawn (issue 12)
     basemap = basemap or settings.BASEMAP
     if basemap not in BASEMAPS:
         raise GridmapError(f"--basemap {basemap!r}: use one of {', '.join(BASEMAPS)}.")
@@ -841,7 +843,8 @@ def _grid_layer(grids, grid_ids, page, org_ids, org, worker_of_grid, gcj02) -> L
         lambda v: len([p for p in v.split(settings.LIST_SEP) if p]))
     worker = grid_ids.map(worker_of_grid) if len(worker_of_grid) else None
     if worker is None:
-        wfield = next((c for c in grids.columns if str(c).lower() in WORKER_FIELDS), None)
+        wfield = next((c for c in grids.columns if str(c).lower() in WORKER_FIELDS
+                       and not looks_like_names(grids[c])), None)  # names are never shown (issue 12)
         worker = _text(grids[wfield]).map(escape) if wfield else pd.Series(None, index=grids.index, dtype=object)
     props = pd.DataFrame({
         "i": grid_ids.map(escape),
@@ -870,7 +873,8 @@ def _microgrid_layer(microgrids, grids, grid_page, page_of_grid, worker_of_grid,
     else:
         gids = _located_in(mg, grids, _text(grids["grid_id"]).to_numpy(dtype=object))
     page = gids.map(page_of_grid).fillna(UNASSIGNED).to_numpy(dtype=object)
-    wfield = next((c for c in mg.columns if str(c).lower() in ("worker", *WORKER_FIELDS)), None)
+    wfield = next((c for c in mg.columns if str(c).lower() in ("worker", *WORKER_FIELDS)
+                   and not looks_like_names(mg[c])), None)  # names are never shown (issue 12)
     props = pd.DataFrame({
         "i": mids.map(escape),
         "g": gids.map(escape),

@@ -8,11 +8,14 @@ layers the load stage read once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +30,9 @@ from gridmap.align import align
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError
 from gridmap.io import find_field, metric_crs, read_layer, warn_if_far_apart, write_csv
+from gridmap.io.layers import ReadOptions
 from gridmap.io.tables import read_roster
+from gridmap.io.write import input_paths
 from gridmap.jobs import (infer_missing, reach_table, write_alignment, write_classification, write_inferred,
                           write_microgrids, write_shapefiles)
 from gridmap.maps import make_maps
@@ -37,7 +42,7 @@ from gridmap.org import Thresholds, organise, read_ledger, write_organisation
 from gridmap.project import LayerConfig, Project
 from gridmap.report import ReportFacts, write_report
 from gridmap.validate import layer_findings
-from gridmap.vocab import COMPOUND_SITUATIONS, COMPOUND_TYPES, COMPUTED_COLUMNS, UNTYPED, canonical_type
+from gridmap.vocab import COMPOUND_SITUATIONS, COMPOUND_TYPES, COMPUTED_COLUMNS, NO_GEOMETRY, UNTYPED, canonical_type
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +52,17 @@ log = logging.getLogger(__name__)
 #: Stages of ``gridmap run``, in the order data flows.
 STAGES = ("load", "validate", "classify", "align", "organise", "microgrids", "reach", "maps", "report", "shapefiles",
           "offices")
-#: Written into a run's folder: a folder holding it may be replaced as a whole by the next run.
+#: Written into a run's folder, with the list of the files the run wrote: a folder holding it and
+#: nothing else may be replaced as a whole by the next run.
 RUN_MARK = ".gridmap-run"
 
 
 class StageError(GridmapError):
     """A stage of ``gridmap run`` failed; the message names it."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The run was asked to stop (SIGTERM): the same clean-up as Ctrl-C runs."""
 
 
 @dataclass
@@ -99,51 +109,67 @@ def run_job(project: Project, *, progress: Callable[[str, int], None] | None = N
     """
     project.require_files()
     out = Path(project.out).resolve()
+    kept = out.with_name(out.name + ".incomplete")
+    _refuse_inputs_inside(project, out, kept)
     _check_replaceable(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_replaceable(kept, incomplete=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GridmapError(f"--out {out}: cannot make its parent folder ({exc.strerror or exc}). Nothing was "
+                           "run.") from None
     client = None
     if workers or scheduler:
         from gridmap.distributed import connect
 
         client = connect(workers, scheduler)  # fails within seconds, before anything is written
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:
+        if client is not None:
+            from gridmap.distributed import close
+
+            close(client)
+        raise GridmapError(f"--out {out}: cannot write in {out.parent} ({exc.strerror or exc}); choose a "
+                           "folder you can write in. Nothing was run.") from None
     result = RunResult(out=out)
     state: dict = {"client": client}
-    if client is not None:
-        from gridmap.distributed import Exchange
-
-        state["exchange"] = Exchange(Path(tempfile.mkdtemp(prefix=f".{out.name}.exchange-", dir=out.parent)))
-    try:
-        for number, name in enumerate(STAGES):
-            if progress:
-                progress(name, number)
-            started = time.perf_counter()
-            try:
-                _STAGE_FUNCS[name](project, state, work, result)
-            except StageError:
-                raise
-            except GridmapError as exc:
-                raise StageError(f"Stage '{name}' failed: {exc}") from exc
-            except Exception as exc:
-                raise StageError(f"Stage '{name}' failed unexpectedly ({type(exc).__name__}: {exc}); "
-                                 "run again with --debug for the traceback.") from exc
-            result.seconds[name] = round(time.perf_counter() - started, 2)
-            log.info("stage %s took %.1f s", name, result.seconds[name])
-    except BaseException as exc:
-        kept = _keep_incomplete(work, out)
-        if isinstance(exc, StageError):
-            where = (f"The outputs of the earlier stages are in {kept}; " if kept else "")
-            raise StageError(f"{exc} {where}{out} was left as it was.") from exc.__cause__
-        raise
-    finally:
+    with _stop_on_sigterm():
         if client is not None:
-            from gridmap.distributed import cleanup, close
+            from gridmap.distributed import Exchange
 
-            cleanup(state["exchange"])
-            close(client)
-    (work / RUN_MARK).write_text(json.dumps({"seconds": result.seconds, "notes": result.notes},
-                                            ensure_ascii=False), encoding="utf-8")
-    _swap_into_place(work, out)
+            state["exchange"] = Exchange(Path(tempfile.mkdtemp(prefix=f".{out.name}.exchange-", dir=out.parent)))
+        try:
+            for number, name in enumerate(STAGES):
+                if progress:
+                    progress(name, number)
+                started = time.perf_counter()
+                try:
+                    _STAGE_FUNCS[name](project, state, work, result)
+                except StageError:
+                    raise
+                except GridmapError as exc:
+                    raise StageError(f"Stage '{name}' failed: {exc}") from exc
+                except Exception as exc:
+                    raise StageError(f"Stage '{name}' failed unexpectedly ({type(exc).__name__}: {exc}); "
+                                     "run again with --debug for the traceback.") from exc
+                result.seconds[name] = round(time.perf_counter() - started, 2)
+                log.info("stage %s took %.1f s", name, result.seconds[name])
+        except BaseException as exc:
+            kept_at = _keep_incomplete(work, out, kept, exc)
+            if isinstance(exc, StageError):
+                where = (f"The outputs of the earlier stages are in {kept_at}; " if kept_at else "")
+                raise StageError(f"{exc} {where}{out} was left as it was.") from exc.__cause__
+            raise
+        finally:
+            if client is not None:
+                from gridmap.distributed import cleanup, close
+
+                cleanup(state["exchange"])
+                close(client)
+        _write_mark(work, {"complete": True, "seconds": result.seconds, "notes": result.notes})
+        with _signals_held():
+            _swap_into_place(work, out)
     result.pages = [out / p.name for p in result.pages]
     if result.report:
         result.report = tuple(out / p.name for p in result.report)
@@ -156,22 +182,117 @@ def run_job(project: Project, *, progress: Callable[[str, int], None] | None = N
     return result
 
 
-def _check_replaceable(out: Path) -> None:
-    """Refuse to replace a folder that gridmap did not write (it might hold the user's files)."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / RUN_MARK).exists())):
-        raise GridmapError(f"{out} exists and was not written by gridmap run: choose another --out "
-                           "folder, or empty this one. gridmap replaces only folders of its own runs.")
+def _refuse_inputs_inside(project: Project, out: Path, kept: Path) -> None:
+    """Inputs are sacred: refuse an --out whose folder (or OUT.incomplete) holds, or is, an input,
+    before any work (the run replaces the folder as a whole)."""
+    specs = [cfg.spec for cfg in project.layers.values()] + ([project.source] if project.source else [])
+    for src in input_paths(specs):
+        for folder in (out, kept):
+            if src == folder or src.is_relative_to(folder):
+                raise GridmapError(f"--out {out}: the run replaces {folder} as a whole, and it holds the input "
+                                   f"{src}. Choose another --out folder. Nothing was run.")
 
 
-def _keep_incomplete(work: Path, out: Path) -> Path | None:
+def _run_files(folder: Path) -> list[str]:
+    """Every file under ``folder`` (relative, '/'-separated), the run mark aside."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if (p.is_file() or p.is_symlink()) and p.name != RUN_MARK)
+
+
+def _write_mark(folder: Path, facts: dict) -> None:
+    """The run mark: what the run was, and every file it wrote (the next run replaces only these)."""
+    facts = {**facts, "files": _run_files(folder)}
+    (folder / RUN_MARK).write_text(json.dumps(facts, ensure_ascii=False), encoding="utf-8")
+
+
+def _check_replaceable(out: Path, incomplete: bool = False) -> None:
+    """Refuse to replace a folder that holds anything gridmap run did not write there (the user's
+    files): a folder without the run mark, or with files the mark does not list."""
+    what = "OUT.incomplete folder " if incomplete else ""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise GridmapError(f"--out {out if not incomplete else out.with_suffix('')}: {out} is a file, not a "
+                           "folder; choose another --out (gridmap run writes a folder).")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    mark = out / RUN_MARK
+    if not mark.is_file():
+        shown = ", ".join(entries[:10]) + (f" and {len(entries) - 10} more" if len(entries) > 10 else "")
+        raise GridmapError(f"The {what}{out} exists and was not written by gridmap run (it holds {shown}): "
+                           "choose another --out folder, or move those files away. gridmap replaces only "
+                           "folders of its own runs.")
+    try:
+        facts = json.loads(mark.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        facts = {}
+    listed = facts.get("files") if isinstance(facts, dict) else None
+    if listed is None:
+        if incomplete:
+            raise GridmapError(f"The {what}{out} was not left by this version of gridmap run; delete it or move "
+                               "it away, then run again.")
+        return  # a run of an earlier version: its folder held its outputs only
+    foreign = sorted(set(_run_files(out)) - set(listed))
+    foreign += sorted(p.relative_to(out).as_posix() + "/" for p in out.rglob("*")
+                      if p.is_dir() and not any(p.iterdir()))
+    if foreign:
+        shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
+        raise GridmapError(f"The {what}{out} holds files gridmap run did not write: {shown}. The run replaces "
+                           "the folder as a whole and would delete them: move them out (or choose another "
+                           "--out folder) and run again. Nothing was run.")
+
+
+def _keep_incomplete(work: Path, out: Path, kept: Path, exc: BaseException) -> Path | None:
+    """Keep what the earlier stages wrote in OUT.incomplete (marked incomplete), replacing only an
+    OUT.incomplete of an earlier run."""
     if not any(work.iterdir()):
         work.rmdir()
         return None
-    kept = out.with_name(out.name + ".incomplete")
+    reason = str(exc) if isinstance(exc, GridmapError) else type(exc).__name__
+    _write_mark(work, {"complete": False, "stopped": reason})
     if kept.exists():
+        try:
+            _check_replaceable(kept, incomplete=True)
+        except GridmapError:
+            log.warning("%s appeared during the run and holds other files: the partial outputs stay in %s",
+                        kept, work)
+            return work
         shutil.rmtree(kept)
     os.replace(work, kept)
     return kept
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm():
+    """SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) while the run goes on, so that the
+    clean-up of Ctrl-C runs for it too: no half-written folder under OUT."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated(f"stopped by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT and SIGTERM while the new folder is swapped in (two renames), then deliver them."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 def _swap_into_place(work: Path, out: Path) -> None:
@@ -185,11 +306,12 @@ def _swap_into_place(work: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _read(project: Project, name: str):
+def _read(project: Project, name: str, options: ReadOptions | None = None):
     cfg = project.layers.get(name)
     if cfg is None:
         return None
-    return read_layer(cfg.spec, engine=project.engine, encoding=project.encoding, crs=project.crs)
+    options = options or ReadOptions(engine=project.engine, encoding=project.encoding, crs=project.crs)
+    return options.read(cfg.spec, role=name)
 
 
 def _field(project: Project, layer: str, key: str) -> str | None:
@@ -198,17 +320,26 @@ def _field(project: Project, layer: str, key: str) -> str | None:
 
 
 def _stage_load(project, state, work, result):
+    options = ReadOptions(engine=project.engine, encoding=project.encoding, crs=project.crs)
     for name in ("compounds", "grids", "buildings", "communities", "streets", "stations"):
-        state[name] = _read(project, name)
+        state[name] = _read(project, name, options)
         if state[name] is not None and state[name].attrs.get("crs_note"):  # --crs gcj02 / bd09
             result.notes.append(f"{name}: {state[name].attrs['crs_note']}.")
     present = {k: v for k, v in state.items() if isinstance(v, gpd.GeoDataFrame)}
     warn_if_far_apart(present)
     if "members" in project.layers:
-        state["ledger"] = read_ledger([project.layers["members"].spec],
+        spec = project.layers["members"].spec
+        state["ledger"] = read_ledger([spec], encoding=options.encoding_for(spec, "members", plain=False),
                                       building_id=_field(project, "buildings", "id"))
     if "grid_workers" in project.layers:
-        state["workers"] = read_roster(project.layers["grid_workers"].spec)
+        spec = project.layers["grid_workers"].spec
+        ledger = state.get("ledger")
+        names = ledger["name"] if ledger is not None and "name" in ledger else None
+        state["workers"] = read_roster(spec, options.encoding_for(spec, "grid_workers", plain=False),
+                                        names=names)
+        result.notes.append(f"Grid workers: ids taken from column '{state['workers'].attrs['worker_id_field']}' "
+                            f"of {Path(spec).name}; names are never shown.")
+    options.check_names()
 
 
 def _stage_validate(project, state, work, result):
@@ -224,17 +355,56 @@ def _stage_validate(project, state, work, result):
             raise GridmapError(f"{layer.attrs.get('source', name)}: " + "; ".join(
                 f"{r.issue}: {r.detail} ({r.feature_id})" for r in errors.itertuples())
                 + " (all findings in check.csv).")
+        # Features without a usable geometry are measured nowhere but counted everywhere: classify
+        # keeps them (situation no_geometry); the geometry stages work on the cleaned layer.
+        state[f"{name}_input"] = layer
+        state[f"{name}_unusable"] = len(layer) - len(cleaned)
         state[name] = cleaned
     write_csv(pd.concat(frames, ignore_index=True), work / "check.csv")
 
 
 def _stage_classify(project, state, work, result):
-    _infer_missing_outlines(project, state, work, result)
+    n_inferred = _infer_missing_outlines(project, state, work, result)
+    compounds, grids = state["compounds"], state["grids"]
+    if state.get("compounds_unusable"):
+        compounds = _with_unusable_rows(project, state, n_inferred)
+    if state.get("grids_unusable"):
+        grids = state["grids_input"]
     result.classification = classify(
-        state["compounds"], state["grids"], compound_id=_field(project, "compounds", "id"),
+        compounds, grids, compound_id=_field(project, "compounds", "id"),
         grid_id=_field(project, "grids", "id"), sliver=project.rule("sliver", None),
         nest=project.rule("nest", None))
     write_classification(result.classification, work, engine=project.engine)
+    cls = result.classification
+    lost = {what: table.compound_id if what == "compounds" else table.grid_id
+            for what, table in (("compounds", cls.compounds[cls.compounds.situation == NO_GEOMETRY]),
+                                ("grids", cls.grids[cls.grids.situation == NO_GEOMETRY]))}
+    if any(len(v) for v in lost.values()):
+        said = "; ".join(f"{len(v)} {what} ({', '.join(map(str, list(v)[:10]))}{' …' if len(v) > 10 else ''})"
+                         for what, v in lost.items() if len(v))
+        result.notes.append(f"No usable geometry (null, empty or no area): {said}. They keep their rows with "
+                            f"situation {NO_GEOMETRY} (geometry_issue says why), count in every total and are "
+                            "listed in check.csv; they are not aligned, organised, measured or drawn.")
+
+
+def _with_unusable_rows(project, state, n_inferred: int) -> gpd.GeoDataFrame:
+    """Every input compound, in input order (those without a usable geometry included), then the
+    inferred outlines; an input row without geometry whose outline was inferred gives way to it."""
+    full = state["compounds_input"]
+    if not n_inferred:
+        return full
+    compounds = state["compounds"]
+    inferred = compounds.iloc[len(compounds) - n_inferred:]
+    cid = find_field(full, "compound_id", _field(project, "compounds", "id"))
+    icid = cid if cid in inferred.columns else find_field(inferred, "compound_id")
+    usable = full.index.isin(compounds.index[:len(compounds) - n_inferred])
+    replaced = ~usable & np.isin(full[cid].astype(str).to_numpy(), inferred[icid].astype(str).to_numpy())
+    kept = full[~replaced].copy()
+    kept["outline"] = "input"
+    both = pd.concat([kept, inferred.to_crs(full.crs)], ignore_index=True)
+    out = gpd.GeoDataFrame(both, geometry=both.geometry.name, crs=full.crs)
+    out.attrs.update(full.attrs)
+    return out
 
 
 def _infer_missing_outlines(project, state, work, result):
@@ -242,7 +412,7 @@ def _infer_missing_outlines(project, state, work, result):
     so that every later stage (alignment, organisation, maps) sees them."""
     if state["buildings"] is None or state["streets"] is None:
         result.notes.append("No buildings and streets: compounds without an outline were not inferred.")
-        return
+        return 0
     n_input = len(state["compounds"])
     compounds, inference = infer_missing(
         state["compounds"], state["buildings"], state["streets"], compound_id=_field(project, "compounds", "id"),
@@ -250,13 +420,14 @@ def _infer_missing_outlines(project, state, work, result):
         households=_field(project, "compounds", "households"),
         building_households=_field(project, "buildings", "households"))
     if not len(inference.compounds):
-        return
+        return 0
     write_inferred(inference, work, engine=project.engine)
     compounds["outline"] = ["input"] * n_input + ["inferred"] * (len(compounds) - n_input)
     state["compounds"] = compounds
     result.notes.append(f"{len(inference.compounds)} compounds had buildings but no outline: their outlines "
                         "were inferred from the buildings and streets (inferred.gpkg; outline = inferred in "
                         "compounds.csv) and used in every stage.")
+    return len(compounds) - n_input
 
 
 def _stage_align(project, state, work, result):
@@ -378,7 +549,7 @@ def report_facts(project: Project, result: RunResult):
         order = [t for t in COMPOUND_TYPES if t in set(types)] + sorted(set(types) - set(COMPOUND_TYPES))
         facts.compound_types = types.value_counts().reindex(order)
         cross = pd.crosstab(types, cls.compounds.situation).reindex(order)
-        facts.type_by_situation = cross[[c for c in COMPOUND_SITUATIONS if c in cross.columns]]
+        facts.type_by_situation = cross[[c for c in (*COMPOUND_SITUATIONS, NO_GEOMETRY) if c in cross.columns]]
     if result.alignment is not None:
         s = result.alignment.summary
         facts.alignment = {k: s[k] for k in ("straddling_before", "straddling_after", "grids_before", "grids_after",
@@ -401,8 +572,9 @@ def report_facts(project: Project, result: RunResult):
         facts.microgrid_range = tuple(project.rule("microgrid_households", list(settings.MICROGRID_HOUSEHOLDS)))
     if result.reach is not None:
         facts.walk_m = project.rule("walk_m", settings.WALK_M)
-        facts.reach_measured = str(result.reach.measured.iloc[0]) if len(result.reach) else None
-        far = result.reach[~result.reach.served]
+        measured = result.reach.measured[result.reach.measured != "no geometry"]
+        facts.reach_measured = str(measured.iloc[0]) if len(measured) else None
+        far = result.reach[~result.reach.served & result.reach.station_distance_m.notna()]
         facts.unserved = far.drop(columns=["served", "measured"]).sort_values("station_distance_m", ascending=False)
     return facts
 

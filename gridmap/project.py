@@ -110,6 +110,9 @@ def load_project(path: str | Path) -> Project:
         if section not in SECTIONS:
             raise GridmapError(f"{path}, line {_line_of(text, None, section)}: unknown section [{section}]; "
                                f"the sections are {', '.join(sorted(SECTIONS))}.")
+        if not isinstance(data[section], dict):
+            raise GridmapError(f"{path}, line {_line_of(text, None, section)}: {section} = "
+                               f"{data[section]!r}: [{section}] is a section (a table of keys), not a value.")
     project = Project(source=path)
     for name, cfg in data.get("layers", {}).items():
         sec = f"layers.{name}"
@@ -119,6 +122,9 @@ def load_project(path: str | Path) -> Project:
             cfg = {"path": cfg}
         if not isinstance(cfg, dict) or "path" not in cfg:
             fail(sec, "path", "each layer needs a path")
+        for key in ("path", "layer"):
+            if key in cfg and not isinstance(cfg[key], str):
+                fail(sec, key, f"expected text in quotes, got {type(cfg[key]).__name__} {cfg[key]!r}")
         fields = {}
         for key, value in cfg.items():
             if key in ("path", "layer"):
@@ -159,6 +165,8 @@ def load_project(path: str | Path) -> Project:
     for key in maps:
         if key not in ("basemap", "tianditu_key"):
             fail("maps", key, "unknown key; [maps] takes basemap and tianditu_key")
+        if not isinstance(maps[key], str):
+            fail("maps", key, f"expected text in quotes, got {type(maps[key]).__name__} {maps[key]!r}")
     project.basemap = maps.get("basemap", settings.BASEMAP)
     if project.basemap not in ("osm", "tianditu", "gaode", "none"):
         fail("maps", "basemap", "must be one of osm, tianditu, gaode, none")
@@ -170,7 +178,9 @@ def load_project(path: str | Path) -> Project:
     for key in out:
         if key not in OUTPUT_KEYS:
             fail("output", key, f"unknown key; [output] takes {', '.join(OUTPUT_KEYS)}")
-    for key in ("organisation", "attribution", "paper"):
+    if "folder" in out and (not isinstance(out["folder"], str) or not out["folder"].strip()):
+        fail("output", "folder", f"expected a folder name in quotes, got {type(out['folder']).__name__} {out['folder']!r}")
+    for key in ("organisation", "attribution", "paper", "database"):
         if key in out and not isinstance(out[key], str):
             fail("output", key, "expected text in quotes")
     if "paper" in out and out["paper"].strip().upper() not in ("A3", "A4"):
@@ -195,6 +205,10 @@ def load_project(path: str | Path) -> Project:
     for key in read:
         if key not in ("crs", "encoding", "engine"):
             fail("read", key, "unknown key; [read] takes crs, encoding, engine")
+        value = read[key]
+        if not (isinstance(value, str) or (key in ("crs", "encoding") and isinstance(value, list)
+                                            and all(isinstance(v, str) for v in value))):
+            fail("read", key, f"expected text in quotes, got {type(value).__name__} {value!r}")
     project.crs = read.get("crs") or None
     project.encoding = read.get("encoding") or None
     project.engine = read.get("engine", settings.ENGINE)
@@ -209,6 +223,8 @@ def _line_of(text: str, section: str | None, key: str) -> int:
     current = None
     header = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+")
     for number, line in enumerate(lines, start=1):
+        if section is None and current is None and re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", line):
+            return number
         m = header.match(line)
         if m:
             current = m.group(1)

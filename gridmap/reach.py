@@ -126,7 +126,8 @@ def station_reach(classification, stations: gpd.GeoDataFrame, streets: gpd.GeoDa
                   walk_m: float | None = None) -> pd.DataFrame:
     """:func:`unserved` for classified compounds, in the classification's metric CRS.
 
-    Stations and streets without a usable geometry (null or empty) are left out.
+    Stations and streets without a usable geometry (null or empty) are left out; a compound without
+    one keeps its row with no distance, not served, ``measured`` = "no geometry".
     """
     metric = classification.crs
 
@@ -134,5 +135,14 @@ def station_reach(classification, stations: gpd.GeoDataFrame, streets: gpd.GeoDa
         geoms = layer.geometry
         return geoms[geoms.notna() & ~geoms.is_empty].to_crs(metric)
 
-    return unserved(classification.compounds.geometry.to_crs(metric), usable(stations),
-                    usable(streets) if streets is not None else None, walk_m=walk_m)
+    comps = classification.compounds.geometry
+    present = comps.notna() & ~comps.is_empty
+    table = unserved(comps[present].to_crs(metric), usable(stations),
+                     usable(streets) if streets is not None else None, walk_m=walk_m)
+    if present.all():
+        return table
+    # A compound without a usable geometry (no_geometry) keeps its row, unmeasured.
+    table = table.reindex(comps.index)
+    table["served"] = table["served"].fillna(False).astype(bool)
+    table["measured"] = table["measured"].where(present, "no geometry")
+    return table

@@ -248,6 +248,10 @@ def write_xlsx(f: ReportFacts, path: Path) -> Path:
             for name, df in sheets.items():
                 df.to_excel(xl, sheet_name=name, index=False)
                 _fit_columns(xl.sheets[name], df)
+                for row in xl.sheets[name].iter_rows():  # text is data: "=…" never a formula (issue 12)
+                    for cell in row:
+                        if cell.data_type == "f":
+                            cell.data_type = "s"
     return path
 
 

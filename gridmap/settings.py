@@ -70,9 +70,11 @@ INFER_CLEARANCE: float = 2.0
 #: Basemap of the HTML maps: osm, tianditu, gaode or none.
 BASEMAP: str = "osm"
 
-#: Column names of a grid-worker roster (CSV or Excel), per meaning; matching ignores case.
+#: Column names of a grid-worker roster (CSV or Excel), per meaning; matching ignores case. Worker
+#: ids come from explicit id columns only: a column headed 网格员 or 姓名 holds names in street-office
+#: rosters, and a column whose values look like names is never taken (DESIGN §4).
 WORKER_FIELDS: dict[str, tuple[str, ...]] = {
-    "worker_id": ("worker_id", "网格员编号", "网格员编码", "网格员", "工号", "编号"),
+    "worker_id": ("worker_id", "网格员编号", "网格员编码", "网格员工号", "网格员ID", "工号", "人员编号", "编号"),
     "grid_id": ("grid_id", "网格编码", "网格编号", "WGBM", "所属网格"),
     "name": ("name", "姓名", "网格员姓名"),
 }

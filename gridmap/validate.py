@@ -17,6 +17,8 @@ import shapely
 from gridmap.errors import (DroppedGeometryWarning, GapWarning, GridmapError, OverlapWarning,
                             RepairWarning)
 from gridmap.io import id_strings, metric_crs
+from gridmap.io.crs import coordinate_problem
+from gridmap.vocab import NO_GEOMETRY
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ ANY_GEOMETRY = ("features",)
 _LISTED = 10
 
 
-def inspect_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str
+def inspect_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str, *, keep_unusable: bool = False
                   ) -> tuple[gpd.GeoDataFrame | None, pd.DataFrame]:
     """Check a polygon layer and repair what can be repaired.
 
@@ -46,6 +48,9 @@ def inspect_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str
     -------
     cleaned : GeoDataFrame or None
         Repaired polygons with null or empty geometries dropped, ``None`` when an error stops use.
+        With ``keep_unusable``, every row is kept: those without a usable geometry (null, empty, no
+        area after repair) get geometry None and the reason in ``attrs["geometry_issue"]`` (a
+        Series indexed like the layer, None for usable rows).
     issues : DataFrame
         One row per finding, columns ``ISSUE_COLUMNS``; severity is ``error``, ``repaired``,
         ``dropped`` or ``warning``.
@@ -75,8 +80,10 @@ def inspect_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str
 
     geoms = gdf.geometry.to_numpy()
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    for label in labels[missing]:
-        add(label, "dropped", "null or empty geometry")
+    kept_note = "; kept in every table with situation no_geometry" if keep_unusable else ""
+    null = shapely.is_missing(geoms)
+    for label, is_null in zip(labels[missing], null[missing]):
+        add(label, "dropped", "null or empty geometry", ("null geometry" if is_null else "empty geometry") + kept_note)
 
     types = shapely.get_type_id(geoms)
     polygonal = np.isin(types, (3, 6))
@@ -101,29 +108,45 @@ def inspect_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str
     fixed[invalid | collection] = polygonal_part(shapely.make_valid(geoms[invalid | collection]))
     collapsed = ~missing & shapely.is_empty(fixed)
     for label in labels[collapsed & ~missing]:
-        add(label, "dropped", "no area", "the geometry has no polygonal part")
+        add(label, "dropped", "no area", "the geometry has no polygonal part" + kept_note)
     for label in labels[collection & ~collapsed]:
         add(label, "repaired", "geometry collection", "kept its polygons")
 
     keep = ~missing & ~collapsed
+    if not keep.any():
+        add("", "error", "empty layer", f"the {kind} layer has no usable polygons")
+        return None, _frame(rows)
+    if keep_unusable:
+        reasons = np.full(len(gdf), None, dtype=object)
+        reasons[missing & null] = "null geometry"
+        reasons[missing & ~null] = "empty geometry"
+        reasons[collapsed & ~missing] = "no area after repair"
+        fixed = fixed.copy()
+        fixed[~keep] = None
+        cleaned = gdf.copy()
+        cleaned = cleaned.set_geometry(gpd.GeoSeries(fixed, index=cleaned.index, crs=gdf.crs))
+        cleaned.attrs.update(gdf.attrs)
+        cleaned.attrs["geometry_issue"] = pd.Series(reasons, index=gdf.index, dtype=object)
+        return cleaned, _frame(rows)
     cleaned = gdf.loc[keep].copy()
     cleaned = cleaned.set_geometry(gpd.GeoSeries(fixed[keep], index=cleaned.index, crs=gdf.crs))
     cleaned.attrs.update(gdf.attrs)
-    if len(cleaned) == 0:
-        add("", "error", "empty layer", f"the {kind} layer has no usable polygons")
-        return None, _frame(rows)
     return cleaned, _frame(rows)
 
 
-def clean_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str) -> gpd.GeoDataFrame:
+def clean_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str, *,
+                keep_unusable: bool = False) -> gpd.GeoDataFrame:
     """Repair a layer for use, warning about repairs and drops.
+
+    With ``keep_unusable`` (classify), features without a usable geometry keep their rows with
+    geometry None and their reason in ``attrs["geometry_issue"]`` (see :func:`inspect_layer`).
 
     Raises
     ------
     GridmapError
         Empty layer, null or duplicate ids, non-polygon features.
     """
-    cleaned, issues = inspect_layer(gdf, id_field, kind)
+    cleaned, issues = inspect_layer(gdf, id_field, kind, keep_unusable=keep_unusable)
     errors = issues[issues.severity == "error"]
     if len(errors):
         source = gdf.attrs.get("source", kind)
@@ -137,11 +160,38 @@ def clean_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str) -> gpd.G
                       f"geometries with make_valid ({_sample(repaired.feature_id.to_numpy())})",
                       RepairWarning, stacklevel=2)
     dropped = issues[issues.severity == "dropped"]
-    if len(dropped):
+    if len(dropped) and keep_unusable:
+        warnings.warn(f"{gdf.attrs.get('source', kind)}: dropped {len(dropped)} features from the "
+                      f"measurements: no geometry or no area ({_sample(dropped.feature_id.to_numpy())}); "
+                      f"they stay in every table with situation {NO_GEOMETRY}", DroppedGeometryWarning,
+                      stacklevel=2)
+    elif len(dropped):
         warnings.warn(f"{gdf.attrs.get('source', kind)}: dropped {len(dropped)} features with no "
                       f"geometry or no area ({_sample(dropped.feature_id.to_numpy())})",
                       DroppedGeometryWarning, stacklevel=2)
     return cleaned
+
+
+def usable_only(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The rows whose geometry is usable: not null or empty, and with an area once repaired.
+
+    For work that needs every geometry (alignment): the rows left out keep situation
+    ``no_geometry`` in classify's tables. Rows of other geometry types stay, so that the checks
+    that refuse them still run.
+    """
+    geoms = np.asarray(gdf.geometry.to_numpy(), dtype=object)
+    bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6)) & ~bad
+    invalid = polygonal & ~shapely.is_valid(geoms)
+    if invalid.any():
+        fixed = polygonal_part(shapely.make_valid(geoms[invalid]))
+        bad[np.flatnonzero(invalid)[shapely.is_empty(fixed)]] = True
+    if not bad.any():
+        return gdf
+    out = gdf.loc[~bad]
+    out.attrs.update(gdf.attrs)
+    log.info("%s: %d features without a usable geometry left out", gdf.attrs.get("source", "a layer"), bad.sum())
+    return out
 
 
 def polygonal_part(geoms: np.ndarray) -> np.ndarray:
@@ -236,6 +286,11 @@ def layer_findings(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str
     cleaned, issues = inspect_layer(gdf, id_field, kind)
     if cleaned is None:
         return None, issues
+    problem = coordinate_problem(cleaned)
+    if problem:
+        row = _frame([dict(layer=gdf.attrs.get("source", kind), feature_id="", severity="error",
+                           issue="coordinates do not fit the CRS", detail=problem, area_m2=np.nan)])
+        return None, pd.concat([issues, row], ignore_index=True)
     measured = cleaned.to_crs(metric_crs(cleaned))
     measured.attrs.update(cleaned.attrs)
     return cleaned, pd.concat([issues, overlap_issues(measured, id_field, kind)], ignore_index=True)

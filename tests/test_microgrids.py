@@ -426,7 +426,7 @@ def test_workers_assigned_in_order_unstaffed_listed_names_never_written(tmp_path
     blds, hh = row_of_buildings(12, 10)  # 120 households in G1: two micro-grids
     b = polygons(blds, "building_id", households=hh)
     roster = tmp_path / "workers.csv"
-    pd.DataFrame({"网格员": ["W1", "W9", "W2"], "姓名": ["张三", "李四", "王五"],
+    pd.DataFrame({"网格员编号": ["W1", "W9", "W2"], "姓名": ["张三", "李四", "王五"],
                   "网格编码": ["G1", "G404", "G1"]}).to_csv(roster, index=False, encoding="gb18030")
     r = read_roster(roster)
     assert r.to_dict("list") == {"worker_id": ["W1", "W9", "W2"], "grid_id": ["G1", "G404", "G1"]}

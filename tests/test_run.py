@@ -83,9 +83,14 @@ def test_missing_layers_skip_stages_with_notes(tmp_path):
 def test_output_replaced_as_a_whole(tmp_path):
     project = small_project(tmp_path)
     first = run_job(project)
-    (first.out / "stale.txt").write_text("from an earlier run")
+    (first.out / "compounds.csv").write_text("changed by hand")  # a file of the run: replaced
+    (first.out / "notes.txt").write_text("the user's own file")
+    with pytest.raises(GridmapError, match="did not write: notes.txt"):  # issue 12: never deleted
+        run_job(project)
+    assert (first.out / "notes.txt").read_text() == "the user's own file"
+    (first.out / "notes.txt").unlink()
     second = run_job(project)
-    assert not (second.out / "stale.txt").exists() and (second.out / "compounds.csv").exists()
+    assert (second.out / "compounds.csv").read_text(encoding="utf-8-sig") != "changed by hand"
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "thesis.docx").write_text("precious")

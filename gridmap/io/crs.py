@@ -9,8 +9,9 @@ import warnings
 
 import geopandas as gpd
 import numpy as np
+import shapely
 from pyproj import CRS
-from pyproj.exceptions import CRSError
+from pyproj.exceptions import CRSError, ProjError
 
 from gridmap.errors import CRSWarning, GridmapError
 from gridmap.gcj02 import unshift_geometries
@@ -35,31 +36,246 @@ def parse_crs(value) -> CRS:
 def metric_crs(*layers: gpd.GeoDataFrame) -> CRS:
     """The CRS that areas and distances are measured in (docs/design.md §6).
 
-    The first layer's own CRS when it is projected in metres; otherwise the CGCS2000 3-degree
-    Gauss-Kruger zone of the data's centre (EPSG:4534–4554, China only), else UTM.
+    The first layer's own CRS when it is projected in metres and keeps areas true (never Web
+    Mercator or another Mercator: EPSG:3857 inflates areas about 1.6 times in Taiyuan); otherwise
+    the CGCS2000 3-degree Gauss-Kruger zone of the data's centre (EPSG:4534–4554, China only), else
+    UTM. Every layer's coordinates are checked against its CRS first (:func:`check_coordinates`).
     """
     first = next((layer for layer in layers if layer.crs is not None), None)
     if first is None:
         raise GridmapError("No layer has a CRS; give one with --crs.")
+    for layer in layers:
+        check_coordinates(layer)
     crs = first.crs
-    if crs.is_projected and crs.axis_info and crs.axis_info[0].unit_name in ("metre", "meter"):
+    if is_true_metric(crs):
         return crs
-    bounds = [layer.to_crs(4326).total_bounds for layer in layers if layer.crs is not None and len(layer)]
+    bounds = [_lonlat_bounds(layer) for layer in layers if layer.crs is not None and len(layer)]
     bounds = np.array([b for b in bounds if np.isfinite(b).all()])
     if not len(bounds):
         return CRS.from_epsg(4547)
     lon = (bounds[:, 0].min() + bounds[:, 2].max()) / 2
     lat = (bounds[:, 1].min() + bounds[:, 3].max()) / 2
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise GridmapError(f"The layers' centre ({lon:g}, {lat:g}) is not a longitude and latitude: is "
+                           "a layer's CRS right? (gridmap check lists each layer's coordinates.)")
     if 73.5 <= lon <= 136.5 and 3 <= lat <= 54:
         central = 3 * math.floor(lon / 3 + 0.5)
         return CRS.from_epsg(4534 + (central - 75) // 3)
-    zone = int((lon + 180) // 6) + 1
+    zone = min(int((lon + 180) // 6) + 1, 60)
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+def is_true_metric(crs: CRS) -> bool:
+    """Projected in metres, and not a Mercator projection (Web Mercator, World Mercator), whose
+    scale grows with latitude: areas and distances measured in it are wrong (DESIGN §6)."""
+    if not crs.is_projected or not crs.axis_info or crs.axis_info[0].unit_name not in ("metre", "meter"):
+        return False
+    op = crs.coordinate_operation
+    method = (op.method_name if op is not None else "").lower()
+    return not ("mercator" in method and "transverse" not in method)
+
+
+# ------------------------------------------------------------------ coordinates against the CRS
+
+#: Degrees beyond a CRS's area of use that data may still reach (a city drawn in the zone of its
+#: neighbour, a county at a zone edge) before its coordinates are taken for a wrong CRS.
+AREA_MARGIN = 3.0
+
+
+def check_coordinates(layer: gpd.GeoDataFrame) -> None:
+    """Refuse a layer whose coordinates cannot be in its CRS (DESIGN §6).
+
+    Raises
+    ------
+    GridmapError
+        Naming the layer, what is wrong (degrees out of range, longitude and latitude swapped,
+        metres labelled as degrees or degrees as metres, zone-prefixed eastings, coordinates far
+        outside the CRS's area of use) and the likely fix.
+    """
+    problem = coordinate_problem(layer)
+    if problem:
+        raise GridmapError(problem)
+
+
+def coordinate_problem(layer: gpd.GeoDataFrame) -> str | None:
+    """What is wrong with a layer's coordinates for its CRS, as a message; None when they fit."""
+    crs = layer.crs
+    if crs is None or not len(layer):
+        return None
+    geoms = np.asarray(layer.geometry.to_numpy(), dtype=object)
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not present.any():
+        return None
+    b = shapely.bounds(geoms[present])
+    source = layer.attrs.get("source", "a layer")
+    name = crs.to_string()
+    positions = np.flatnonzero(present)
+    if not np.isfinite(b).all():
+        k = positions[int(np.flatnonzero(~np.isfinite(b).all(axis=1))[0])]
+        return (f"{source}: {_feature(layer, k)} has coordinates that are not numbers (NaN or infinite); "
+                "fix or delete it.")
+    xmin, ymin = b[:, 0].min(), b[:, 1].min()
+    xmax, ymax = b[:, 2].max(), b[:, 3].max()
+    extent = f"x {xmin:,.6g} to {xmax:,.6g}, y {ymin:,.6g} to {ymax:,.6g}"
+    if crs.is_geographic:
+        outside = (np.abs(b[:, [0, 2]]) > 180).any(axis=1) | (np.abs(b[:, [1, 3]]) > 90).any(axis=1)
+        if outside.any():
+            if max(abs(xmin), abs(xmax), abs(ymin), abs(ymax)) > 1000:
+                return (f"{source}: the layer says {name} ({crs.name}, degrees) but its coordinates are "
+                        f"metres ({extent}). {_metres_hint(xmin, xmax, ymin, ymax, source)}")
+            if _fits_lonlat(ymin, ymax, xmin, xmax):
+                return (f"{source}: longitude and latitude are swapped ({extent}: x holds latitudes, y "
+                        "longitudes). Re-export the layer with x = longitude and y = latitude (for a CSV, "
+                        "swap the numbers in its WKT; in QGIS, swap the X and Y fields), then run again.")
+            k = positions[int(np.flatnonzero(outside)[0])]
+            x, y = _far_vertex(geoms[k])
+            return (f"{source}: {_feature(layer, k)} has a vertex at {x:g}, {y:g}, outside longitude "
+                    f"±180° / latitude ±90° of {name}; fix that feature (a typing error?) and run again.")
+        area = crs.area_of_use
+        if area is not None and not _inside(area.bounds, xmin, ymin, xmax, ymax) \
+                and _inside(area.bounds, ymin, xmin, ymax, xmax):
+            return (f"{source}: longitude and latitude look swapped ({extent}; {name} is used within "
+                    f"{_area_text(area.bounds)}). Re-export the layer with x = longitude and y = latitude.")
+        return None
+    # Projected.
+    zone = _zone_prefix(crs, xmin, xmax)
+    if zone is not None:
+        code, label = zone
+        return (f"{source}: the eastings carry a zone number in front ({extent}), but {name} ({crs.name}) "
+                f"has none. These look like {label}: give the layer that CRS with --crs "
+                f"{_role_key(source)}=EPSG:{code} (or re-save it with EPSG:{code}).")
+    area = crs.area_of_use
+    degrees = (_fits_lonlat(xmin, xmax, ymin, ymax) and area is not None
+               and _inside(area.bounds, xmin, ymin, xmax, ymax, margin=0))
+    if degrees:
+        return (f"{source}: the layer says {name} ({crs.name}, metres) but its coordinates are longitude "
+                f"and latitude in degrees ({extent}). Give it a geographic CRS with --crs "
+                f"{_role_key(source)}=EPSG:4490 (CGCS2000) or EPSG:4326 (WGS 84).")
+    lonlat = _project_bounds(crs, xmin, ymin, xmax, ymax)
+    if lonlat is None:
+        return (f"{source}: its coordinates ({extent}) cannot be converted from {name} ({crs.name}) to "
+                f"longitude and latitude: the layer's CRS is probably wrong. Give the right one with --crs "
+                f"{_role_key(source)}=EPSG:CODE (or fix the layer's .prj).")
+    if area is None or _inside(area.bounds, *lonlat):
+        return None
+    swapped = _project_bounds(crs, ymin, xmin, ymax, xmax)
+    if swapped is not None and _inside(area.bounds, *swapped):
+        return (f"{source}: eastings and northings look swapped ({extent}; {name} is used within "
+                f"{_area_text(area.bounds)}). Re-export the layer with x = easting and y = northing.")
+    # Far from where the CRS is used, but nothing says which CRS is right (or made-up data near
+    # the origin): said, not refused.
+    if (source, name) not in _SAID:
+        _SAID.add((source, name))
+        log.warning("%s: its coordinates lie around longitude %.1f, latitude %.1f, outside where %s is used "
+                    "(%s): is its CRS right?", source, (lonlat[0] + lonlat[2]) / 2, (lonlat[1] + lonlat[3]) / 2,
+                    name, _area_text(area.bounds))
+    return None
+
+
+_SAID: set[tuple[str, str]] = set()
+
+
+def _fits_lonlat(xmin, xmax, ymin, ymax) -> bool:
+    return -180 <= xmin and xmax <= 180 and -90 <= ymin and ymax <= 90
+
+
+def _inside(area, xmin, ymin, xmax, ymax, margin: float = AREA_MARGIN) -> bool:
+    west, south, east, north = area
+    if west > east:  # an area across the antimeridian: check latitudes only
+        return south - margin <= ymin and ymax <= north + margin
+    return (west - margin <= xmin and xmax <= east + margin and south - margin <= ymin
+            and ymax <= north + margin)
+
+
+def _area_text(area) -> str:
+    west, south, east, north = area
+    return f"longitude {west:g}° to {east:g}°, latitude {south:g}° to {north:g}°"
+
+
+def _project_bounds(crs: CRS, xmin, ymin, xmax, ymax):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = _to_lonlat(crs).transform_bounds(xmin, ymin, xmax, ymax, densify_pts=5)
+    except (ProjError, ValueError, ArithmeticError):
+        return None
+    return out if np.isfinite(out).all() and _fits_lonlat(out[0], out[2], out[1], out[3]) else None
+
+
+def _zone_prefix(crs: CRS, xmin, xmax) -> tuple[int, str] | None:
+    """(EPSG code, name) of the CGCS2000 Gauss-Kruger zone whose number prefixes the eastings."""
+    op = crs.coordinate_operation
+    false_easting = next((p.value for p in (op.params if op is not None else ())
+                          if p.name.lower() == "false easting"), None)
+    if false_easting is None or false_easting >= 1e6 or xmin < 1e7:
+        return None
+    zones = {int(xmin // 1e6), int(xmax // 1e6)}
+    if len(zones) != 1:
+        return None
+    zone = zones.pop()
+    if 25 <= zone <= 45:
+        return 4513 + zone - 25, f"CGCS2000 3-degree Gauss-Kruger zone {zone} (EPSG:{4513 + zone - 25})"
+    if 13 <= zone <= 23:
+        return 4491 + zone - 13, f"CGCS2000 6-degree Gauss-Kruger zone {zone} (EPSG:{4491 + zone - 13})"
+    return None
+
+
+def _metres_hint(xmin, xmax, ymin, ymax, source) -> str:
+    key = _role_key(source)
+    if xmin >= 1e7:
+        zone = int(xmin // 1e6)
+        if 25 <= zone <= 45:
+            code = 4513 + zone - 25
+            return (f"They look like CGCS2000 3-degree Gauss-Kruger zone {zone}: give the layer that CRS "
+                    f"with --crs {key}=EPSG:{code} (or fix its .prj).")
+        if 13 <= zone <= 23:
+            code = 4491 + zone - 13
+            return (f"They look like CGCS2000 6-degree Gauss-Kruger zone {zone}: give the layer that CRS "
+                    f"with --crs {key}=EPSG:{code} (or fix its .prj).")
+    return (f"Give the layer its projected CRS with --crs {key}=EPSG:CODE, e.g. EPSG:4547 (CGCS2000 "
+            "3-degree Gauss-Kruger CM 114E, Taiyuan east of 112.5°E) or EPSG:4546 (CM 111E), whichever "
+            "the data was made in (or fix its .prj).")
+
+
+def _role_key(source: str) -> str:
+    """The name ``--crs NAME=…`` takes for a layer: its file's stem."""
+    from pathlib import Path
+
+    text = str(source)
+    head, sep, tail = text.rpartition(":")
+    if sep and tail and "/" not in tail and "\\" not in tail and len(head) > 1:
+        return tail
+    return Path(text).stem or "LAYER"
+
+
+def _far_vertex(geom) -> tuple[float, float]:
+    coords = shapely.get_coordinates(geom)
+    bad = (np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90)
+    x, y = coords[np.flatnonzero(bad)[0]] if bad.any() else coords[0]
+    return float(x), float(y)
+
+
+def _feature(layer: gpd.GeoDataFrame, k: int) -> str:
+    """A feature named for messages: by its id when the layer has a recognised id field."""
+    from gridmap.io.fields import find_field
+
+    for meaning in ("compound_id", "grid_id", "building_id"):
+        try:
+            field_ = find_field(layer, meaning, required=False)
+        except GridmapError:
+            field_ = None
+        if field_ is not None:
+            value = layer[field_].iloc[k]
+            if value is not None and str(value).strip() and str(value) != "nan":
+                return f"feature {str(value).strip()} ({field_})"
+    return f"feature {k + 1}"
 
 
 def reconcile(target: CRS | None, *layers: gpd.GeoDataFrame) -> list[gpd.GeoDataFrame]:
     """Bring layers into one CRS (the first layer's unless ``target`` is given)."""
     target = target or layers[0].crs
+    for layer in layers:
+        check_coordinates(layer)  # before reprojecting: garbage in, infinities out
     out = []
     for layer in layers:
         if layer.crs is not None and not layer.crs.equals(target):
@@ -75,10 +291,14 @@ def reconcile(target: CRS | None, *layers: gpd.GeoDataFrame) -> list[gpd.GeoData
 def warn_if_far_apart(layers: dict[str, gpd.GeoDataFrame], limit_km: float = 50.0) -> None:
     """Warn about a layer whose extent is far from the first one's (a wrong CRS suspected)."""
     items = [(name, layer) for name, layer in layers.items() if layer is not None and len(layer)]
+    for _, layer in items:
+        check_coordinates(layer)  # a CRS that cannot be right is an error, not a distance
     if len(items) < 2:
         return
     ref_name, ref = items[0]
     rb = _lonlat_bounds(ref)
+    if not np.isfinite(rb).all():
+        return
     for name, layer in items[1:]:
         b = _lonlat_bounds(layer)
         gap_lon = max(0.0, max(b[0], rb[0]) - min(b[2], rb[2]))

@@ -50,6 +50,25 @@ def id_strings(values: pd.Series) -> pd.Series:
     return pd.Series(text, index=values.index, dtype=object)
 
 
+_PERSONAL_NAME = r"[\u4e00-\u9fff]{2,4}"
+
+
+def looks_like_names(values: pd.Series, known_names=None) -> bool:
+    """Whether a column holds people's names: most values are two to four CJK characters (王芳,
+    欧阳建国), or some value is one of ``known_names`` (the ledger's 姓名). Such a column is never
+    taken as an id nor shown (DESIGN §4)."""
+    text = pd.Series(values).dropna().astype(str).str.strip()
+    text = text[text != ""]
+    if not len(text):
+        return False
+    if text.str.fullmatch(_PERSONAL_NAME).mean() >= 0.5:
+        return True
+    if known_names is not None:
+        known = {str(n).strip() for n in known_names if n is not None and str(n).strip() and str(n) != "nan"}
+        return bool(text[~text.map(str.isascii)].isin(known).any())
+    return False
+
+
 def numeric_if_clean(values: pd.Series) -> pd.Series:
     """A text column as numbers when every value is one; codes such as "007" stay text."""
     text = values.dropna().astype(str).str.strip()

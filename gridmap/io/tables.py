@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import csv
 import io as _io
+import logging
 from pathlib import Path
 
 import pandas as pd
 
 from gridmap import settings
 from gridmap.errors import GridmapError, first_line
+
+log = logging.getLogger(__name__)
 
 
 def decode_text(raw: bytes, encoding: str | None, source, what: str = "file") -> str:
@@ -91,25 +94,56 @@ def read_cells(path: Path, encoding: str | None, what: str = "table") -> list[tu
     return [(str(path), path.stem, pd.DataFrame([r + [None] * (width - len(r)) for r in rows], dtype=object))]
 
 
-def read_roster(path: str | Path, encoding: str | None = None) -> pd.DataFrame:
+def read_roster(path: str | Path, encoding: str | None = None, names=None) -> pd.DataFrame:
     """A grid-worker roster (CSV or Excel) as ``worker_id``, ``grid_id`` (names are not kept).
 
-    Columns are recognised by ``settings.WORKER_FIELDS`` (``worker_id``/网格员编号,
-    ``grid_id``/网格编码, …).
+    Columns are recognised by ``settings.WORKER_FIELDS`` (``worker_id``/网格员编号/工号,
+    ``grid_id``/网格编码, …): explicit id columns only, never 网格员 or 姓名 (they hold names), and a
+    column whose values look like people's names (two to four CJK characters, or any of ``names``,
+    the ledger's 姓名) is never taken as the id. The column taken is logged and kept in
+    ``attrs["worker_id_field"]``.
+
+    Raises
+    ------
+    GridmapError
+        No grid id column, or no worker id column that holds ids (naming a column of names).
     """
+    from gridmap.io.fields import looks_like_names
+
     frame = read_table(path, encoding, "roster")
     columns = {str(c).strip().lower(): c for c in frame.columns}
     found = {}
+    refused = []
     for meaning in ("worker_id", "grid_id"):
-        names = settings.WORKER_FIELDS[meaning]
-        match = next((columns[n.lower()] for n in names if n.lower() in columns), None)
+        names_ = settings.WORKER_FIELDS[meaning]
+        match = None
+        for n in names_:
+            column = columns.get(n.lower())
+            if column is None:
+                continue
+            if meaning == "worker_id" and looks_like_names(frame[column], names):
+                refused.append(column)
+                continue
+            match = column
+            break
         if match is None:
+            if meaning == "worker_id":
+                named = refused + [c for c in frame.columns if str(c).strip() in ("网格员", "姓名", "网格员姓名", "name")
+                                   and c not in refused]
+                said = (f" Column {', '.join(map(repr, map(str, named)))} holds people's names, which are never "
+                        "used as ids nor shown on maps." if named else "")
+                raise GridmapError(f"{path}: no worker id column found (looked for {', '.join(names_)}).{said} "
+                                   "Add a column of worker ids (工号 or 网格员编号) and run again; the columns are "
+                                   f"{', '.join(map(str, frame.columns))}.")
             raise GridmapError(f"{path}: no {meaning.replace('_', ' ')} column found (looked for "
-                               f"{', '.join(names)}); the columns are {', '.join(map(str, frame.columns))}.")
+                               f"{', '.join(names_)}); the columns are {', '.join(map(str, frame.columns))}.")
         found[meaning] = match
+    log.info("%s: grid-worker ids from column %r (names are never used)", path, str(found["worker_id"]))
     out = pd.DataFrame({"worker_id": frame[found["worker_id"]].astype("string").str.strip(),
                         "grid_id": frame[found["grid_id"]].astype("string").str.strip()})
     out = out.dropna()
     out = out[(out.worker_id != "") & (out.grid_id != "")]
+    out = out.drop_duplicates().reset_index(drop=True).astype(object)
     out.attrs["source"] = str(path)
-    return out.drop_duplicates().reset_index(drop=True).astype(object)
+    out.attrs["worker_id_field"] = str(found["worker_id"])
+    return out

@@ -6,6 +6,9 @@ module streams the sheet XML straight into the zip, about a microsecond a cell. 
 gridmap's workbooks use — text, numbers, booleans, bold and header styles, indented cells, column
 widths, frozen panes and auto-filters — as Office Open XML (ECMA-376) that Excel, WPS, LibreOffice
 and openpyxl read. Output is deterministic: the same sheets give the same bytes.
+
+Text is always written as an inline string (``t="inlineStr"``), never as a formula: a name such as
+``=HYPERLINK(…)``, ``+1`` or ``@SUM(A1)`` stays the text it was (workbooks are data, issue 12).
 """
 
 from __future__ import annotations

@@ -94,6 +94,8 @@ def organise(
         No building id field, duplicate building or member ids, neither a ledger nor a
         party-member field, a ledger without building column.
     """
+    # Features without a usable geometry stay in the tables but have nowhere to be laid out.
+    classification = classification.with_geometry()
     t = thresholds or Thresholds()
     area = community_area(classification, communities, proposal, community)
     bld = building_table(area, buildings, building_id, households, party_members, compound_id)
