@@ -121,7 +121,8 @@ def write_offices(classification: Classification, out: str | os.PathLike, *, ali
         credits = [("制图单位", organisation_name or NO_ORGANISATION), ("数据来源", attribution or "（未注明）"),
                    ("制图日期", chinese_date(date))]
         write_tables(folder / "tables.xlsx", facts=[("社区", office.title), *facts, *credits], **tables)
-        if font is not None and (len(office.compounds) or len(office.grids)):
+        # Features without a usable geometry (no_geometry) are in the tables but not on a map.
+        if font is not None and prep.drawable(office):
             text = MapText(office.title, TITLE, organisation_name, attribution, date,
                            [(label, _shown(value)) for label, value in facts])
             draw_office_map(prep.layers(office), text, folder / "map.pdf", paper=paper, font=font)
@@ -154,6 +155,11 @@ class _Prepared:
     station_geoms: np.ndarray
     station_names: np.ndarray
     station_community: np.ndarray
+
+    def drawable(self, office) -> bool:
+        """Whether the office has a compound or grid with a geometry to draw."""
+        geoms = np.concatenate([self.comp_geoms[office.compounds], self.grid_geoms[office.grids]])
+        return bool(len(geoms)) and bool((~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)).any())
 
     @classmethod
     def build(cls, classification: Classification, where: Assignment, microgrids, stations, community_field):
