@@ -194,8 +194,9 @@ def _unit_sheet(name: str, header: list[str], rows: list[tuple], depth: np.ndarr
 def _sheet_column(units: pd.DataFrame, column: str) -> list:
     """A units column as the workbook shows it: kinds and situations in Chinese, plain values."""
     s = units[column]
-    if column == "kind":
-        return [vocab.kind_label(v) for v in s.tolist()]
+    if column == "kind":  # the community's own unit: 社区党委, 社区党总支 or 社区党支部
+        return [vocab.COMMUNITY_KIND_LABELS.get(v, vocab.kind_label(v)) if d == 0 else vocab.kind_label(v)
+                for v, d in zip(s.tolist(), units.depth.tolist())]
     if column == "situation":
         names: dict = {}
         for v in pd.unique(s):
