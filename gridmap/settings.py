@@ -25,7 +25,7 @@ BRANCH_MAX_MEMBERS: int = 50
 COMMITTEE_MIN_MEMBERS: int = 7
 GROUP_MIN_MEMBERS: int = 3
 #: The community's own unit by its members (docs/design.md §3): this many or more a community party
-#: committee (社区党委), this many or more a general branch (社区党总支), fewer a branch (社区党支部).
+#: committee (党委), this many or more a general branch (党总支), fewer a branch (党支部).
 COMMUNITY_COMMITTEE_MIN_MEMBERS: int = 100
 COMMUNITY_GENERAL_BRANCH_MIN_MEMBERS: int = 50
 #: Most grids in a section of neighbouring grids, where grids have no community or street: the

@@ -1,7 +1,7 @@
 """The layout: ``organise`` builds each community's tree of units (DESIGN §1, §3, §5).
 
-community committee (社区党委) → compound (grid) branch, or a general branch (党总支) with branches
-beneath → building group (党小组) → party-member central household (党员中心户). The parts of
+community committee (党委) → compound (grid) branch, or a general branch (党总支) with branches
+beneath → building group (党小组) → party-member central household (中心户). The parts of
 ``gridmap.org.parts`` become units here: member counts decide each unit's kind (``Thresholds``),
 a part with more than ``branch_max`` members is split by its sub-parts or by clusters of
 neighbouring buildings (``bisect_members``), and each branch's buildings are gathered into groups
@@ -140,7 +140,7 @@ def organise(
             log.info("community %r has no party members: no units", name)
             continue
         rows = np.concatenate([p.rows for p in tops])
-        kind = t.community_kind(builder.m(rows))  # 社区党委, 党总支 or 党支部 by its members
+        kind = t.community_kind(builder.m(rows))  # committee, general branch or branch by its members
         root = _Node(kind, community_label(name) + KIND_NAMES[kind], name, rows=rows)
         root.compound_ids = sorted({c for p in tops for c in p.compound_ids}, key=natural_key)
         root.grid_ids = sorted({g for p in tops for g in p.grid_ids}, key=natural_key)
@@ -208,7 +208,7 @@ class _Builder:
     def unit(self, part: Part) -> _Node:
         """A top part as a branch, or as a general branch with branches beneath.
 
-        A grid holding several compounds (网格大、小区小) has a compound tier beneath its unit: a
+        A grid holding several compounds (``large_grid``) has a compound tier beneath its unit: a
         branch per compound under a general branch, a group per compound under a branch; compounds
         with too few members join a neighbouring compound's unit, which is then named for both.
         """
@@ -352,7 +352,7 @@ class _Builder:
 
 
 def is_tiered(part: Part) -> bool:
-    """Whether a top part has a compound tier: a grid holding several compounds (网格大、小区小)."""
+    """Whether a top part has a compound tier: a grid holding several compounds (``large_grid``)."""
     return part.key.startswith("g:") and sum(c.key.startswith("c:") for c in part.children) >= 2
 
 

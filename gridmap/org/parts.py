@@ -3,7 +3,7 @@
 ``top_parts`` turns the three situations into parts — a large compound with its grids beneath, a
 grid with its compounds (and loose buildings) beneath, one compound (grid) — and says which part
 each building is in. ``combine`` then joins parts with fewer than ``branch_min`` members with their
-neighbours: into a joint branch (联合党支部) when the neighbour is small too, else into the
+neighbours: into a joint branch (joint_branch) when the neighbour is small too, else into the
 neighbour. Distances are in metres (the area's metric CRS).
 """
 
