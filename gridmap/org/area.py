@@ -128,8 +128,8 @@ def _standing_in(grids: gpd.GeoDataFrame, comms: pd.Series, crs, computed: tuple
     (街道) when the grids have a street field, else sections of at most ``settings.SECTION_GRIDS``
     neighbouring grids (第1片区, 第2片区, … as ``split_sections`` numbers them, like the maps'
     pages); left empty when they all fit in one section (one tree for a small area)."""
-    comms = comms.map(text_or_none)
-    missing = comms.isna().to_numpy()
+    comms = comms.map(text_or_none).astype(object)
+    missing = comms.isna().to_numpy().copy()
     street = find_field(grids, "street", required=False, exclude=computed)
     if street and missing.any():
         streets = grids[street].map(text_or_none).to_numpy(dtype=object)

@@ -32,7 +32,7 @@ from gridmap.org.model import (CATEGORY_COLUMNS, KIND_NAMES, UNIT_COLUMNS, Organ
                                without_gc)
 from gridmap.org.names import (chinese_number, community_label, community_order, joined_label, natural_key,
                                natural_rank, sample_text, text_or_none)
-from gridmap.org.parts import Part, combine, top_parts
+from gridmap.org.parts import Part, combine, tier_parts, top_parts
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class _Builder:
         subs: list[Part] = []
         children = [c for c in part.children if len(c.rows) or c.compound_ids or c.grid_ids]
         if len(children) >= 2:
-            for child in combine(children, self.members, t, tier=tier):
+            for child in tier_parts(children, self.members, t) if tier else combine(children, self.members, t):
                 subs += self.split(child)
         else:
             subs = self.split(part)
@@ -273,7 +273,7 @@ class _Builder:
         ``group_min`` members, smaller compounds joined with a neighbour (a joint group named for
         both), loose buildings with the nearest; central households in the group's other
         member-buildings."""
-        tiers = combine(part.children, self.members, self.t, minimum=self.t.group_min, tier=True)
+        tiers = tier_parts(part.children, self.members, self.t, minimum=self.t.group_min)
         if not tiers:
             return self.groups(part.rows, branch)
         out = []

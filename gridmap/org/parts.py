@@ -328,6 +328,20 @@ def combine(parts: list[Part], members: np.ndarray, t: Thresholds, *, minimum: i
     return out
 
 
+def tier_parts(children: list[Part], members: np.ndarray, t: Thresholds, minimum: int | None = None) -> list[Part]:
+    """The compound tier of a grid holding several compounds (DESIGN §3): a part per compound with at
+    least ``minimum`` members (default ``branch_min``); a smaller compound joins its nearest
+    compound's part, which is then named for both (A小区、B小区). Loose buildings (and other parts
+    that are not compounds) have a part of their own when they reach ``minimum``, else join the
+    nearest part without naming it. Parts without members are left out."""
+    compounds = [c for c in children if c.key.startswith("c:")]
+    others = [c for c in children if not c.key.startswith("c:")]
+    first = combine(compounds, members, t, minimum=minimum, tier=True)
+    if not others:
+        return first
+    return combine(first + others, members, t, minimum=minimum, tier=True)
+
+
 def _merged(mains: list[Part], attached: list[Part], attached_members: list[int], joint: bool) -> Part:
     """One part from a cluster: a joint of small parts, or a unit with neighbours taken in."""
     if joint:
@@ -363,4 +377,4 @@ def _merged(mains: list[Part], attached: list[Part], attached_members: list[int]
     return base
 
 
-__all__ = ["Part", "combine", "top_parts"]
+__all__ = ["Part", "combine", "tier_parts", "top_parts"]

@@ -145,7 +145,9 @@ def property_status(compounds: pd.DataFrame, company: str | None = None, red: st
     managed = np.array([c is not None or r is True for c, r in zip(names, red_values)], dtype=bool)
     if not c_field:  # only the red-property field: management is known where it says yes
         managed = np.array([True if r is True else None for r in red_values], dtype=object)
-    return pd.DataFrame({"company": names, "managed": managed, "red": red_values}, index=compounds.index)
+    return pd.DataFrame({"company": pd.Series(names, index=compounds.index, dtype=object),
+                         "managed": pd.Series(managed, index=compounds.index, dtype=object if not c_field else bool),
+                         "red": pd.Series(red_values, index=compounds.index, dtype=object)})
 
 
 def compound_types(compounds: pd.DataFrame, type_field: str | None = None) -> pd.Series | None:
