@@ -442,7 +442,8 @@ def test_funding_and_roster_in_the_project_file(tmp_path):
     assert "secretary_month = 500" in text and "per_branch_year = 5000" in text
     assert "小店区" in text and "迎泽区" in text
     # The 小店区 block, uncommented, is a valid policy.
-    block = text[text.index("# [funding]                   # 小店区"):text.index("# [funding]                   # 迎泽区")]
+    start, end = text.index("# [funding]                   # 小店区"), text.index("# [funding]                   # 迎泽区")
+    block = text[start:end]
     path.write_text(head + "\n".join(line[2:] for line in block.splitlines()) + "\n", encoding="utf-8")
     assert load_project(path).funding == XIAODIAN
 
@@ -565,3 +566,41 @@ def test_sample_run_roster_report_and_privacy(sample_run):
         text = (result.out / path).read_text(encoding="utf-8-sig")
         assert not any(name in text for name in ledger.name.head(300)), path
     assert not (result.out / "office").exists()
+
+
+# ------------------------------------------------------------------ command line
+
+
+def test_cli_org_and_run_write_the_roster_with_candidates(tmp_path):
+    from typer.testing import CliRunner
+
+    from gridmap.cli import app
+
+    comps, grids, buildings = town()
+    paths = {}
+    for name, layer in (("compounds", comps), ("grids", grids), ("buildings", buildings)):
+        paths[name] = tmp_path / f"{name}.geojson"
+        layer.to_file(paths[name], driver="GeoJSON")
+    ledger = identity_ledger()
+    paths["members"] = tmp_path / "members.csv"
+    ledger.to_csv(paths["members"], index=False, encoding="utf-8-sig")
+    layers = [str(paths["compounds"]), str(paths["grids"]), "--buildings", str(paths["buildings"]),
+              "--members", str(paths["members"])]
+    r = CliRunner().invoke(app, ["org", *layers, "--roster", str(tmp_path / "org-roster.xlsx"),
+                                 "--out", str(tmp_path / "org")])
+    assert r.exit_code == 0, r.output
+    assert openpyxl.load_workbook(tmp_path / "org-roster.xlsx").sheetnames == ["党员名册", "书记人选", "支委人选"]
+    r = CliRunner().invoke(app, ["run", "--compounds", str(paths["compounds"]), "--grids", str(paths["grids"]),
+                                 "--buildings", str(paths["buildings"]), "--members", str(paths["members"]),
+                                 "--roster", str(tmp_path / "office" / "roster.xlsx"), "--out", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    book = openpyxl.load_workbook(tmp_path / "office" / "roster.xlsx")
+    assert book.sheetnames == ["党员名册", "书记人选", "支委人选"]
+    assert not (tmp_path / "run" / "funding.csv").exists()  # no [funding] policy: no estimate
+    # A roster named inside the run's folder lands there, with the run.
+    r = CliRunner().invoke(app, ["run", "--compounds", str(paths["compounds"]), "--grids", str(paths["grids"]),
+                                 "--buildings", str(paths["buildings"]), "--members", str(paths["members"]),
+                                 "--roster", str(tmp_path / "run" / "private" / "roster.xlsx"),
+                                 "--out", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "run" / "private" / "roster.xlsx").exists() and (tmp_path / "run" / "report.html").exists()

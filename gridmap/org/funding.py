@@ -76,7 +76,8 @@ class FundingPolicy:
 
     def describe(self) -> str:
         """The policy in words, as the report and workbook state it."""
-        parts = [(self.per_station, "每个党群服务站一次性 ¥{:,}"), (self.per_compound_year, "每个有独立支部的小区每年 ¥{:,}"),
+        parts = [(self.per_station, "每个党群服务站一次性 ¥{:,}"),
+                 (self.per_compound_year, "每个有独立支部的小区每年 ¥{:,}"),
                  (self.per_branch_year, "每个支部每年 ¥{:,}"), (self.secretary_month, "每名支部书记每月 ¥{:,}")]
         said = [text.format(int(v) if float(v).is_integer() else v) for v, text in parts if v]
         return "；".join(said) if said else "各项均为 0"
@@ -139,4 +140,5 @@ def funding_table(units: pd.DataFrame, stations: Mapping[str, int] | pd.Series |
     return table[FUNDING_COLUMNS]
 
 
-__all__ = ["BRANCHES_HEADER", "COUNT_COLUMNS", "FUNDING_COLUMNS", "FUNDING_HEADERS", "FundingPolicy", "funding_counts", "funding_table"]
+__all__ = ["BRANCHES_HEADER", "COUNT_COLUMNS", "FUNDING_COLUMNS", "FUNDING_HEADERS", "FundingPolicy", "funding_counts",
+           "funding_table"]

@@ -126,7 +126,8 @@ def property_status(compounds: pd.DataFrame, company: str | None = None, red: st
     the compounds have neither a property-company (物业公司) nor a red-property (红色物业) field."""
     exclude = vocab.COMPUTED_COLUMNS
     c_field = find_field(compounds, "property_company", company, required=False, exclude=exclude)
-    r_field = find_field(compounds, "red_property", red, required=False, exclude=exclude + ((c_field,) if c_field else ()))
+    r_field = find_field(compounds, "red_property", red, required=False,
+                         exclude=exclude + ((c_field,) if c_field else ()))
     if not c_field and not r_field:
         return None
     n = len(compounds)
@@ -187,12 +188,13 @@ def property_section(cls: Classification, area: Area, type_field: str | None = N
                      "覆盖率（%）": round(100 * m / n, 1) if n else np.nan, "红色物业": int(part.red.sum())})
     coverage = pd.DataFrame(rows)
     name_field = find_field(comps, "compound_name", required=False, exclude=vocab.COMPUTED_COLUMNS)
-    without = known & ~status.managed.eq(True)
+    without = (known & ~status.managed.eq(True)).to_numpy()
+    names = comps[name_field].to_numpy(dtype=object) if name_field else np.full(len(comps), None, dtype=object)
     missing = pd.DataFrame({
-        "小区编码": comps.compound_id.to_numpy()[without.to_numpy()],
-        "小区名称": (comps[name_field].to_numpy(dtype=object) if name_field else np.full(len(comps), None))[without.to_numpy()],
-        "类型": types.to_numpy()[without.to_numpy()],
-        "社区": area.compounds.community.reindex(comps.compound_id).to_numpy()[without.to_numpy()],
+        "小区编码": comps.compound_id.to_numpy()[without],
+        "小区名称": names[without],
+        "类型": types.to_numpy()[without],
+        "社区": area.compounds.community.reindex(comps.compound_id).to_numpy()[without],
     })
     total = rows[-1]
     lines = [f"有物业管理的小区{total['有物业管理']}个，占{total['覆盖率（%）']:g}%；无物业管理的小区{total['无物业管理']}个；"
@@ -284,7 +286,8 @@ def programme_sections(cls: Classification, *, org: Organisation | None = None,
         counts = level["层级"].value_counts()
         said = "、".join(f"{label}{int(counts[label])}个" for label in vocab.COMMUNITY_KIND_LABELS.values()
                         if label in counts)
-        sections.append(Section("社区党组织", [f"按党员人数设置：{said}。"], [Table("社区党组织设置", "社区党组织", level)]))
+        sections.append(Section("社区党组织", [f"按党员人数设置：{said}。"],
+                                [Table("社区党组织设置", "社区党组织", level)]))
     if funding is not None:
         lines = [f"政策：{policy.describe()}。"] if policy is not None else []
         total = funding[funding.community == TOTAL].iloc[0]
