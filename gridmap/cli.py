@@ -570,7 +570,7 @@ def run_cmd(
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Run them on an existing dask.distributed cluster: tcp://HOST:PORT of `dask scheduler` (the output folder must be on storage every worker sees).")] = None,
     to_db: Annotated[Optional[str], typer.Option("--to-db", help="Also write the run's tables into a PostGIS schema: postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA (password from PGPASSWORD or ~/.pgpass, never in the URL).")] = None,
     paper: Annotated[Optional[str], typer.Option("--paper", help="Paper of the offices' print maps (offices/<community>/map.pdf): A3 (default) or A4, landscape.")] = None,
-    roster: Annotated[bool, typer.Option("--roster", help="Also write offices/<community>/roster.xlsx: that community's members by name (personal data; needs --members).")] = False,
+    roster: Annotated[Optional[Path], typer.Option("--roster", help="Also write the member roster with the sheets 书记人选 and 支委人选 (secretary and committee candidates from the ledger's 身份 column) to this .xlsx (or .csv: members only), and each office's own (offices/<community>/roster.xlsx). It holds personal data: keep it apart from shared outputs. Needs the ledger.")] = None,
 ):
     """Run every stage: validate, classify, align, organise, micro-grids, station reach, maps, report.
 
@@ -591,8 +591,8 @@ def run_cmd(
         project.database = to_db
     if paper is not None:
         project.paper = paper_size(paper)[0]  # a wrong paper fails before any stage runs
-    if roster:
-        project.roster = True
+    if roster is not None:
+        project.roster_file = str(roster.resolve())
     _run(project, workers=workers, scheduler=scheduler)
 
 
@@ -661,6 +661,9 @@ def print_run_summary(result) -> None:
         mg = result.microgrids.microgrids
         t.add_row("micro-grids", f"{len(mg)} micro-grids, median {mg.households.median():.0f} households",
                   str(result.seconds.get("microgrids", "")))
+    if result.funding is not None:
+        total = result.funding.iloc[-1]
+        t.add_row("funding", f"one-off ¥{total.one_off:,}, per year ¥{total.per_year:,} (funding.csv)", "")
     if result.reach is not None:
         t.add_row("reach", f"{int((~result.reach.served).sum())} compounds beyond walking distance of a station",
                   str(result.seconds.get("reach", "")))

@@ -244,6 +244,12 @@ def org_job(compounds: str, grids: str, buildings: str, out: str | Path, *,
     return org
 
 
+def write_funding(table: pd.DataFrame, out: Path) -> Path:
+    """Write ``funding.csv`` (``gridmap.org.funding.funding_table``: a row per community, the total
+    row ``合计`` last)."""
+    return write_csv(table, Path(out) / "funding.csv")
+
+
 # ------------------------------------------------------------------ micro-grids
 
 
@@ -378,5 +384,5 @@ def map_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | None =
 
 
 __all__ = ["align_job", "check_job", "classify_job", "guess_kind", "infer_job", "infer_missing", "map_job",
-           "microgrids_job", "org_job", "reach_table", "read_layer", "with_labels", "write_alignment",
-           "write_classification", "write_inferred", "write_microgrids", "write_shapefiles"]
+           "microgrids_job", "org_job", "reach_table", "read_layer", "write_alignment", "write_classification",
+           "write_funding", "write_inferred", "write_microgrids", "with_labels", "write_shapefiles"]

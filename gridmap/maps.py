@@ -47,6 +47,7 @@ from gridmap.errors import GridmapError
 from gridmap.gcj02 import shift_geometries
 from gridmap.io import atomic_path, find_field, id_strings, warn_if_far_apart
 from gridmap.io.fields import looks_like_names
+from gridmap.org.programme import property_status
 from gridmap.reach import WALK_M
 
 log = logging.getLogger(__name__)
@@ -795,7 +796,13 @@ def _compound_layer(comps, comp_ids, types, type_order, page, org_ids, org, gcj0
         "_t": types.map({t: i for i, t in enumerate(type_order)}).fillna(-1).astype(int),
     }, index=comps.index)
     labels = {"n": "小区", "i": "小区编码", "t": "类型", "h": "户数", "s": "情形", "g": "网格",
-              "b": "党组织"}
+              "b": "党组织", "pm": "物业公司", "rp": "红色物业"}
+    status = property_status(comps)  # issue 15: property management, when the compounds say it
+    if status is not None:
+        yes_no = {True: vocab.YES_LABEL, False: vocab.NO_LABEL}
+        props["pm"] = status.company.where(status.company.notna(), status.managed.map(yes_no)).map(
+            lambda v: None if v is None or v != v else escape(v))
+        props["rp"] = status.red.map(yes_no).map(lambda v: None if v is None or v != v else escape(v))
     return Layer("compounds", display_geometries(comps, gcj02=gcj02), props, np.asarray(page, dtype=object),
                  comp_ids.reset_index(drop=True), labels)
 
@@ -1451,7 +1458,8 @@ def _community_page(ctx: _Context, page: Page, style: _Style) -> str:
                                        f"var t = p._t; return {{fillColor: {ccol}[p._s], fillOpacity: 0.45, "
                                        f"weight: 2.5, color: t >= 0 ? {tcol}[t] : '#333', "
                                        f"dashArray: t >= 0 ? {tdash}[t] : null}};",
-                                       tooltip=["n", "s", "r"], popup=["n", "i", "t", "h", "s", "g", "b", "r"]).get_name()
+                                       tooltip=["n", "s", "r"],
+                                       popup=["n", "i", "t", "h", "s", "g", "b", "pm", "rp", "r"]).get_name()
     far = ctx.reach.subset(page.key) if ctx.reach is not None else None
     if far is not None and len(far):
         # Drawn over the compounds' fill and under the buildings; not clickable, so that a click

@@ -33,12 +33,12 @@ from gridmap.io import find_field, metric_crs, read_layer, warn_if_far_apart, wr
 from gridmap.io.layers import ReadOptions
 from gridmap.io.tables import read_roster
 from gridmap.io.write import input_paths
-from gridmap.jobs import (infer_missing, reach_table, write_alignment, write_classification, write_inferred,
-                          write_microgrids, write_shapefiles)
+from gridmap.jobs import (infer_missing, reach_table, write_alignment, write_classification, write_funding,
+                          write_inferred, write_microgrids, write_shapefiles)
 from gridmap.maps import make_maps
 from gridmap.microgrids import microgrids
 from gridmap.offices import write_offices
-from gridmap.org import Thresholds, organise, read_ledger, write_organisation
+from gridmap.org import Thresholds, funding_for, organise, programme_sections, read_ledger, write_organisation
 from gridmap.project import LayerConfig, Project
 from gridmap.report import ReportFacts, write_report
 from gridmap.validate import layer_findings
@@ -75,6 +75,7 @@ class RunResult:
     organisation: object | None = None
     microgrids: object | None = None
     reach: pd.DataFrame | None = None
+    funding: pd.DataFrame | None = None
     pages: list[Path] = field(default_factory=list)
     report: tuple[Path, Path] | None = None
     offices: list[Path] = field(default_factory=list)  # offices/<community_id>/ folders
@@ -445,7 +446,8 @@ def _stage_organise(project, state, work, result):
         result.notes.append("No buildings layer: the organisation layout was skipped.")
         return
     t = {k: project.rules[k] for k in ("branch_min_members", "branch_max_members", "committee_min_members",
-                                        "group_min_members") if k in project.rules}
+                                        "group_min_members", "community_committee_min",
+                                        "community_general_branch_min") if k in project.rules}
     thresholds = Thresholds(**{k.replace("_members", ""): v for k, v in t.items()}) if t else None
     proposal = result.alignment.grids if result.alignment is not None else None
     options = dict(building_id=_field(project, "buildings", "id"), compound_id=_field(project, "buildings", "compound"),
@@ -464,7 +466,22 @@ def _stage_organise(project, state, work, result):
             ex.write(name, frame)
         names = community_names(result.classification, state["communities"], proposal)
         result.organisation = organise_distributed(state["client"], ex, names, options)
-    write_organisation(result.organisation, work, ledger=state.get("ledger"))
+    if project.funding is not None:  # the estimate of the project's [funding] policy (issue 15)
+        result.funding = funding_for(result.organisation, result.classification, state["stations"],
+                                     state["communities"], project.funding)
+        write_funding(result.funding, work)
+    write_organisation(result.organisation, work, ledger=state.get("ledger"), funding=result.funding,
+                       policy=project.funding, roster=_roster_path(project, work))
+
+
+def _roster_path(project, work: Path) -> Path | None:
+    """Where the roster asked for goes: into the run's folder (``work`` until the run is done) when
+    it is named inside it, else where it is named."""
+    if not project.roster_file:
+        return None
+    path = Path(project.roster_file).resolve()
+    out = Path(project.out).resolve()
+    return work / path.relative_to(out) if path.is_relative_to(out) else path
 
 
 def _stage_microgrids(project, state, work, result):
@@ -517,7 +534,14 @@ def _stage_maps(project, state, work, result):
 
 
 def _stage_report(project, state, work, result):
-    result.report = write_report(report_facts(project, result), work)
+    facts = report_facts(project, result)
+    # Issue 15's tables: community level, funding, candidate counts, property, roll-ups.
+    facts.programme = programme_sections(
+        result.classification, org=result.organisation, communities=state["communities"],
+        stations=state["stations"], funding=result.funding, policy=project.funding, ledger=state.get("ledger"),
+        microgrids=result.microgrids.microgrids if result.microgrids is not None else None,
+        type_field=_field(project, "compounds", "type"))
+    result.report = write_report(facts, work)
 
 
 def _stage_shapefiles(project, state, work, result):
@@ -559,7 +583,10 @@ def report_facts(project: Project, result: RunResult):
                            if s.get(k) is not None}
     org = result.organisation
     if org is not None:
-        facts.org_kinds = org.units.kind.value_counts()
+        # Units below the communities, and the communities' own units that are committees (a
+        # community's general branch or branch is not a compound's: see the 社区党组织 section).
+        units = org.units[(org.units.depth > 0) | (org.units.kind == "committee")]
+        facts.org_kinds = units.kind.value_counts()
         cats = {**{f"members_{k}": v for k, v in vocab.CATEGORIES.items()},
                 "members_other": vocab.OTHER_CATEGORY_LABEL}
         roots = org.units[org.units.parent_id.isna() | (org.units.parent_id == "")]

@@ -15,6 +15,7 @@ from gridmap import settings
 from gridmap.errors import GridmapError
 from gridmap.io import parse_layer_spec
 from gridmap.io.postgis import is_database_url, parse_url
+from gridmap.org.funding import FundingPolicy
 
 #: Layers a project may name, and the field keys each accepts.
 LAYERS: dict[str, tuple[str, ...]] = {
@@ -31,9 +32,12 @@ RULES: dict[str, type | tuple] = {
     "sliver": float, "nest": float, "grid_households": list, "microgrid_households": list,
     "walk_m": float, "align_types": list, "keep": list,
     "branch_min_members": int, "branch_max_members": int, "committee_min_members": int, "group_min_members": int,
+    "community_committee_min": int, "community_general_branch_min": int,
 }
-SECTIONS = {"layers", "rules", "maps", "output", "read"}
+SECTIONS = {"layers", "rules", "maps", "output", "read", "funding"}
 OUTPUT_KEYS = ("folder", "database", "paper", "organisation", "attribution", "roster")
+#: Keys of [funding]: a district's policy in yuan (gridmap.org.funding.FundingPolicy).
+FUNDING_KEYS = ("per_station", "per_compound_year", "per_branch_year", "secretary_month")
 
 
 @dataclass
@@ -61,8 +65,16 @@ class Project:
     paper: str | None = None
     organisation: str | None = None
     attribution: str | None = None
-    #: Write each office's member roster (roster.xlsx; personal data).
-    roster: bool = False
+    #: A district's funding policy ([funding]): the run writes funding.csv.
+    funding: FundingPolicy | None = None
+    #: The member roster with its candidate sheets (personal data), when asked for ([output] roster,
+    #: --roster): also each office's own roster (offices/<社区>/roster.xlsx).
+    roster_file: str | None = None
+
+    @property
+    def roster(self) -> bool:
+        """Whether a member roster (personal data) was asked for."""
+        return self.roster_file is not None
 
     def rule(self, name: str, default):
         return self.rules.get(name, default)
@@ -185,13 +197,27 @@ def load_project(path: str | Path) -> Project:
             fail("output", key, "expected text in quotes")
     if "paper" in out and out["paper"].strip().upper() not in ("A3", "A4"):
         fail("output", "paper", "expected \"A3\" or \"A4\" (landscape)")
-    if "roster" in out and not isinstance(out["roster"], bool):
-        fail("output", "roster", "expected true or false")
     project.paper = out.get("paper", "").strip().upper() or None
     project.organisation = out.get("organisation", "").strip() or None
     project.attribution = out.get("attribution", "").strip() or None
-    project.roster = bool(out.get("roster", False))
     project.out = (base / out.get("folder", "gridmap-out")).resolve()
+    if out.get("roster", False) is not False:  # relative to this file, like the folder
+        roster = "roster.xlsx" if out["roster"] is True else out["roster"]
+        if not isinstance(roster, str) or not roster.strip():
+            fail("output", "roster", "expected a file name in quotes, e.g. \"roster.xlsx\", or true")
+        project.roster_file = str((base / roster.strip()).resolve())
+
+    funding = data.get("funding")
+    if funding is not None:
+        if not isinstance(funding, dict):
+            raise GridmapError(f"{path}, line {_line_of(text, None, 'funding')}: funding must be a section "
+                               f"[funding] with {', '.join(FUNDING_KEYS)}.")
+        for key, value in funding.items():
+            if key not in FUNDING_KEYS:
+                fail("funding", key, f"unknown key; [funding] takes {', '.join(FUNDING_KEYS)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                fail("funding", key, f"expected an amount in yuan of 0 or more, got {value!r}")
+        project.funding = FundingPolicy(**funding)
     if "database" in out:
         if not is_database_url(out["database"]):
             fail("output", "database", "expected a URL postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA")
@@ -281,6 +307,17 @@ microgrid_households = [30, 100]
 walk_m = 500                  # compounds farther than this from every station are listed
 # align_types = ["老旧型"]     # align only these compound types
 # keep = ["WG0101"]           # grids that must not change
+# community_committee_min = 100       # a community with this many members: 党委
+# community_general_branch_min = 50   # this many: 社区党总支; fewer: 社区党支部
+
+# A district's funding policy (经费测算): the run writes funding.csv and a 经费测算 section in the
+# report and organization.xlsx. Amounts in yuan; any may be 0. Uncomment one:
+# [funding]                   # 小店区
+# per_station = 100000        # once per party-service station (党群服务站)
+# per_compound_year = 6000    # a year per compound with a branch-level unit of its own
+# secretary_month = 500       # a month per branch secretary (书记)
+# [funding]                   # 迎泽区
+# per_branch_year = 5000      # a year per branch (支部)
 
 [maps]
 basemap = "osm"               # osm, tianditu (needs tianditu_key), gaode, none
@@ -296,7 +333,8 @@ folder = "gridmap-out"
 # organisation = "某某街道办事处"   # 制图单位 on each office's print map (offices/<社区>/map.pdf)
 # paper = "A4"                 # A3 (default) or A4, landscape
 # attribution = "…"           # 数据来源 (OpenStreetMap-derived layers credit OSM by default)
-# roster = true               # also offices/<社区>/roster.xlsx: members by name (personal data)
+# roster = "roster.xlsx"      # members by name with 书记人选 and 支委人选, and offices/<社区>/roster.xlsx
+#                             # (personal data: keep them apart; true means roster.xlsx)
 # database = "postgresql://gridmap@db.example:5432/city:gridmap_out"   # also write the tables to PostGIS
 '''
 

@@ -57,6 +57,8 @@ class ReportFacts:
     reach_measured: str | None = None
     crs: str = ""
     notes: list[str] = field(default_factory=list)  # stages skipped and why
+    # Titled tables (gridmap.org.programme.Section: title, lines, tables of caption, sheet, frame).
+    programme: list = field(default_factory=list)
     attribution: str = ATTRIBUTION_OSM
     title: str = "gridmap 小区与网格报告"
 
@@ -176,6 +178,9 @@ def render_html(f: ReportFacts) -> str:
         parts.append(f"<section><h2>党群服务站覆盖</h2><p>超过{f.walk_m:g}米的小区：{len(f.unserved)}个"
                      f"（{'沿道路计算' if f.reach_measured == 'streets' else '直线距离'}）。</p>"
                      + (_table(f.unserved) if len(f.unserved) else "") + "</section>")
+    for sec in f.programme:
+        parts.append(f"<section><h2>{_e(sec.title)}</h2>" + "".join(f"<p>{_e(line)}</p>" for line in sec.lines)
+                     + "".join(f"<h3>{_e(t.caption)}</h3>" + _table(t.frame) for t in sec.tables) + "</section>")
     if f.notes:
         parts.append("<section><h2>说明</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in f.notes) + "</ul></section>")
     parts.append(f'<footer>{_e(f.attribution)}</footer>')
@@ -243,6 +248,7 @@ def write_xlsx(f: ReportFacts, path: Path) -> Path:
         sheets["微网格户数"] = pd.Series(f.microgrid_households).describe().rename("户数").rename_axis("统计").reset_index()
     if f.unserved is not None:
         sheets["服务站覆盖"] = f.unserved
+    sheets.update({t.sheet: t.frame for sec in f.programme for t in sec.tables if t.sheet})
     with atomic_path(path) as tmp:
         with pd.ExcelWriter(tmp, engine="openpyxl") as xl:
             for name, df in sheets.items():

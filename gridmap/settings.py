@@ -24,6 +24,13 @@ BRANCH_MIN_MEMBERS: int = 3
 BRANCH_MAX_MEMBERS: int = 50
 COMMITTEE_MIN_MEMBERS: int = 7
 GROUP_MIN_MEMBERS: int = 3
+#: The community's own unit by its members (docs/design.md §3): this many or more a community party
+#: committee (党委), this many or more a general branch (党总支), fewer a branch (党支部).
+COMMUNITY_COMMITTEE_MIN_MEMBERS: int = 100
+COMMUNITY_GENERAL_BRANCH_MIN_MEMBERS: int = 50
+#: Most grids in a section of neighbouring grids, where grids have no community or street: the
+#: organisation takes each section as a community, and maps draw a page per section.
+SECTION_GRIDS: int = 40
 
 #: Recognised field names per meaning, the default first (docs/design.md §4). Matching ignores case.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -44,6 +51,14 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "category": ("category", "类别", "党员类别"),
     "building_name": ("name", "楼栋名称", "楼号"),
     "phone": ("phone", "电话"),
+    # Communities' (or grids') street and district, for roll-ups (docs/design.md §4).
+    "street": ("street", "街道", "所属街道"),
+    "district": ("district", "区", "所属区"),
+    # A ledger member's identity: the channels secretaries come from (docs/design.md §3).
+    "identity": ("identity", "身份", "来源"),
+    # Compounds' property management.
+    "property_company": ("property_company", "物业公司", "物业"),
+    "red_property": ("red_property", "红色物业"),
 }
 
 # The domain's codes, labels and colours live in gridmap.vocab; these names stay for scripts that

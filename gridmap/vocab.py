@@ -84,12 +84,37 @@ KIND_SUFFIXES: dict[str, str] = {
 }
 #: Kinds that are party organisations at branch level (they may have a committee and a secretary).
 BRANCH_KINDS: tuple[str, ...] = ("general_branch", "branch", "joint_branch")
+#: The community's own unit follows its members (docs/design.md §3): its kind → how it is called.
+COMMUNITY_KIND_LABELS: dict[str, str] = {"committee": "社区党委", "general_branch": "社区党总支",
+                                         "branch": "社区党支部"}
+#: The word a unit's name ends with when it joins small neighbours (A小区、B小区 + 联合党支部), by kind.
+JOINT_SUFFIXES: dict[str, str] = {"branch": "联合党支部", "group": "联合党小组"}
+#: Name of a section of neighbouring grids used as a community where grids have none (第3片区).
+SECTION_NAME = "第{}片区"
+#: A community, street or district a table cannot name.
+NO_STREET = "未填街道"
+NO_DISTRICT = "未填区"
 
 #: Member categories of the ledger (台账), code → label.
 CATEGORIES: dict[str, str] = {"direct": "直管党员", "mobile": "流动党员", "in_service": "在职党员",
                               "retired": "离退休党员"}
 #: Members whose category the ledger does not say.
 OTHER_CATEGORY_LABEL = "未分类"
+
+#: Where a member comes from (ledger column 身份), code → label: the channels secretaries and
+#: committee members are found through (docs/design.md §3).
+IDENTITIES: dict[str, str] = {"retired_cadre": "离退休干部", "veteran": "退役军人", "community_worker": "社区工作者",
+                              "grid_worker": "网格员", "property": "物业", "owners_committee": "业委会"}
+#: Secretaries come first from these channels, in this order (社区工作者 and 网格员 are one channel).
+SECRETARY_CHANNELS: tuple[tuple[str, ...], ...] = (("retired_cadre",), ("veteran",),
+                                                   ("community_worker", "grid_worker"))
+#: Branch committee members may also come from these (交叉任职).
+COMMITTEE_CHANNELS: tuple[str, ...] = ("property", "owners_committee", "grid_worker")
+#: A member from none of the channels, as the candidate sheets say.
+OTHER_CHANNEL_LABEL = "其他"
+
+#: Red property management (红色物业) and property management at all, as tables say.
+YES_LABEL, NO_LABEL = "是", "否"
 
 # ------------------------------------------------------------------ alignment proposal
 

@@ -75,6 +75,6 @@ def office_run(tmp_path_factory):
     from gridmap.pipeline import demo_project, run_job
 
     project = demo_project(tmp_path_factory.mktemp("offices") / "run")
-    project.roster = True
+    project.roster_file = str(project.out / "roster.xlsx")
     project.organisation = OFFICE_ORGANISATION
     return run_job(project)

@@ -123,13 +123,18 @@ def check_invariants(org, t: Thresholds = Thresholds()):
     assert u.unit_id.is_unique
     assert set(u.parent_id[u.parent_id != ""]) <= ids
     assert set(u.kind) <= {"committee", "general_branch", "branch", "joint_branch", "group", "central_household"}
-    assert (u[u.depth == 0].kind == "committee").all()
+    # The community's own unit follows its members: 社区党委, 社区党总支 or 社区党支部.
+    roots = u[u.depth == 0]
+    assert (roots.kind == roots.members.map(t.community_kind)).all()
+    suffix = {"committee": "党委", "general_branch": "党总支", "branch": "党支部"}
+    assert all(n.endswith(suffix[k]) for n, k in zip(roots.name, roots.kind))
+    assert u[u.depth == 1].kind.isin(["general_branch", "branch", "joint_branch"]).all()
     parent_kind = u.set_index("unit_id").kind.reindex(u.parent_id).to_numpy()
-    expect = {"general_branch": {"committee"}, "branch": {"committee", "general_branch"},
-              "joint_branch": {"committee", "general_branch"}, "group": {"branch", "joint_branch"},
-              "central_household": {"group"}}
+    expect = {"general_branch": set(), "branch": {"general_branch"}, "joint_branch": {"general_branch"},
+              "group": {"branch", "joint_branch"}, "central_household": {"group"}}
+    deep = u.depth.to_numpy() > 1
     for kind, parents in expect.items():
-        assert set(parent_kind[u.kind.to_numpy() == kind]) <= parents, kind
+        assert set(parent_kind[(u.kind.to_numpy() == kind) & deep]) <= parents, kind
     # Counts add up: a unit holds what its children hold (central households are inside groups).
     for rec in u[u.kind.isin(["committee", "general_branch", "branch", "joint_branch"])].itertuples():
         kids = u[(u.parent_id == rec.unit_id)]
@@ -159,12 +164,12 @@ def check_invariants(org, t: Thresholds = Thresholds()):
         assert set(ch.building_ids[ch.parent_id == g.unit_id]) <= set(g.building_ids.split(";"))
     # Branches hold at most branch_max unless they hold a single building; at least branch_min
     # unless flagged.
-    for r in u[u.kind.isin(["branch", "joint_branch"])].itertuples():
+    for r in u[u.kind.isin(["branch", "joint_branch"]) & (u.depth > 0)].itertuples():
         if r.members > t.branch_max:
             assert len(children(org, r.unit_id)) == 1 and r.review, r.name
         if r.members < t.branch_min:
             assert r.review, r.name
-    gb = u[u.kind == "general_branch"]
+    gb = u[(u.kind == "general_branch") & (u.depth > 0)]
     assert (gb.members > t.branch_max).all()
     assert (u.has_committee == (u.kind.isin(["committee", "general_branch", "branch", "joint_branch"])
                                 & (u.members >= t.committee_min))).all()
@@ -179,12 +184,19 @@ def test_each_situation_small():
     org = organise(gridmap.classify(comps, grids), b)
     check_invariants(org)
     roots = org.units[org.units.depth == 0]
-    assert sorted(roots.name) == ["乙社区党委", "甲社区党委"]
+    # 20 members each: fewer than 50, so each community's own unit is a branch (社区党支部).
+    assert sorted(roots.name) == ["乙社区党支部", "甲社区党支部"] and (roots.kind == "branch").all()
     a = by_name(org, "龙城花园小区党支部")
     assert a.kind == "branch" and a.situation == "large_compound"
     assert a.compound_ids == "A" and a.grid_ids == "G1;G2" and a.members == 16
     g3 = by_name(org, "三网格党支部")
     assert g3.situation == "large_grid" and g3.compound_ids == "B;C" and g3.members == 10
+    # The compound tier: a group per compound (4 members each); the loose building L3 (2 members)
+    # joins the nearer one without giving it its name.
+    tier = children(org, g3.unit_id)
+    assert sorted(tier.name) == ["B苑小区党小组", "C苑小区党小组"] and (tier.kind == "group").all()
+    assert sorted(tier.compound_ids) == ["B", "C"] and sorted(tier.members) == [4, 6]
+    assert "三网格散居楼院（2名党员）" in " ".join(tier.note)
     d = by_name(org, "D苑小区党支部")
     assert d.situation == "equal" and d.grid_ids == "G4" and d.members == 6
     e = by_name(org, "E苑小区党支部")
@@ -258,11 +270,11 @@ def test_communities_from_polygons():
     b = with_members(buildings, {}, default=2)
     communities = gdf({"name": ["南社区", "北社区"]}, [box(-10, -10, 310, 100), box(-10, 100, 310, 210)])
     org = organise(gridmap.classify(comps, grids.drop(columns="community")), b, communities=communities)
-    assert sorted(org.units[org.units.depth == 0].name) == ["北社区党委", "南社区党委"]
+    assert sorted(org.units[org.units.depth == 0].name) == ["北社区党支部", "南社区党支部"]
     assert by_name(org, "D苑小区党支部").community == "北社区"
     # Without any community: one tree for the whole area.
     whole = organise(gridmap.classify(comps, grids.drop(columns="community")), b)
-    assert whole.units[whole.units.depth == 0].name.tolist() == ["社区党委"]
+    assert whole.units[whole.units.depth == 0].name.tolist() == ["社区党支部"]
     assert whole.members_placed == 40
 
 
@@ -274,7 +286,7 @@ def test_branch_minimum(small, joined):
     classification, buildings = row_of_equals([[small], [10]])
     org = organise(classification, buildings)
     check_invariants(org)
-    branches = org.units[org.units.kind.isin(["branch", "joint_branch"])]
+    branches = org.units[org.units.kind.isin(["branch", "joint_branch"]) & (org.units.depth > 0)]
     if joined:
         assert len(branches) == 1 and branches.iloc[0].members == small + 10
         assert branches.iloc[0].compound_ids == "X1;X0" and f"X0苑小区（{small}名党员）" in branches.iloc[0].note
@@ -294,8 +306,8 @@ def test_small_neighbours_form_a_joint_branch():
 def test_lonely_small_unit_is_flagged():
     classification, buildings = row_of_equals([[2]])
     org = organise(classification, buildings)
-    unit = org.units[org.units.kind == "branch"].iloc[0]
-    assert unit.members == 2 and "fewer than 3" in unit.review
+    unit = org.units[org.units.kind == "branch"].iloc[1]
+    assert unit.depth == 1 and unit.members == 2 and "fewer than 3" in unit.review
     group = org.units[org.units.kind == "group"].iloc[0]
     assert group.members == 2 and group.review
 
@@ -534,7 +546,9 @@ def test_outputs_csv_json_xlsx(tmp_path):
     head = [c.value for c in sheet[1]]
     assert head[:4] == ["编号", "上级编号", "类型", "名称"]
     assert sheet.max_row - 1 == int((org.units.community == "甲").sum())
-    assert sheet.cell(row=2, column=3).value == "社区党委"  # the kind label of gridmap.vocab
+    # The kind labels of gridmap.vocab; the community's own unit (80 members) is a general branch.
+    assert sheet.cell(row=2, column=3).value == gridmap.vocab.COMMUNITY_KIND_LABELS["general_branch"]
+    assert sheet.cell(row=3, column=3).value == gridmap.vocab.KIND_LABELS["branch"]
     assert sheet.column_dimensions["D"].width >= 10
     assert summary["A1"].font.bold
 

@@ -67,6 +67,8 @@ def community_area(cls: Classification, communities: gpd.GeoDataFrame | None,
                            index=original.grid_id.to_numpy())
     grid_comms = pd.Series(original[g_comm].to_numpy(dtype=object) if g_comm else None,
                            index=original.grid_id.to_numpy())
+    if communities is None:
+        grid_comms = _standing_in(original, grid_comms, crs, computed_g)
 
     layout = cls
     if proposal is not None:
@@ -121,6 +123,64 @@ def community_area(cls: Classification, communities: gpd.GeoDataFrame | None,
     return Area(comp, grid, crs)
 
 
+def _standing_in(grids: gpd.GeoDataFrame, comms: pd.Series, crs, computed: tuple[str, ...]) -> pd.Series:
+    """Communities of grids that have none (no community field, no communities layer): their street
+    (街道) when the grids have a street field, else sections of at most ``settings.SECTION_GRIDS``
+    neighbouring grids (第1片区, 第2片区, … as ``split_sections`` numbers them, like the maps'
+    pages); left empty when they all fit in one section (one tree for a small area)."""
+    comms = comms.map(text_or_none).astype(object)
+    missing = comms.isna().to_numpy().copy()
+    street = find_field(grids, "street", required=False, exclude=computed)
+    if street and missing.any():
+        streets = grids[street].map(text_or_none).to_numpy(dtype=object)
+        take = missing & pd.notna(streets)
+        comms.iloc[np.flatnonzero(take)] = streets[take]
+        missing &= ~take
+    if missing.sum() > settings.SECTION_GRIDS:
+        geoms = grids.geometry.to_crs(crs).to_numpy()[missing]
+        usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        xy = shapely.get_coordinates(shapely.point_on_surface(geoms[usable]))
+        names = np.full(len(geoms), None, dtype=object)
+        names[usable] = [vocab.SECTION_NAME.format(n + 1) for n in split_sections(xy)]
+        comms.iloc[np.flatnonzero(missing)] = names
+    return comms
+
+
+def split_sections(xy: np.ndarray, max_size: int | None = None) -> np.ndarray:
+    """Cut points into compact sections of at most ``max_size`` (``settings.SECTION_GRIDS``) by
+    recursive bisection across the longer side, in proportion to the sections each half should
+    hold; a section number per point, numbered north to south, then west to east, from 0.
+
+    The maps' sections (``gridmap.maps.split_sections``) are cut the same way, so a page of
+    grids without a community is a community of the organisation.
+    """
+    max_size = settings.SECTION_GRIDS if max_size is None else max_size
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    labels = np.zeros(len(xy), dtype=int)
+    if len(xy) == 0:
+        return labels
+    max_size = max(1, int(max_size))
+    stack = [np.arange(len(xy))]
+    parts: list[np.ndarray] = []
+    while stack:
+        idx = stack.pop()
+        n = len(idx)
+        k = -(-n // max_size)
+        if k <= 1:
+            parts.append(idx)
+            continue
+        pts = xy[idx]
+        axis = int(np.ptp(pts[:, 0]) < np.ptp(pts[:, 1]))
+        left = n * (k // 2) // k
+        order = np.argsort(pts[:, axis], kind="stable")
+        stack += [idx[order[:left]], idx[order[left:]]]
+    centres = np.array([xy[p].mean(axis=0) for p in parts])
+    rank = np.lexsort((centres[:, 0], -np.round(centres[:, 1], 3)))
+    for number, part in enumerate(rank):
+        labels[parts[part]] = number
+    return labels
+
+
 def _on_proposal(cls: Classification, proposal: gpd.GeoDataFrame) -> Classification:
     """The classification of the compounds on the proposal's grids."""
     gid = find_field(proposal, "grid_id")
@@ -153,14 +213,37 @@ def _inherit(grids: gpd.GeoDataFrame, original: gpd.GeoDataFrame, names: pd.Seri
     return out_names, out_comms
 
 
-def _community_of(geoms: np.ndarray, communities: gpd.GeoDataFrame, crs) -> np.ndarray:
-    """Name of the community polygon holding each geometry's inner point (else the nearest)."""
+def community_names(communities: gpd.GeoDataFrame) -> np.ndarray:
+    """The name of each community polygon, as the organisation calls it: its community field, else
+    its name field, else 社区1, 社区2, … in layer order."""
     field_ = find_field(communities, "community", required=False) or next(
         (c for c in communities.columns if str(c).lower() in ("name", "社区名称", "名称")), None)
     if field_ is None:
-        names = np.array([f"社区{i + 1}" for i in range(len(communities))], dtype=object)
+        return np.array([f"社区{i + 1}" for i in range(len(communities))], dtype=object)
+    return communities[field_].map(text_or_none).fillna("").to_numpy(dtype=object)
+
+
+def point_communities(points: gpd.GeoSeries, area: Area, communities: gpd.GeoDataFrame | None) -> np.ndarray:
+    """The community each point (a service station) lies in: the community polygon holding it, else
+    the grid holding it (that grid's community); None where it lies in neither."""
+    geoms = points.to_crs(area.crs).to_numpy() if len(points) else np.empty(0, dtype=object)
+    out = np.full(len(geoms), None, dtype=object)
+    usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) if len(geoms) else np.zeros(0, bool)
+    pts = shapely.point_on_surface(geoms[usable])
+    if communities is not None:
+        polys, names = communities.geometry.to_crs(area.crs).to_numpy(), community_names(communities)
     else:
-        names = communities[field_].map(text_or_none).fillna("").to_numpy(dtype=object)
+        polys, names = area.grids.geometry.to_numpy(), area.grids.community.to_numpy(dtype=object)
+    at = _within(pts, polys)
+    found = np.full(len(pts), None, dtype=object)
+    found[at >= 0] = names[at[at >= 0]]
+    out[usable] = found
+    return out
+
+
+def _community_of(geoms: np.ndarray, communities: gpd.GeoDataFrame, crs) -> np.ndarray:
+    """Name of the community polygon holding each geometry's inner point (else the nearest)."""
+    names = community_names(communities)
     polys = communities.geometry.to_crs(crs).to_numpy()
     if not len(geoms):
         return np.array([], dtype=object)
@@ -303,4 +386,5 @@ def warn_outside(bld: pd.DataFrame, counts: np.ndarray, source: str) -> None:
                       "members are not placed", PlacementWarning, stacklevel=3)
 
 
-__all__ = ["Area", "building_table", "community_area", "warn_outside"]
+__all__ = ["Area", "building_table", "community_area", "community_names", "point_communities", "split_sections",
+           "warn_outside"]

@@ -1,7 +1,7 @@
 """The layout: ``organise`` builds each community's tree of units (DESIGN §1, §3, §5).
 
-community committee (社区党委) → compound (grid) branch, or a general branch (党总支) with branches
-beneath → building group (党小组) → party-member central household (党员中心户). The parts of
+community committee (党委) → compound (grid) branch, or a general branch (党总支) with branches
+beneath → building group (党小组) → party-member central household (中心户). The parts of
 ``gridmap.org.parts`` become units here: member counts decide each unit's kind (``Thresholds``),
 a part with more than ``branch_max`` members is split by its sub-parts or by clusters of
 neighbouring buildings (``bisect_members``), and each branch's buildings are gathered into groups
@@ -22,7 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridmap import settings
+from gridmap import settings, vocab
 from gridmap.classify import Classification
 from gridmap.errors import GridmapError, PlacementWarning
 from gridmap.io import find_field
@@ -32,7 +32,7 @@ from gridmap.org.model import (CATEGORY_COLUMNS, KIND_NAMES, UNIT_COLUMNS, Organ
                                without_gc)
 from gridmap.org.names import (chinese_number, community_label, community_order, joined_label, natural_key,
                                natural_rank, sample_text, text_or_none)
-from gridmap.org.parts import Part, combine, top_parts
+from gridmap.org.parts import Part, combine, tier_parts, top_parts
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +141,9 @@ def organise(
         if not tops:
             log.info("community %r has no party members: no units", name)
             continue
-        root = _Node("committee", community_label(name) + KIND_NAMES["committee"], name,
-                     rows=np.concatenate([p.rows for p in tops]))
+        rows = np.concatenate([p.rows for p in tops])
+        kind = t.community_kind(builder.m(rows))  # committee, general branch or branch by its members
+        root = _Node(kind, community_label(name) + KIND_NAMES[kind], name, rows=rows)
         root.compound_ids = sorted({c for p in tops for c in p.compound_ids}, key=natural_key)
         root.grid_ids = sorted({g for p in tops for g in p.grid_ids}, key=natural_key)
         root.children = sorted((builder.unit(p) for p in tops), key=lambda n: natural_key(n.name))
@@ -207,14 +208,20 @@ class _Builder:
         return int(self.members[rows].sum())
 
     def unit(self, part: Part) -> _Node:
-        """A top part as a branch, or as a general branch with branches beneath."""
+        """A top part as a branch, or as a general branch with branches beneath.
+
+        A grid holding several compounds (``large_grid``) has a compound tier beneath its unit: a
+        branch per compound under a general branch, a group per compound under a branch; compounds
+        with too few members join a neighbouring compound's unit, which is then named for both.
+        """
         t = self.t
+        tier = is_tiered(part)
         if self.m(part.rows) <= t.branch_max:
-            return self.branch(part)
+            return self.branch(part, tier=tier)
         subs: list[Part] = []
         children = [c for c in part.children if len(c.rows) or c.compound_ids or c.grid_ids]
         if len(children) >= 2:
-            for child in combine(children, self.members, t):
+            for child in tier_parts(children, self.members, t) if tier else combine(children, self.members, t):
                 subs += self.split(child)
         else:
             subs = self.split(part)
@@ -253,14 +260,43 @@ class _Builder:
             out.append(piece)
         return out
 
-    def branch(self, part: Part) -> _Node:
-        """A part as a branch (a joint branch when small parts were joined), its groups beneath."""
+    def branch(self, part: Part, tier: bool = False) -> _Node:
+        """A part as a branch (a joint branch when small parts were joined), its groups beneath:
+        building groups, or with ``tier`` one group per compound (``compound_groups``)."""
         kind = "joint_branch" if part.joint else "branch"
         node = self._node(kind, part, part.label + KIND_NAMES[kind])
         if 0 < self.m(part.rows) < self.t.branch_min and not any("fewer than" in r for r in node.review):
             node.review.append(f"fewer than {self.t.branch_min} members")
-        node.children = self.groups(part.rows, node)
+        node.children = self.compound_groups(part, node) if tier else self.groups(part.rows, node)
         return node
+
+    def compound_groups(self, part: Part, branch: _Node) -> list[_Node]:
+        """The compound tier under a grid branch: a group (党小组) per compound with at least
+        ``group_min`` members, smaller compounds joined with a neighbour (a joint group named for
+        both), loose buildings with the nearest; central households in the group's other
+        member-buildings."""
+        tiers = tier_parts(part.children, self.members, self.t, minimum=self.t.group_min)
+        if not tiers:
+            return self.groups(part.rows, branch)
+        out = []
+        for p in tiers:
+            rows = p.rows[self.members[p.rows] > 0]
+            suffix = vocab.JOINT_SUFFIXES["group"] if p.joint else KIND_NAMES["group"]
+            node = _Node("group", p.label + suffix, branch.community, branch.situation, list(p.compound_ids),
+                         list(p.grid_ids), rows, review=list(dict.fromkeys(p.review)), note=list(p.note))
+            # The group sits in its building with most members; the others are central households.
+            order = np.lexsort((self.rank[rows], -self.members[rows]))
+            compounds = self.compounds[rows]
+            labels = self.labels[rows]
+            if len({c for c in compounds if isinstance(c, str)}) > 1:
+                labels = np.array([joined_label(self._prefix(c, lab), lab) for c, lab in zip(compounds, labels)],
+                                  dtype=object)
+            node.children = [
+                _Node("central_household", labels[j] + KIND_NAMES["central_household"], branch.community,
+                      branch.situation, _one(compounds[j]), _one(self.grids[rows[j]]), rows[j:j + 1])
+                for j in sorted(order[1:].tolist(), key=lambda j: self.rank[rows[j]])]
+            out.append(node)
+        return sorted(out, key=lambda n: natural_key(n.name))
 
     def _node(self, kind: str, part: Part, name: str) -> _Node:
         return _Node(kind, name, part.community, part.situation, list(part.compound_ids), list(part.grid_ids),
@@ -315,6 +351,11 @@ class _Builder:
         """The compound's name to put before a building label, unless the label starts with it."""
         name = (self.comp_names.get(compound) if isinstance(compound, str) else None) or ""
         return "" if not name or label.startswith(name) else name
+
+
+def is_tiered(part: Part) -> bool:
+    """Whether a top part has a compound tier: a grid holding several compounds (``large_grid``)."""
+    return part.key.startswith("g:") and sum(c.key.startswith("c:") for c in part.children) >= 2
 
 
 def building_groups(xy: np.ndarray, m: np.ndarray, minimum: int) -> tuple[np.ndarray, np.ndarray]:
@@ -471,10 +512,14 @@ def _placement(units: pd.DataFrame, bld: pd.DataFrame, counts: np.ndarray, owner
     n = len(bld)
     ids = units.unit_id.to_numpy(dtype=object)
     kinds = units.kind.to_numpy(dtype=object)[owner]
+    # The community's own unit (which may be a general branch or a branch) is no one's branch.
+    below = units.depth.to_numpy()[owner] > 0
     placed = {c: np.full(n, "", dtype=object) for c in ("community", "branch_id", "group_id", "household_id")}
-    for kind, column in (("branch", "branch_id"), ("joint_branch", "branch_id"), ("group", "group_id"),
-                         ("central_household", "household_id")):
-        pick = kinds == kind
+    # A general branch first: its branches beneath then take their buildings (the rest, without
+    # members and in no compound of the tier, stay with it).
+    for kind, column in (("general_branch", "branch_id"), ("branch", "branch_id"), ("joint_branch", "branch_id"),
+                         ("group", "group_id"), ("central_household", "household_id")):
+        pick = (kinds == kind) & below
         placed[column][rows[pick]] = ids[owner[pick]]
         if column == "branch_id":
             placed["community"][rows[pick]] = units.community.to_numpy(dtype=object)[owner[pick]]
@@ -515,4 +560,4 @@ def _ids(values) -> list[str]:
     return sorted(unique, key=natural_key) if len(unique) > 1 else list(unique)
 
 
-__all__ = ["bisect_members", "building_groups", "organise"]
+__all__ = ["bisect_members", "building_groups", "is_tiered", "organise"]

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gridmap import settings
+from gridmap import settings, vocab
 from gridmap.errors import GridmapError, PlacementWarning
 from gridmap.io import find_field
 from gridmap.io.tables import read_cells
 from gridmap.org.model import CATEGORIES, CATEGORY_COLUMNS, NO_BUILDING, UNKNOWN_BUILDING
-from gridmap.org.names import LISTED, id_values, sample_text
+from gridmap.org.names import LISTED, id_values, sample_text, text_or_none
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,19 @@ CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
     "mobile": ("流动", "mobile"),
     "direct": ("直管", "direct"),
 }
-#: Columns of a standard ledger.
-LEDGER_COLUMNS = ["member_id", "building_id", "category", "name", "phone", "source"]
+#: Words that identify a member's identity (身份) in a ledger cell: the channels secretaries and
+#: committee members come from (docs/design.md §3). A cell may name several (退役军人、网格员).
+IDENTITY_WORDS: dict[str, tuple[str, ...]] = {
+    "retired_cadre": ("retired_cadre", "离退休干部", "退休干部", "离休干部", "老干部"),
+    "veteran": ("veteran", "退役军人", "退伍军人", "退役", "退伍", "转业军人", "复员军人"),
+    "community_worker": ("community_worker", "社区工作者", "社工", "社区干部"),
+    "grid_worker": ("grid_worker", "网格员"),
+    "property": ("property", "物业"),
+    "owners_committee": ("owners_committee", "业委会", "业主委员会"),
+}
+#: Columns of a standard ledger. ``identity``: the codes of ``vocab.IDENTITIES`` a member has, joined
+#: with ';' (empty when none or when the ledger has no 身份 column).
+LEDGER_COLUMNS = ["member_id", "building_id", "category", "name", "phone", "source", "identity"]
 
 #: Ledger headers are looked for in the first rows (title rows above the header are common).
 _HEADER_SEARCH_ROWS = 20
@@ -117,6 +128,7 @@ def standardise_ledger(
     c_col = find_field(df, "category", category if category in df.columns else None, required=False)
     n_col = find_field(df, "member_name", required=False)
     p_col = find_field(df, "phone", required=False)
+    i_col = find_field(df, "identity", required=False)
     rows = df.get("_row", pd.Series(np.arange(2, len(df) + 2), index=df.index))
     if "source" in df.columns and m_col is not None:
         where = df["source"].astype(str)
@@ -130,6 +142,7 @@ def standardise_ledger(
         "name": df[n_col].astype(object) if n_col else None,
         "phone": df[p_col].astype(object) if p_col else None,
         "source": where,
+        "identity": _identity_codes(df[i_col], source) if i_col else "",
     }, index=df.index)
     missing_id = out.member_id.isna() | (out.member_id == "")
     out.loc[missing_id, "member_id"] = where[missing_id]
@@ -215,6 +228,27 @@ def _category_codes(values: pd.Series, default: str | None) -> pd.Series:
     return codes
 
 
+def _identity_codes(values: pd.Series, source: str) -> pd.Series:
+    """Identity cells as codes joined with ';' in the order of ``vocab.IDENTITIES`` ('' for none);
+    values that name no identity are warned about and left out."""
+    text = values.map(text_or_none)
+    cache: dict[str, str] = {}
+    unknown: list[str] = []
+    for cell in text.dropna().unique():
+        low = str(cell).lower()
+        cache[cell] = settings.LIST_SEP.join(code for code, words in IDENTITY_WORDS.items()
+                                             if any(w.lower() in low for w in words))
+        if not cache[cell]:
+            unknown.append(cell)
+    if unknown:
+        counts = text[text.isin(unknown)].value_counts().head(LISTED)
+        warnings.warn(f"{source}: {int(text.isin(unknown).sum())} members have an identity (身份) that is none "
+                      f"of {', '.join(vocab.IDENTITIES.values())}: "
+                      + ", ".join(f"{v!r} ({n})" for v, n in counts.items()) + "; they are in no channel",
+                      PlacementWarning, stacklevel=4)
+    return text.map(lambda v: cache.get(v, "") if v is not None else "").astype(object)
+
+
 def check_unique_members(ledger: pd.DataFrame, source: str) -> None:
     """Raise a GridmapError naming the member ids that occur more than once in ``ledger``."""
     dup = ledger.member_id[ledger.member_id.duplicated(keep=False)]
@@ -269,5 +303,5 @@ def ledger_counts(ledger: pd.DataFrame, bld: pd.DataFrame, source: str
     return counts, cats, ledger
 
 
-__all__ = ["CATEGORY_WORDS", "LEDGER_COLUMNS", "check_unique_members", "ledger_counts", "read_ledger",
+__all__ = ["CATEGORY_WORDS", "IDENTITY_WORDS", "LEDGER_COLUMNS", "check_unique_members", "ledger_counts", "read_ledger",
            "standardise_ledger"]

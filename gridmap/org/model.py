@@ -8,6 +8,7 @@ the shape of the result: its unit columns and the reasons a member is not placed
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import math
@@ -84,6 +85,12 @@ class Thresholds:
         A branch with this many or more has a branch committee (``settings.COMMITTEE_MIN_MEMBERS``, 7).
     group_min : int
         A building group needs this many members (``settings.GROUP_MIN_MEMBERS``, 3).
+    community_committee_min : int
+        A community with this many members or more has a party committee
+        (``settings.COMMUNITY_COMMITTEE_MIN_MEMBERS``, 100).
+    community_general_branch_min : int
+        A community with this many or more (and fewer than ``community_committee_min``) has a general
+        branch, one with fewer a branch (``settings.COMMUNITY_GENERAL_BRANCH_MIN_MEMBERS``, 50).
 
     The defaults are the settings when a Thresholds is made, not when gridmap is imported.
     """
@@ -92,16 +99,32 @@ class Thresholds:
     branch_max: int = field(default_factory=lambda: settings.BRANCH_MAX_MEMBERS)
     committee_min: int = field(default_factory=lambda: settings.COMMITTEE_MIN_MEMBERS)
     group_min: int = field(default_factory=lambda: settings.GROUP_MIN_MEMBERS)
+    community_committee_min: int = field(default_factory=lambda: settings.COMMUNITY_COMMITTEE_MIN_MEMBERS)
+    community_general_branch_min: int = field(
+        default_factory=lambda: settings.COMMUNITY_GENERAL_BRANCH_MIN_MEMBERS)
 
     def __post_init__(self):
-        values = dict(branch_min=self.branch_min, branch_max=self.branch_max,
-                      committee_min=self.committee_min, group_min=self.group_min)
-        bad = [f"{k}={v}" for k, v in values.items() if not isinstance(v, (int, np.integer)) or v < 1]
+        values = dataclasses.asdict(self)
+        bad = [f"{k}={v}" for k, v in values.items()
+               if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1]
         if bad:
             raise GridmapError(f"Organisation thresholds must be whole numbers of at least 1: {', '.join(bad)}.")
         if self.branch_max < self.branch_min:
             raise GridmapError(f"The largest branch ({self.branch_max} members) is smaller than the "
                                f"smallest ({self.branch_min}); give --branch-max ≥ --branch-min.")
+        if self.community_committee_min < self.community_general_branch_min:
+            raise GridmapError(f"A community committee from {self.community_committee_min} members is below a "
+                               f"community general branch from {self.community_general_branch_min}; give "
+                               "community_committee_min ≥ community_general_branch_min.")
+
+    def community_kind(self, members: int) -> str:
+        """The kind of a community's own unit with ``members`` members: ``committee``,
+        ``general_branch`` or ``branch`` (docs/design.md §3)."""
+        if members >= self.community_committee_min:
+            return "committee"
+        if members >= self.community_general_branch_min:
+            return "general_branch"
+        return "branch"
 
 
 

@@ -57,10 +57,11 @@ def grid_label(name, gid) -> str:
 
 
 def community_label(name: str) -> str:
-    """双塔 → 双塔社区; no name (the whole area) → 社区."""
+    """双塔 → 双塔社区; no name (the whole area) → 社区; a street or a section of grids taken as the
+    community (解放街道, 第3片区) as it is."""
     if not name:
         return "社区"
-    return name if name.endswith("社区") else name + "社区"
+    return name if name.endswith(("社区", "街道", "片区")) else name + "社区"
 
 
 def joined_label(prefix: str, label: str) -> str:

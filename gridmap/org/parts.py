@@ -3,7 +3,7 @@
 ``top_parts`` turns the three situations into parts — a large compound with its grids beneath, a
 grid with its compounds (and loose buildings) beneath, one compound (grid) — and says which part
 each building is in. ``combine`` then joins parts with fewer than ``branch_min`` members with their
-neighbours: into a joint branch (联合党支部) when the neighbour is small too, else into the
+neighbours: into a joint branch (joint_branch) when the neighbour is small too, else into the
 neighbour. Distances are in metres (the area's metric CRS).
 """
 
@@ -258,21 +258,29 @@ def _nearest_cluster(members: Iterable[int], cluster_of: np.ndarray, eligible: n
     return None
 
 
-def combine(parts: list[Part], members: np.ndarray, t: Thresholds) -> list[Part]:
-    """Join small parts (under ``branch_min`` members) with their neighbours (DESIGN §3).
+def combine(parts: list[Part], members: np.ndarray, t: Thresholds, *, minimum: int | None = None,
+            tier: bool = False) -> list[Part]:
+    """Join small parts (under ``minimum`` members, by default ``branch_min``) with their neighbours
+    (DESIGN §3).
 
-    A small part joins the nearest unit: when that is also small they form a joint branch
-    (联合党支部), when it is a regular unit the small part becomes part of it. Parts without members
+    A small part joins the nearest unit: when that is also small they form a joint unit (a joint
+    branch), when it is a regular unit the small part becomes part of it. Parts without members
     are covered by the nearest unit that has some. Returns the resulting parts; none when no part
     has members.
+
+    ``tier`` combines the compounds of a large grid into the grid unit's compound tier: a small
+    compound joins its neighbour's unit by name (the unit becomes joint, A小区、B小区), loose
+    buildings and other small parts join without naming it, and parts without members are left
+    out (they stay with the grid's own unit).
     """
+    minimum = t.branch_min if minimum is None else minimum
     n = len(parts)
     m = np.array([int(members[p.rows].sum()) for p in parts], dtype=np.int64)
     if n == 0 or not (m > 0).any():
         return []
     near = _Near([p.geometry for p in parts])
-    small = (m > 0) & (m < t.branch_min)
-    near.prime(np.flatnonzero(m < t.branch_min))
+    small = (m > 0) & (m < minimum)
+    near.prime(np.flatnonzero(m < minimum))
     cluster_of = np.arange(n)
     mains: dict[int, list[int]] = {i: [i] for i in range(n) if m[i] > 0}
     attached: dict[int, list[int]] = {i: [] for i in mains}
@@ -291,23 +299,47 @@ def combine(parts: list[Part], members: np.ndarray, t: Thresholds) -> list[Part]
         open_.discard(cid)
         if small[mains[target][0]] or len(mains[target]) > 1:
             mains[target] += moved
+        elif tier:  # a small compound joins by name; loose buildings and the like without
+            compounds = [i for i in moved if parts[i].key.startswith("c:")]
+            mains[target] += compounds
+            attached[target] += [i for i in moved if i not in compounds]
         else:
             attached[target] += moved
         cluster_of[moved] = target
         total[target] += total.pop(cid)
-        if target in open_ and total[target] >= t.branch_min:
+        if target in open_ and total[target] >= minimum:
             open_.discard(target)
-    for i in np.flatnonzero(m == 0):
-        target = _nearest_cluster([i], cluster_of, has, near)
-        attached[target].append(int(i))
-        cluster_of[i] = target
+    if not tier:
+        for i in np.flatnonzero(m == 0):
+            target = _nearest_cluster([i], cluster_of, has, near)
+            attached[target].append(int(i))
+            cluster_of[i] = target
     out = []
     for cid in sorted(mains):
-        out.append(_merged([parts[i] for i in sorted(mains[cid])], [parts[i] for i in attached[cid]],
-                           [int(m[i]) for i in attached[cid]], joint=len(mains[cid]) > 1))
+        named, rest = sorted(mains[cid]), list(attached[cid])
+        if tier:
+            # Named after its compounds and its parts big enough for a unit of their own.
+            named = [i for i in named if parts[i].key.startswith("c:") or m[i] >= minimum] or named
+            rest = [i for i in sorted(mains[cid]) if i not in named] + rest
+        out.append(_merged([parts[i] for i in named], [parts[i] for i in rest], [int(m[i]) for i in rest],
+                           joint=len(named) > 1))
         if cid in stuck:
-            out[-1].review.append(f"fewer than {t.branch_min} members and no neighbouring unit to join")
+            out[-1].review.append(f"fewer than {minimum} members and no neighbouring unit to join")
     return out
+
+
+def tier_parts(children: list[Part], members: np.ndarray, t: Thresholds, minimum: int | None = None) -> list[Part]:
+    """The compound tier of a grid holding several compounds (DESIGN §3): a part per compound with at
+    least ``minimum`` members (default ``branch_min``); a smaller compound joins its nearest
+    compound's part, which is then named for both (A小区、B小区). Loose buildings (and other parts
+    that are not compounds) have a part of their own when they reach ``minimum``, else join the
+    nearest part without naming it. Parts without members are left out."""
+    compounds = [c for c in children if c.key.startswith("c:")]
+    others = [c for c in children if not c.key.startswith("c:")]
+    first = combine(compounds, members, t, minimum=minimum, tier=True)
+    if not others:
+        return first
+    return combine(first + others, members, t, minimum=minimum, tier=True)
 
 
 def _merged(mains: list[Part], attached: list[Part], attached_members: list[int], joint: bool) -> Part:
@@ -345,4 +377,4 @@ def _merged(mains: list[Part], attached: list[Part], attached_members: list[int]
     return base
 
 
-__all__ = ["Part", "combine", "top_parts"]
+__all__ = ["Part", "combine", "tier_parts", "top_parts"]

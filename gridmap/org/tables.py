@@ -18,6 +18,8 @@ import pandas as pd
 from gridmap import settings, vocab
 from gridmap.errors import GridmapError
 from gridmap.io.xlsx import BOLD, CELL_MAX, HEADER, Sheet, Style, column_letter, fit_widths
+from gridmap.org.candidates import CANDIDATE_COLUMNS, committee_candidates, secretary_candidates
+from gridmap.org.funding import FUNDING_COLUMNS, FUNDING_HEADERS, FundingPolicy
 from gridmap.org.ledger import standardise_ledger
 from gridmap.org.model import CATEGORIES, UNIT_COLUMNS, Organisation, json_value
 
@@ -124,14 +126,23 @@ _SUMMARY_HEADERS = {"community": "社区", **vocab.KIND_LABELS, "with_committee"
                     "review": "需复核单位"}
 #: The summary sheet's name; the community sheets take other names.
 SUMMARY_SHEET = "汇总"
-#: The roster workbook's one sheet.
+#: The roster workbook's sheet of members; with identities (身份) in the ledger, its candidate sheets.
 ROSTER_SHEET = "党员名册"
+SECRETARY_SHEET = "书记人选"
+COMMITTEE_SHEET = "支委人选"
+#: The funding estimate's sheet in ``organization.xlsx``.
+FUNDING_SHEET = "经费测算"
 
 
-def workbook_sheets(org: Organisation) -> list[Sheet]:
-    """The sheets of ``organization.xlsx``: a summary sheet (汇总) and one sheet per community."""
-    used: set[str] = {SUMMARY_SHEET}
+def workbook_sheets(org: Organisation, funding: pd.DataFrame | None = None,
+                    policy: FundingPolicy | None = None) -> list[Sheet]:
+    """The sheets of ``organization.xlsx``: a summary sheet (汇总), with a funding estimate the sheet
+    经费测算 (``funding.csv`` with Chinese headers, and the policy), then one sheet per community."""
+    used: set[str] = {SUMMARY_SHEET.lower()}
     sheets = [_summary_sheet(org)]
+    if funding is not None:
+        used.add(FUNDING_SHEET.lower())
+        sheets.append(funding_sheet(funding, policy))
     columns = [c for c in UNIT_COLUMNS if c not in ("depth", "community")]
     u = org.units
     values = [_sheet_column(u, c) for c in columns]
@@ -194,8 +205,9 @@ def _unit_sheet(name: str, header: list[str], rows: list[tuple], depth: np.ndarr
 def _sheet_column(units: pd.DataFrame, column: str) -> list:
     """A units column as the workbook shows it: kinds and situations in Chinese, plain values."""
     s = units[column]
-    if column == "kind":
-        return [vocab.kind_label(v) for v in s.tolist()]
+    if column == "kind":  # the community's own unit: vocab.COMMUNITY_KIND_LABELS
+        return [vocab.COMMUNITY_KIND_LABELS.get(v, vocab.kind_label(v)) if d == 0 else vocab.kind_label(v)
+                for v, d in zip(s.tolist(), units.depth.tolist())]
     if column == "situation":
         names: dict = {}
         for v in pd.unique(s):
@@ -236,6 +248,20 @@ def _sheet_name(name: str, used: set[str]) -> str:
         k += 1
     used.add(candidate.lower())
     return candidate
+
+
+def funding_sheet(funding: pd.DataFrame, policy: FundingPolicy | None = None) -> Sheet:
+    """The funding estimate (经费测算): a row per community, the total row in bold, the policy below."""
+    rows: list[list] = [[FUNDING_HEADERS[c] for c in FUNDING_COLUMNS]]
+    rows += [[_cell(v) for v in row] for row in funding[FUNDING_COLUMNS].itertuples(index=False, name=None)]
+    row_styles = {0: HEADER, len(rows) - 1: BOLD}
+    cell_styles = {}
+    if policy is not None:
+        rows.append([])
+        cell_styles[(len(rows), 0)] = BOLD
+        rows.append(["政策", policy.describe()])
+    return Sheet(FUNDING_SHEET, rows, widths=fit_widths(rows), freeze="B2",
+                 row_styles=row_styles, cell_styles=cell_styles)
 
 
 # ------------------------------------------------------------------ the roster
@@ -279,6 +305,28 @@ def roster_sheet(table: pd.DataFrame) -> Sheet:
                  row_styles={0: HEADER})
 
 
+#: Headers of the candidate sheets (``gridmap.org.candidates.CANDIDATE_COLUMNS``).
+_CANDIDATE_HEADERS = {"unit_id": "单位编号", "unit": "单位", "kind": "类型", "community": "社区", "rank": "顺位",
+                      "member_id": "党员编号", "name": "姓名", "channel": "渠道", "identity": "身份", "category": "类别",
+                      "building_id": "楼栋"}
+
+
+def candidate_sheets(org: Organisation, ledger: pd.DataFrame) -> list[Sheet]:
+    """The roster's candidate sheets: 书记人选 (per branch-level unit, up to three of its members, the
+    three channels first) and 支委人选 (cross-appointment candidates of units with a committee). Ids
+    and names are text cells; the rank a number."""
+    sheets = []
+    for name, table in ((SECRETARY_SHEET, secretary_candidates(org, ledger)),
+                        (COMMITTEE_SHEET, committee_candidates(org, ledger))):
+        rows: list[list] = [[_CANDIDATE_HEADERS[c] for c in CANDIDATE_COLUMNS]]
+        rows += [[int(v) if c == "rank" else _text_cell(v) for c, v in zip(CANDIDATE_COLUMNS, row)]
+                 for row in table[CANDIDATE_COLUMNS].itertuples(index=False, name=None)]
+        sheets.append(Sheet(name, rows, widths=fit_widths(rows), freeze="C2",
+                            autofilter=f"A1:{column_letter(len(rows[0]) - 1)}{len(rows)}" if len(rows) > 1 else None,
+                            row_styles={0: HEADER}))
+    return sheets
+
+
 def _text_cell(v) -> str | None:
     """A value as a text cell; None (an empty cell) for a missing value or empty text."""
     if v is None or (not isinstance(v, str) and pd.isna(v)):
@@ -286,5 +334,5 @@ def _text_cell(v) -> str | None:
     return str(v) or None
 
 
-__all__ = ["ROSTER_SHEET", "SUMMARY_SHEET", "document", "document_json", "roster_sheet", "roster_table",
-           "workbook_sheets"]
+__all__ = ["COMMITTEE_SHEET", "FUNDING_SHEET", "ROSTER_SHEET", "SECRETARY_SHEET", "SUMMARY_SHEET", "candidate_sheets",
+           "document", "document_json", "funding_sheet", "roster_sheet", "roster_table", "workbook_sheets"]
