@@ -30,6 +30,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "grid_id": ("grid_id", "网格编码", "网格编号", "WGBM"),
     "grid_name": ("name", "网格名称"),
     "community": ("community", "社区", "所属社区"),
+    "street": ("street", "街道", "所属街道"),
+    "district": ("district", "区", "所属区"),
     "building_id": ("building_id", "楼栋编码"),
     "party_members": ("party_members", "党员数"),
     "member_id": ("member_id", "党员编号"),
