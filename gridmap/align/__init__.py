@@ -69,6 +69,7 @@ from .problem import (
     keep_mask,
     outside_reference,
 )
+from .reclassify import Overlaps, reclassify
 from .redraw import Layout, apply_plan
 from .tables import (
     apportion,
@@ -151,6 +152,7 @@ def align(
     grid_households_field: str | None = None,
     building_households: str | None = None,
     community: str | None = None,
+    baseline: bool = False,
 ) -> Alignment:
     """Propose grid boundaries under which no compound straddles grids.
 
@@ -182,6 +184,10 @@ def align(
     grid_households_field, building_households, community : str, optional
         The grids' households and community fields and the buildings' households field, when
         not the recognised names.
+    baseline : bool
+        Also run the greedy pass the optimiser replaces, on the first round's choices, and report
+        both in ``summary["assignment"]`` (households moved, compounds left, grids outside the
+        range): how far greedy is from the optimum.
 
     Returns
     -------
@@ -220,7 +226,8 @@ def align(
         check_reachable(model.before, zones.code, low, high, g_ids)
     reference = outside_reference(model.before, zones.code, low, high) if model is not None else {}
     problem = Problem(C=C, c_ids=c_ids, G=G, g_ids=g_ids, scope=scope, kept=kept, zones=zones,
-                      households=model, low=low, high=high, nest=nest, sliver=sliver, reference=reference)
+                      households=model, low=low, high=high, nest=nest, sliver=sliver, reference=reference,
+                      baseline=baseline)
     log.info("%d straddling compounds to align (%d in all)",
              (scope & (comp.situation.to_numpy() == "mixed")).sum(), (comp.situation == "mixed").sum())
 
@@ -231,7 +238,9 @@ def align(
     reasons = np.full(n_c, "", dtype=object)
     shared = np.zeros(n_g, dtype=bool)
     anchored = np.zeros(n_g, dtype=bool)
+    swapped = np.zeros(n_g, dtype=bool)
     first_choice = first_greedy = None
+    rows = Overlaps.of(before.overlaps, c_ids, g_ids)
     banned = np.zeros(n_c, dtype=bool)
     retried = np.zeros(n_c, dtype=bool)
     optimistic: set = set()
@@ -244,9 +253,9 @@ def align(
         if not (scope & mixed & ~banned).any():
             break
         plan = decide(problem, layout, cls, ids, banned, optimistic)
-        first_choice = first_choice or plan.choice
-        first_greedy = first_greedy or plan.greedy
-        _record(plan, layout, fate, reasons, shared, anchored)
+        if round_ == 0:
+            first_choice, first_greedy = plan.choice, plan.greedy
+        _record(plan, layout, fate, reasons, shared, anchored, swapped)
         # Compounds the programme left for the count get one optimistic second chance.
         again = (plan.reason == "capacity") & ~banned & ~retried
         retried |= again
@@ -281,7 +290,7 @@ def align(
                 log.info("round %d: %d communities went over their count outside the range; %d compounds "
                          "left", round_ + 1, len(over), culprits.sum())
         ids = _provisional_ids(layout, g_ids)
-        cls = _classify_layout(compounds, layout, ids, compound_id, sliver, nest, before.crs)
+        cls, rows = reclassify(cls, rows, C, layout.geoms, snap["geoms"], ids)
 
     status = status_of(problem, layout)
     # Grids that come out as they went in keep their exact input geometry.
@@ -292,7 +301,7 @@ def align(
     final[new_alive] = new_ids(g_ids, layout.origin[new_alive])
     after = relabel(cls, {ids[i]: final[i] for i in new_alive if ids[i] != final[i]})
     changes, out, inn, rows_g, rows_p = change_list(problem, layout, final, status, fate, shared, anchored,
-                                                    before.crs)
+                                                    before.crs, swapped)
     unresolved = unresolved_table(after, scope, reasons, c_ids, G)
     table = grid_table(problem, layout, final, status, before, after, out, inn, rows_g, rows_p, unresolved)
     out_crs = grids.crs or grd.crs
@@ -312,7 +321,7 @@ def _lock(layout: Layout, cls: Classification, ids: np.ndarray) -> None:
     layout.role[free & ~is_large] = FREE
 
 
-def _record(plan: Plan, layout: Layout, fate, reasons, shared, anchored) -> None:
+def _record(plan: Plan, layout: Layout, fate, reasons, shared, anchored, swapped) -> None:
     """What each round did, for the reasons of the change list and of compounds left."""
     moved = plan.target >= 0
     tiled = plan.target == TILE
@@ -331,6 +340,9 @@ def _record(plan: Plan, layout: Layout, fate, reasons, shared, anchored) -> None
     shared[hit[hit < n_g]] = True
     anchors = origin[plan.anchors]
     anchored[anchors[anchors < n_g]] = True
+    for src in (plan.core_owner or {}):
+        if origin[src] < n_g:
+            swapped[origin[src]] = True
 
 
 def _provisional_ids(layout: Layout, g_ids: np.ndarray) -> np.ndarray:

@@ -60,6 +60,13 @@ class Moves:
     eff_option: np.ndarray
     eff_label: np.ndarray
     eff_delta: np.ndarray
+    #: Per option: 0 a move into ``target``; 1 a swap (the compound becomes grid ``target`` and
+    #: the rest of that grid joins ``partner``).
+    kind: np.ndarray | None = None
+    partner: np.ndarray | None = None
+    #: Pairs of options that exclude each other (a swap takes both its grids whole).
+    conflict_a: np.ndarray | None = None
+    conflict_b: np.ndarray | None = None
 
 
 @dataclass
@@ -103,10 +110,11 @@ class Choice:
 
 
 def choose(moves: Moves, loads: Loads, n_compounds: int, capacity: bool,
-           optimistic: set | frozenset = frozenset()) -> tuple[Choice, Choice]:
+           optimistic: set | frozenset = frozenset(), baseline: bool = False) -> tuple[Choice, Choice | None]:
     """The optimiser's choice and the greedy baseline's, for every compound with options.
 
-    In ``optimistic`` communities, compounds are aligned even if that puts more grids outside the
+    ``baseline`` runs the greedy pass as well, to compare. In ``optimistic`` communities,
+    compounds are aligned even if that puts more grids outside the
     range than before (the fewest possible): the redraw may bring them back (it dissolves grids
     the alignment took under the minimum into neighbours with room), and the round is undone if
     it does not.
@@ -117,9 +125,11 @@ def choose(moves: Moves, loads: Loads, n_compounds: int, capacity: bool,
     import time
 
     start = time.perf_counter()
-    greedy_choice = greedy(moves, loads, n_compounds, capacity)
     if not capacity:
-        return greedy_choice, greedy_choice
+        only = greedy(moves, loads, n_compounds, capacity)
+        return only, only
+    # The greedy pass is run only to compare (``baseline``) or where HiGHS finds nothing.
+    greedy_choice = greedy(moves, loads, n_compounds, capacity) if baseline else None
     option = np.full(n_compounds, -1, dtype=np.intp)
     solved = fallback = 0
     notes = []
@@ -148,6 +158,7 @@ def choose(moves: Moves, loads: Loads, n_compounds: int, capacity: bool,
                 fallback += len(batch)
                 notes.append(f"HiGHS found no solution for {len(batch)} communities in {TIME_LIMIT_S:g} s; "
                              "the greedy pass was used there")
+                greedy_choice = greedy_choice or greedy(moves, loads, n_compounds, capacity)
                 for b in batch:
                     comps = np.unique(moves.compound[b.rows])
                     option[comps] = greedy_choice.option[comps]
@@ -167,11 +178,14 @@ BATCH_VARIABLES = 4000
 
 @dataclass
 class _Block:
-    """One community's programme: objective, constraint matrix and bounds, integrality."""
+    """One community's programme as triplets: objective, constraint entries (row, column, value)
+    with row bounds, variable bounds and integrality; ``n_x`` option variables come first."""
 
     rows: np.ndarray
     c: np.ndarray
-    a: sparse.csr_matrix
+    a_row: np.ndarray
+    a_col: np.ndarray
+    a_val: np.ndarray
     lb: np.ndarray
     ub: np.ndarray
     integrality: np.ndarray
@@ -219,41 +233,51 @@ def _zone_block(moves: Moves, loads: Loads, rows: np.ndarray, effects: np.ndarra
         p_slack = p_stay * (n_s + 2)
     c = np.concatenate([hh + 0.5 * area / (area.sum() + 1.0), np.full(n_s, p_stay),
                         np.full(n_o, 0.25 / (n_o + 1)), np.full(n_o, 0.125 / (n_o + 1)), [p_slack]])
-    mats = [sparse.csr_matrix((np.ones(n_x + n_s), (np.r_[comp_of, np.arange(n_s)],
-                                                     np.r_[np.arange(n_x), n_x + np.arange(n_s)])),
-                              shape=(n_s, n))]
-    lbs, ubs = [np.ones(n_s)], [np.ones(n_s)]
     upper = np.r_[np.ones(n - 1), np.inf]
+    # Each compound: one option or stay (rows 0 … n_s-1).
+    r = [comp_of, np.arange(n_s)]
+    col = [np.arange(n_x), n_x + np.arange(n_s)]
+    val = [np.ones(n_x), np.ones(n_s)]
+    lb, ub = [np.ones(n_s)], [np.ones(n_s)]
     if n_o:
         load0 = loads.load[labels]
         parts = np.maximum(loads.parts[labels], 1)
         big_m = np.bincount(e_row, weights=np.abs(e_del), minlength=n_o) + np.abs(load0) + loads.high + loads.low + 1
-        rows_o = np.arange(n_o)
-        delta = sparse.csr_matrix((e_del, (e_row, e_opt)), shape=(n_o, n))
-
-        def col(start, values):
-            return sparse.csr_matrix((values, (rows_o, start + rows_o)), shape=(n_o, n))
-
+        k = np.arange(n_o)
+        up, lo, em, cnt = n_s, n_s + n_o, n_s + 2 * n_o, n_s + 3 * n_o
         # load ≤ MAX unless outside; load ≥ MIN unless outside or emptied; emptied: load ≤ ½.
-        mats += [delta + col(o0, -big_m), -delta + col(o0, -big_m) + col(e0, -np.full(n_o, loads.low * 1.0)),
-                 delta + col(e0, big_m)]
-        lbs += [np.full(n_o, -np.inf)] * 3
-        ubs += [loads.high * parts - load0, load0 - loads.low * parts, big_m + 0.5 - load0]
+        r += [up + e_row, up + k, lo + e_row, lo + k, lo + k, em + e_row, em + k, np.full(n_o, cnt), [cnt]]
+        col += [e_opt, o0 + k, e_opt, o0 + k, e0 + k, e_opt, e0 + k, o0 + k, [n - 1]]
+        val += [e_del, -big_m, -e_del, -big_m, np.full(n_o, -float(loads.low)), e_del, big_m, np.ones(n_o), [-1.0]]
+        lb += [np.full(3 * n_o + 1, -np.inf)]
+        ub += [loads.high * parts - load0, load0 - loads.low * parts, big_m + 0.5 - load0, [float(allowed)]]
         # Only a grid that has households now can be emptied (a grid empty already stays as it is).
         upper[e0:e0 + n_o] = (load0 > 0.5).astype(float)
-        count = np.zeros(n)
-        count[o0:o0 + n_o] = 1
-        count[-1] = -1
-        mats.append(sparse.csr_matrix(count[None, :]))
-        lbs.append(np.array([-np.inf]))
-        ubs.append(np.array([float(allowed)]))
-    return _Block(rows=rows, c=c, a=sparse.vstack(mats).tocsr(), lb=np.concatenate(lbs), ub=np.concatenate(ubs),
+    if moves.conflict_a is not None and len(moves.conflict_a):
+        # Options that exclude each other: x_a + x_b ≤ 1.
+        mine = np.isin(moves.conflict_a, rows) & np.isin(moves.conflict_b, rows)
+        ca = np.searchsorted(rows, moves.conflict_a[mine])
+        cb = np.searchsorted(rows, moves.conflict_b[mine])
+        first = sum(len(v) for v in lb)
+        k = np.arange(len(ca))
+        r += [first + k, first + k]
+        col += [ca, cb]
+        val += [np.ones(len(ca)), np.ones(len(ca))]
+        lb += [np.full(len(ca), -np.inf)]
+        ub += [np.ones(len(ca))]
+    return _Block(rows=rows, c=c, a_row=np.concatenate(r).astype(np.intp), a_col=np.concatenate(col).astype(np.intp),
+                  a_val=np.concatenate(val).astype(float), lb=np.concatenate(lb), ub=np.concatenate(ub),
                   integrality=np.r_[np.ones(n - 1), 0], upper=upper, n_x=n_x)
 
 
 def _solve_blocks(blocks: list[_Block]) -> np.ndarray | None:
     """Solve communities together (block-diagonal); the options chosen (positions into moves)."""
-    a = sparse.block_diag([b.a for b in blocks], format="csr")
+    row_off = np.cumsum([0] + [len(b.lb) for b in blocks])
+    col_off = np.cumsum([0] + [b.n for b in blocks])
+    a = sparse.csr_matrix((np.concatenate([b.a_val for b in blocks]),
+                           (np.concatenate([b.a_row + o for b, o in zip(blocks, row_off)]),
+                            np.concatenate([b.a_col + o for b, o in zip(blocks, col_off)]))),
+                          shape=(row_off[-1], col_off[-1]))
     c = np.concatenate([b.c for b in blocks])
     res = milp(c, integrality=np.concatenate([b.integrality for b in blocks]),
                bounds=Bounds(np.zeros(len(c)), np.concatenate([b.upper for b in blocks])),
@@ -262,12 +286,7 @@ def _solve_blocks(blocks: list[_Block]) -> np.ndarray | None:
                options={"mip_rel_gap": 0.0, "time_limit": TIME_LIMIT_S, "presolve": True})
     if res.x is None:
         return None
-    picked = []
-    at = 0
-    for b in blocks:
-        x = np.round(res.x[at:at + b.n_x]).astype(bool)
-        picked.append(b.rows[x])
-        at += b.n
+    picked = [b.rows[np.round(res.x[o:o + b.n_x]).astype(bool)] for b, o in zip(blocks, col_off)]
     return np.concatenate(picked) if picked else np.empty(0, dtype=np.intp)
 
 
@@ -286,6 +305,10 @@ def greedy(moves: Moves, loads: Loads, n_compounds: int, capacity: bool) -> Choi
     by_compound = pd.Series(np.arange(len(moves.compound))).groupby(moves.compound).apply(np.asarray)
     for c in order:
         cand = by_compound[c]
+        if moves.kind is not None:
+            cand = cand[moves.kind[cand] == 0]  # the greedy pass only moves compounds
+            if not len(cand):
+                continue
         cand = cand[np.argsort(-moves.share[cand], kind="stable")]
         if capacity:
             after = np.array([_load_after(load, moves, by_option, o) for o in cand])

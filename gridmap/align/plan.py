@@ -55,6 +55,8 @@ class Plan:
     home_zone: np.ndarray | None = None
     choice: Choice | None = None
     greedy: Choice | None = None
+    #: Grids whose land outside the active compounds goes to another grid (swaps: label → label).
+    core_owner: dict | None = None
 
     @property
     def active(self) -> np.ndarray:
@@ -211,18 +213,30 @@ def decide(problem: Problem, layout, cls: Classification, ids: np.ndarray,
     opt_rows = np.flatnonzero(movers[comp] & sig & ~shapely.is_empty(layout.geoms[lab]))
     opt_rows = opt_rows[may_receive[lab[opt_rows]] & (zone[lab[opt_rows]] == home_zone[comp[opt_rows]])]
     o_comp, o_tgt = comp[opt_rows], lab[opt_rows]
+    tile_in = np.zeros(n_l + n_new, dtype=bool)
+    tile_in[a_lab[u]] = True
     moves = _moves(o_comp, o_tgt, ov.share_of_compound.to_numpy()[opt_rows], zone, a_comp, a_lab, a_hh,
                    a_area, movable & movers[a_comp], is_anchor, capacity)
+    if capacity:
+        moves = _with_swaps(moves, problem, layout, comp, lab, sig, movers, may_receive & ~tile_in[:n_l],
+                            home_zone, a_comp, a_lab, a_hh, a_area, movable)
     no_target = movers & ~np.isin(np.arange(n_c), o_comp)
     reason[no_target] = "no_target"
     loads = Loads(load=ext_load, zone=ext_zone, alive=alive, parts=parts_k, reference=problem.reference,
                   low=problem.low, high=problem.high)
-    choice, greedy_choice = choose(moves, loads, n_c, capacity, optimistic)
+    choice, greedy_choice = choose(moves, loads, n_c, capacity, optimistic, problem.baseline)
 
     target = np.full(n_c, STAY, dtype=np.intp)
     target[tiled] = TILE
     chosen = choice.option >= 0
     target[chosen] = moves.target[choice.option[chosen]]
+    core_owner = {}
+    if moves.kind is not None:
+        swap = chosen.copy()
+        swap[chosen] = moves.kind[choice.option[chosen]] == 1
+        for c in np.flatnonzero(swap):
+            o = choice.option[c]
+            core_owner[int(moves.target[o])] = int(moves.partner[o])
     left = movers & ~chosen & ~no_target
     reason[left] = "capacity"
     moving = (target[a_comp] >= 0) & movable
@@ -235,7 +249,76 @@ def decide(problem: Problem, layout, cls: Classification, ids: np.ndarray,
                 atom_label=a_lab[keep_atoms], atom_owner=atom_owner[keep_atoms], atom_hh=a_hh[keep_atoms],
                 target=target, reason=reason, anchors=anchors, anchor_compound=anchor_compound,
                 new_origin=new_origin, new_compound=new_compound, home_zone=home_zone, choice=choice,
-                greedy=greedy_choice)
+                greedy=greedy_choice, core_owner=core_owner)
+
+
+def _with_swaps(moves: Moves, problem: Problem, layout, comp, lab, sig, movers, may_receive, home_zone,
+                a_comp, a_lab, a_hh, a_area, movable) -> Moves:
+    """Add *swaps* for compounds over two grids: the compound becomes a grid of its own (taking
+    the id of the grid holding most of it) and the rest of that grid joins the other one.
+
+    Where a compound of 300–500 households lies across two grids that each hold the range, every
+    move puts both out of it (one over the maximum, the other under the minimum); a swap keeps both
+    in it. It moves the compound's part in the other grid and the rest of its own grid.
+    """
+    n_sig = np.bincount(comp[sig], minlength=len(problem.C))
+    rows = np.flatnonzero(sig & movers[comp] & (n_sig[comp] == 2))
+    if not len(rows):
+        return moves
+    frame = pd.DataFrame({"c": comp[rows], "g": lab[rows]})
+    pair = frame.groupby("c").g.agg(list)
+    pair = pair[pair.map(len) == 2]
+    if not len(pair):
+        return moves
+    c = pair.index.to_numpy()
+    g = np.array(pair.tolist(), dtype=np.intp)
+    ok = may_receive[g].all(axis=1) & (layout.zone[g[:, 0]] == home_zone[c]) & (layout.zone[g[:, 1]] == home_zone[c])
+    hh_c = pd.Series(np.nan_to_num(a_hh[movable]), index=a_comp[movable]).groupby(level=0).sum()
+    h = hh_c.reindex(c).fillna(0).to_numpy()
+    ok &= (h >= problem.low) & (h <= problem.high)
+    c, g, h = c[ok], g[ok], h[ok]
+    if not len(c):
+        return moves
+    part = pd.Series(np.nan_to_num(a_hh), index=pd.MultiIndex.from_arrays([a_comp, a_lab])).groupby(level=[0, 1]).sum()
+    load = np.nan_to_num(layout.load)
+    area_g = shapely.area(layout.geoms)
+    part_area = pd.Series(a_area, index=pd.MultiIndex.from_arrays([a_comp, a_lab])).groupby(level=[0, 1]).sum()
+    opts, eff = [], []
+    base = len(moves.compound)
+    for k in range(len(c)):
+        for first, second in ((0, 1), (1, 0)):
+            g1, g2 = g[k, first], g[k, second]
+            h1 = part.get((c[k], g1), 0.0)
+            h2 = part.get((c[k], g2), 0.0)
+            rest1 = load[g1] - h1
+            moved = (h[k] - h1) + rest1
+            area = (area_g[g1] - part_area.get((c[k], g1), 0.0)) + part_area.get((c[k], g2), 0.0)
+            o = base + len(opts)
+            opts.append((c[k], g1, g2, moved, area))
+            eff += [(o, g1, h[k] - load[g1]), (o, g2, rest1 - h2)]
+            # The compound's slivers in other grids come along.
+            slivers = np.flatnonzero((a_comp == c[k]) & movable & (a_lab != g1) & (a_lab != g2))
+            eff += [(o, a_lab[i], -float(np.nan_to_num(a_hh[i]))) for i in slivers]
+    o_c, o_t, o_p, o_h, o_a = (np.array(v) for v in zip(*opts))
+    e_o, e_l, e_d = (np.array(v) for v in zip(*eff))
+    n_new = len(o_c)
+    kind = np.r_[np.zeros(base, dtype=np.intp) if moves.kind is None else moves.kind, np.ones(n_new, dtype=np.intp)]
+    partner = np.r_[np.full(base, -1, dtype=np.intp), o_p.astype(np.intp)]
+    # A swap takes both its grids whole: no other compound's option may touch them.
+    touch = pd.DataFrame({"o": np.r_[moves.eff_option, e_o], "g": np.r_[moves.eff_label, e_l]}).drop_duplicates()
+    comp_of = np.r_[moves.compound, o_c]
+    swaps = pd.DataFrame({"s": base + np.arange(n_new), "g1": o_t, "g2": o_p})
+    grids = pd.concat([swaps[["s", "g1"]].rename(columns={"g1": "g"}), swaps[["s", "g2"]].rename(columns={"g2": "g"})])
+    clash = grids.merge(touch, on="g")
+    clash = clash[(clash.o != clash.s) & (comp_of[clash.o.to_numpy()] != comp_of[clash.s.to_numpy()])]
+    clash = clash[["s", "o"]].drop_duplicates()
+    return Moves(compound=np.r_[moves.compound, o_c].astype(np.intp), target=np.r_[moves.target, o_t].astype(np.intp),
+                 zone=np.r_[moves.zone, layout.zone[o_t.astype(np.intp)]], households=np.r_[moves.households, o_h],
+                 area=np.r_[moves.area, o_a], share=np.r_[moves.share, np.zeros(n_new)],
+                 eff_option=np.r_[moves.eff_option, e_o].astype(np.intp),
+                 eff_label=np.r_[moves.eff_label, e_l].astype(np.intp),
+                 eff_delta=np.r_[moves.eff_delta, e_d].astype(float), kind=kind, partner=partner,
+                 conflict_a=clash.s.to_numpy(np.intp), conflict_b=clash.o.to_numpy(np.intp))
 
 
 def _has_taker(layout, labels: np.ndarray, compound: np.ndarray, sig_comp: np.ndarray, sig_lab: np.ndarray

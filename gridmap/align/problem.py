@@ -493,7 +493,8 @@ def build_households(grd: gpd.GeoDataFrame, G: np.ndarray, C: np.ndarray, comp_h
         whole = shared >= d_area[atom_comp] * (1 - 1e-9)
         atoms = np.where(whole, D[atom_comp], EMPTY)
         part = ~whole
-        atoms[part] = shapely.intersection(D[atom_comp[part]], G[atom_grid[part]], grid_size=PRECISION)
+        # (Household densities need no snap-rounding: plain overlay, much cheaper.)
+        atoms[part] = shapely.intersection(D[atom_comp[part]], G[atom_grid[part]])
 
     # Buildings: points with households (their own field, else their compound's shared out).
     points = point_hh = None
@@ -595,6 +596,8 @@ class Problem:
     nest: float
     sliver: float
     reference: dict
+    #: Run the greedy pass too, to compare with the optimiser (``summary["assignment"]``).
+    baseline: bool = False
 
     @property
     def capacity(self) -> bool:

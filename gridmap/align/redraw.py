@@ -140,8 +140,12 @@ def apply_plan(layout: Layout, plan: Plan, problem: Problem) -> None:
     released = _released(layout, plan, problem, with_atoms, cores)
     loose, loose_idx = shapely.get_parts(cores[released], return_index=True)
     loose_from = with_atoms[released][loose_idx]
+    core_owner = with_atoms.copy()
+    for src, dst in (plan.core_owner or {}).items():
+        # A swap: the compound became this grid; the rest of it joins the other grid.
+        core_owner[with_atoms == src] = dst
     pieces = np.concatenate([cores[~released], atoms[on]])
-    piece_owner = np.concatenate([with_atoms[~released], owner[on]])
+    piece_owner = np.concatenate([core_owner[~released], owner[on]])
     geoms = grouped_union(pieces, np.searchsorted(rebuilt, piece_owner), len(rebuilt), grid_size=PRECISION)
     layout.geoms[rebuilt] = polygons_only(geoms)
     layout.touched[rebuilt] = True
@@ -152,6 +156,10 @@ def apply_plan(layout: Layout, plan: Plan, problem: Problem) -> None:
         np.subtract.at(layout.load, at, hh)
         np.add.at(layout.load, owner, hh)
         np.subtract.at(layout.load, loose_from, problem.households.of(loose))
+        for src, dst in (plan.core_owner or {}).items():
+            moved = float(problem.households.of(cores[with_atoms == src]).sum())
+            layout.load[src] -= moved
+            layout.load[dst] += moved
         _cut_strips(layout, problem, np.r_[plan.anchors, new].astype(np.intp))
     settle(layout, problem, loose, loose_from)
 
@@ -191,7 +199,7 @@ def _cut_strips(layout: Layout, problem: Problem, tiles: np.ndarray) -> None:
     if not len(big):
         return
     # Strips of equal households (households are not spread evenly over a tile that keeps open land).
-    strips, strip_of = equal_area_strips(layout.geoms[big], k[k >= 2], steps=25,
+    strips, strip_of = equal_area_strips(layout.geoms[big], k[k >= 2], steps=16,
                                          measure=problem.households.of)
     own = layout.own[big][strip_of]
     shared = shapely.area(shapely.intersection(strips, own, grid_size=PRECISION))

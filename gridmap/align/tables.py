@@ -107,7 +107,7 @@ def status_of(problem: Problem, layout) -> np.ndarray:
 
 
 def change_list(problem: Problem, layout, ids: np.ndarray, status: np.ndarray, fate: np.ndarray,
-                shared: np.ndarray, anchored: np.ndarray, crs):
+                shared: np.ndarray, anchored: np.ndarray, crs, swapped: np.ndarray | None = None):
     """Every piece of land that changes grid, by compound, with whole households and a reason.
 
     Returns the ``changes`` GeoDataFrame (in ``crs``, metric) and the households leaving each
@@ -185,11 +185,15 @@ def change_list(problem: Problem, layout, ids: np.ndarray, status: np.ndarray, f
         hh = np.full(len(rows_g), np.nan)
 
     comp_fate = np.where(rows_c >= 0, fate[np.maximum(rows_c, 0)], "")
+    # Land outside the moved compounds: split off a shared grid, released by a tile, given up by a
+    # grid a compound took over (a swap), or cut off and absorbed by a neighbour.
+    swapped = np.zeros(n_g, dtype=bool) if swapped is None else swapped
+    other = np.where(shared[rows_g], "shared_grid_split",
+                     np.where(anchored[rows_g], "large_compound_tile",
+                              np.where(swapped[rows_g], "compound_moved", "sliver_absorbed")))
     reason = np.where(comp_fate == "moved", "compound_moved",
                       np.where(comp_fate == "tiled",
-                               np.where(shared[rows_g], "shared_grid_split", "large_compound_tile"),
-                               np.where(shared[rows_g], "shared_grid_split",
-                                        np.where(anchored[rows_g], "large_compound_tile", "sliver_absorbed"))))
+                               np.where(shared[rows_g], "shared_grid_split", "large_compound_tile"), other))
     area = shapely.area(rows_geom)
     changes = gpd.GeoDataFrame({
         "compound_id": np.where(rows_c >= 0, problem.c_ids[np.maximum(rows_c, 0)], None),
@@ -335,6 +339,8 @@ def summarise(problem: Problem, before: Classification, after: Classification, t
         summary["outside_range_before"] = summary["outside_range_after"] = None
         summary["empty_new_grids"] = None
     summary["assignment"] = {
+        # The first round's choice of where straddling compounds move (tiles excluded); with
+        # ``baseline``, the greedy pass's on the same problem.
         "method": choice.method if choice else None,
         "households_moved": choice.households_moved if choice else None,
         "greedy_households_moved": greedy.households_moved if greedy else None,
