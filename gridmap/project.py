@@ -28,10 +28,13 @@ LAYERS: dict[str, tuple[str, ...]] = {
 }
 RULES: dict[str, type | tuple] = {
     "sliver": float, "nest": float, "grid_households": list, "microgrid_households": list,
-    "walk_m": float, "align_types": list, "keep": list,
+    "walk_m": float, "align_types": list, "keep": list, "layout_on": str,
     "branch_min_members": int, "branch_max_members": int, "committee_min_members": int, "group_min_members": int,
 }
 SECTIONS = {"layers", "rules", "maps", "output", "read"}
+#: The grids a run lays organisation, micro-grids, maps and report on: the current ones, or the
+#: alignment proposal's (``[rules] layout_on``).
+LAYOUT_ON = ("current", "proposal")
 
 
 @dataclass
@@ -133,6 +136,8 @@ def load_project(path: str | Path) -> Project:
         if key.endswith("_households") and (len(value) != 2 or not all(isinstance(v, int) for v in value)
                                             or value[0] > value[1]):
             fail("rules", key, "expected [MIN, MAX] households, e.g. [300, 500]")
+        if key == "layout_on" and value not in LAYOUT_ON:
+            fail("rules", key, f"expected one of {', '.join(repr(v) for v in LAYOUT_ON)}")
         project.rules[key] = value
 
     maps = data.get("maps", {})
@@ -226,6 +231,7 @@ microgrid_households = [30, 100]
 walk_m = 500                  # compounds farther than this from every station are listed
 # align_types = ["老旧型"]     # align only these compound types
 # keep = ["WG0101"]           # grids that must not change
+# layout_on = "proposal"      # lay organisation, micro-grids and maps on the proposal's grids
 
 [maps]
 basemap = "osm"               # osm, tianditu (needs tianditu_key), gaode, none
