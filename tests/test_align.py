@@ -561,7 +561,8 @@ def test_cli_writes_the_proposal(sample_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "straddling" in r.stdout and "households" in r.stdout
     grids = gpd.read_file(out / "proposal.gpkg", layer="grids")
-    assert list(grids.columns[:4]) == ["grid_id", "status", "households", "households_before"]
+    assert list(grids.columns[:4]) == ["grid_id", "status", "households", "area_m2"]
+    assert {"households_before", "cut_from", "origin_grid_id"} <= set(grids.columns)
     assert set(grids.status) <= {"kept", "changed", "new"}
     changes = gpd.read_file(out / "proposal.gpkg", layer="changes")
     assert list(changes.columns[:7]) == ["compound_id", "from_grid_id", "to_grid_id", "area_m2", "households",

@@ -99,9 +99,10 @@ class Alignment:
     ----------
     grids : GeoDataFrame
         The proposal (grids with land): ``grid_id``, ``status`` (kept, changed, new),
-        ``households`` (after, whole), ``households_before``, ``area_m2``, ``situation``,
-        ``compound_ids``, ``origin_grid_id``, ``cut_from`` (new grids), ``note``, the community
-        fields (new grids take their origin's), then the input grid attributes; in the grids' CRS.
+        ``households`` (after, whole), ``area_m2``, ``situation``, ``compound_ids``,
+        ``origin_grid_id``, ``households_before``, ``cut_from`` (new grids), ``note``, then the
+        input grid attributes (the community fields: new grids take their origin's); in the
+        grids' CRS. Removed grids have no land and are not in it (``table`` lists them).
     changes : GeoDataFrame
         One row per piece of land that changes grid: ``compound_id`` (empty for open land),
         ``from_grid_id``, ``to_grid_id``, ``area_m2``, ``households`` (whole), ``reason``
@@ -375,14 +376,16 @@ def proposal_layer(after: Classification, grd: gpd.GeoDataFrame, layout: Layout,
     origin = layout.origin[alive]
     per = table.set_index("grid_id")
     ag = after.grids.set_index("grid_id").reindex(final[alive])
+    # The columns of earlier versions first, in their order; new ones after them.
     out = pd.DataFrame({"grid_id": final[alive], "status": status[alive]})
     if "households_after" in per:
         out["households"] = per.households_after.reindex(out.grid_id).array
-        out["households_before"] = per.households_before.reindex(out.grid_id).array
     out["area_m2"] = ag.area_m2.to_numpy()
     out["situation"] = ag.situation.to_numpy()
     out["compound_ids"] = ag.compound_ids.to_numpy()
     out["origin_grid_id"] = g_ids[origin]
+    if "households_before" in per:
+        out["households_before"] = per.households_before.reindex(out.grid_id).array
     out["cut_from"] = np.where(alive >= layout.n_g, g_ids[origin], None)
     out["note"] = layout.note[alive]
     inputs = grd.drop(columns=["grid_id", "situation", "compound_ids", "area_m2", grd.geometry.name])

@@ -103,6 +103,8 @@ class Choice:
     households_moved: float
     outside_after: int
     straddling_left: int
+    #: Communities left with more grids outside the range than before (estimated loads).
+    zones_over: int = 0
     zones_solved: int = 0
     zones_fallback: int = 0
     seconds: float = 0.0
@@ -337,8 +339,12 @@ def _evaluate(moves: Moves, loads: Loads, option: np.ndarray, method: str) -> Ch
     if len(picked):
         e = np.isin(moves.eff_option, picked)
         np.add.at(load, moves.eff_label[e], moves.eff_delta[e])
-    outside = int(loads.outside(load[loads.alive], loads.parts[loads.alive]).sum())
+    out = loads.outside(load, loads.parts) * loads.alive
+    outside = int(out.sum())
+    per_zone = pd.Series(out).groupby(loads.zone).sum()
+    reference = pd.Series(loads.reference).reindex(per_zone.index).fillna(0)
     with_options = np.unique(moves.compound)
     return Choice(option=option, method=method,
                   households_moved=float(np.nansum(moves.households[picked])),
-                  outside_after=outside, straddling_left=int((option[with_options] < 0).sum()))
+                  outside_after=outside, straddling_left=int((option[with_options] < 0).sum()),
+                  zones_over=int((per_zone > reference).sum()))

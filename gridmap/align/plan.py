@@ -128,7 +128,9 @@ def decide(problem: Problem, layout, cls: Classification, ids: np.ndarray,
     D = disjoint(problem.C, order)
     rows = np.flatnonzero(active[comp] & ~shapely.is_empty(layout.geoms[lab]))
     rc, rl = comp[rows], lab[rows]
-    whole = (ov.share_of_compound.to_numpy()[rows] >= 1 - 1e-9) & shapely.equals(D[rc], problem.C[rc])
+    # A compound left whole by ``disjoint`` is the very same object (no geometry test needed).
+    same = np.fromiter((a is b for a, b in zip(D[rc], problem.C[rc])), dtype=bool, count=len(rc))
+    whole = (ov.share_of_compound.to_numpy()[rows] >= 1 - 1e-9) & same
     pieces = np.where(whole, D[rc], None)
     cut = ~whole
     pieces[cut] = shapely.intersection(D[rc[cut]], layout.geoms[rl[cut]], grid_size=PRECISION)
@@ -255,7 +257,7 @@ def decide(problem: Problem, layout, cls: Classification, ids: np.ndarray,
 def _with_swaps(moves: Moves, problem: Problem, layout, comp, lab, sig, movers, may_receive, home_zone,
                 a_comp, a_lab, a_hh, a_area, movable) -> Moves:
     """Add *swaps* for compounds over two grids: the compound becomes a grid of its own (taking
-    the id of the grid holding most of it) and the rest of that grid joins the other one.
+    the id of one of them, either way round) and the rest of that grid joins the other one.
 
     Where a compound of 300–500 households lies across two grids that each hold the range, every
     move puts both out of it (one over the maximum, the other under the minimum); a swap keeps both
@@ -279,28 +281,30 @@ def _with_swaps(moves: Moves, problem: Problem, layout, comp, lab, sig, movers, 
     c, g, h = c[ok], g[ok], h[ok]
     if not len(c):
         return moves
-    part = pd.Series(np.nan_to_num(a_hh), index=pd.MultiIndex.from_arrays([a_comp, a_lab])).groupby(level=[0, 1]).sum()
+    # Both ways round: the compound takes the id of either grid, the rest of it joins the other.
+    part = pd.DataFrame({"c": a_comp, "g": a_lab, "hh": np.nan_to_num(a_hh), "area": a_area}) \
+        .groupby(["c", "g"], as_index=False).sum()
     load = np.nan_to_num(layout.load)
     area_g = shapely.area(layout.geoms)
-    part_area = pd.Series(a_area, index=pd.MultiIndex.from_arrays([a_comp, a_lab])).groupby(level=[0, 1]).sum()
-    opts, eff = [], []
     base = len(moves.compound)
-    for k in range(len(c)):
-        for first, second in ((0, 1), (1, 0)):
-            g1, g2 = g[k, first], g[k, second]
-            h1 = part.get((c[k], g1), 0.0)
-            h2 = part.get((c[k], g2), 0.0)
-            rest1 = load[g1] - h1
-            moved = (h[k] - h1) + rest1
-            area = (area_g[g1] - part_area.get((c[k], g1), 0.0)) + part_area.get((c[k], g2), 0.0)
-            o = base + len(opts)
-            opts.append((c[k], g1, g2, moved, area))
-            eff += [(o, g1, h[k] - load[g1]), (o, g2, rest1 - h2)]
-            # The compound's slivers in other grids come along.
-            slivers = np.flatnonzero((a_comp == c[k]) & movable & (a_lab != g1) & (a_lab != g2))
-            eff += [(o, a_lab[i], -float(np.nan_to_num(a_hh[i]))) for i in slivers]
-    o_c, o_t, o_p, o_h, o_a = (np.array(v) for v in zip(*opts))
-    e_o, e_l, e_d = (np.array(v) for v in zip(*eff))
+    sw = pd.DataFrame({"c": np.r_[c, c], "g1": np.r_[g[:, 0], g[:, 1]], "g2": np.r_[g[:, 1], g[:, 0]],
+                       "h": np.r_[h, h]})
+    sw["o"] = base + np.arange(len(sw))
+    sw = sw.merge(part.rename(columns={"g": "g1", "hh": "h1", "area": "a1"}), on=["c", "g1"], how="left") \
+        .merge(part.rename(columns={"g": "g2", "hh": "h2", "area": "a2"}), on=["c", "g2"], how="left").fillna(0.0)
+    sw = sw.sort_values("o").reset_index(drop=True)
+    g1, g2 = sw.g1.to_numpy(np.intp), sw.g2.to_numpy(np.intp)
+    rest1 = load[g1] - sw.h1.to_numpy()
+    o_c, o_t, o_p = sw.c.to_numpy(np.intp), g1, g2
+    o_h = (sw.h.to_numpy() - sw.h1.to_numpy()) + rest1
+    o_a = (area_g[g1] - sw.a1.to_numpy()) + sw.a2.to_numpy()
+    # The compound's slivers in other grids come along.
+    slivers = pd.DataFrame({"c": a_comp[movable], "g": a_lab[movable], "hh": np.nan_to_num(a_hh[movable])}) \
+        .merge(sw[["c", "o", "g1", "g2"]], on="c")
+    slivers = slivers[(slivers.g != slivers.g1) & (slivers.g != slivers.g2)]
+    e_o = np.r_[sw.o.to_numpy(), sw.o.to_numpy(), slivers.o.to_numpy()]
+    e_l = np.r_[g1, g2, slivers.g.to_numpy()]
+    e_d = np.r_[sw.h.to_numpy() - load[g1], rest1 - sw.h2.to_numpy(), -slivers.hh.to_numpy()]
     n_new = len(o_c)
     kind = np.r_[np.zeros(base, dtype=np.intp) if moves.kind is None else moves.kind, np.ones(n_new, dtype=np.intp)]
     partner = np.r_[np.full(base, -1, dtype=np.intp), o_p.astype(np.intp)]

@@ -348,6 +348,8 @@ def summarise(problem: Problem, before: Classification, after: Classification, t
         "greedy_straddling_left": greedy.straddling_left if greedy else None,
         "outside_after": choice.outside_after if choice else None,
         "greedy_outside_after": greedy.outside_after if greedy else None,
+        "communities_over": choice.zones_over if choice else None,
+        "greedy_communities_over": greedy.zones_over if greedy else None,
     }
     return summary
 
