@@ -175,7 +175,7 @@ def choose(moves: Moves, loads: Loads, n_compounds: int, capacity: bool,
 
 
 #: Variables per HiGHS call at most (communities are batched up to this).
-BATCH_VARIABLES = 4000
+BATCH_VARIABLES = 1000
 
 
 @dataclass

@@ -138,7 +138,12 @@ def decide(problem: Problem, layout, cls: Classification, ids: np.ndarray,
     keep = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > NOISE_M2)
     atoms, a_comp, a_lab = parts[keep], rc[part_of[keep]], rl[part_of[keep]]
     a_area = shapely.area(atoms)
-    a_hh = problem.households.of(atoms) if capacity else np.full(len(atoms), np.nan)
+    a_hh = np.full(len(atoms), np.nan)
+    if capacity:
+        # Atoms in input grids not yet redrawn lie in one grid and one compound: no overlay needed.
+        simple = (a_lab < layout.n_g) & ~layout.touched[a_lab]
+        a_hh[simple] = problem.households.of_in(atoms[simple], a_comp[simple], a_lab[simple])
+        a_hh[~simple] = problem.households.of(atoms[~simple])
     movable = ~layout.kept[a_lab] & (zone[a_lab] == home_zone[a_comp])
     weight = a_hh if capacity else a_area
 

@@ -220,17 +220,19 @@ def first_container(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     return out
 
 
-def shared_areas(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shared_areas(a: np.ndarray, b: np.ndarray, tree: shapely.STRtree | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Area (m²) shared by every pair of ``a`` and ``b`` whose interiors meet.
 
     Neighbours that only touch are dropped first by a relate (far cheaper than an overlay), and
     pairs where one holds the other take its area; only the rest are intersected.
 
-    Returns positions in ``a`` and ``b`` and the shared areas.
+    Returns positions in ``a`` and ``b`` and the shared areas. ``tree`` is an STRtree of ``b``
+    when the caller keeps one.
     """
     a = np.asarray(a, dtype=object)
     b = np.asarray(b, dtype=object)
-    ia, ib = shapely.STRtree(b).query(a, predicate="intersects")
+    ia, ib = (tree or shapely.STRtree(b)).query(a, predicate="intersects")
     if not len(ia):
         return ia, ib, np.zeros(0)
     meet = ~shapely.touches(a[ia], b[ib])
@@ -380,10 +382,43 @@ class Households:
     points: np.ndarray | None     # building points
     point_hh: np.ndarray | None   # households per building point, scaled to its grid's figure
     by_buildings: np.ndarray      # per grid: households located by buildings
+    atom_key: tuple | None = None  # (compound, grid) of each of ``atoms``
+
+    def __post_init__(self):
+        # Built once: ``of`` is called many times on a few pieces each.
+        self._dens = np.flatnonzero(~self.by_buildings & (self.k_open > 0))
+        self._trees = (shapely.STRtree(self.G[self._dens]) if len(self._dens) else None,
+                       shapely.STRtree(self.atoms) if len(self.atoms) else None)
+        if self.points is not None and len(self.points):
+            self._point_tree = shapely.STRtree(self.points)
 
     @property
     def known(self) -> bool:
         return bool(np.isfinite(self.before).any())
+
+    def of_in(self, pieces: np.ndarray, compound: np.ndarray, grid: np.ndarray) -> np.ndarray:
+        """Households on pieces each known to lie in one input grid and in one compound's part of
+        it (``compound`` -1: outside compounds), as cut by the redraw: densities times areas (and
+        building points), no overlay. Overlay snap-rounding can put a piece's edge a micrometre
+        outside the grid it was cut from, which the general ``of`` would have to intersect."""
+        pieces = np.asarray(pieces, dtype=object)
+        area = shapely.area(pieces)
+        k = self.k_open[grid].copy()
+        if len(self.atoms) and self.atom_key is not None:
+            key = pd.Series(self.k_atom, index=pd.MultiIndex.from_arrays(self.atom_key))
+            key = key[~key.index.duplicated()]
+            extra = key.reindex(pd.MultiIndex.from_arrays([compound, grid])).to_numpy()
+            k += np.where(compound >= 0, np.nan_to_num(extra), 0.0)
+        out = area * np.where(self.by_buildings[grid], 0.0, k)
+        if self.points is not None and len(self.points):
+            on_b = np.flatnonzero(self.by_buildings[grid])
+            if len(on_b):
+                q, p = self._point_tree.query(pieces[on_b], predicate="intersects")
+                order = np.lexsort((q, p))
+                p, q = p[order], q[order]
+                first = np.r_[True, p[1:] != p[:-1]] if len(p) else np.zeros(0, dtype=bool)
+                out[on_b] += np.bincount(q[first], weights=self.point_hh[p[first]], minlength=len(on_b))
+        return np.maximum(out, 0.0)
 
     def of(self, pieces: np.ndarray) -> np.ndarray:
         """Households (float, ≥ 0) on each piece of land (metric polygons, anywhere)."""
@@ -395,15 +430,15 @@ class Households:
         if not live.any():
             return out
         idx = np.flatnonzero(live)
-        dens = np.flatnonzero(~self.by_buildings & (self.k_open > 0))
+        dens = self._dens
         if len(dens):
-            i, j, area = shared_areas(pieces[idx], self.G[dens])
+            i, j, area = shared_areas(pieces[idx], self.G[dens], self._trees[0])
             out[idx] += np.bincount(i, weights=area * self.k_open[dens][j], minlength=len(idx))
         if len(self.atoms):
-            i, j, area = shared_areas(pieces[idx], self.atoms)
+            i, j, area = shared_areas(pieces[idx], self.atoms, self._trees[1])
             out[idx] += np.bincount(i, weights=area * self.k_atom[j], minlength=len(idx))
         if self.points is not None and len(self.points):
-            p, q = shapely.STRtree(pieces[idx]).query(self.points, predicate="intersects")
+            q, p = self._point_tree.query(pieces[idx], predicate="intersects")
             if len(p):
                 # A point on the line between two pieces counts once.
                 order = np.lexsort((q, p))
@@ -567,8 +602,11 @@ def build_households(grd: gpd.GeoDataFrame, G: np.ndarray, C: np.ndarray, comp_h
         # Each compound part's own whole households over its area (the figures the grids add up).
         dens_c = atom_w / np.maximum(atom_area, 1e-9)
         k_atom = s[atom_grid] * dens_c - k_open[atom_grid]
+    else:
+        atom_comp = atom_grid = np.empty(0, dtype=np.intp)
     return Households(before=before, basis=basis, field=g_field, G=G, k_open=k_open, atoms=atoms,
-                      k_atom=k_atom, points=points, point_hh=point_hh, by_buildings=by_buildings)
+                      k_atom=k_atom, points=points, point_hh=point_hh, by_buildings=by_buildings,
+                      atom_key=(atom_comp, atom_grid))
 
 
 # ------------------------------------------------------------------ the problem

@@ -168,7 +168,7 @@ def change_list(problem: Problem, layout, ids: np.ndarray, status: np.ndarray, f
     if problem.capacity:
         # Households are additive over the pieces of a grid: what stays is the grid's figure less
         # what leaves (one overlay of the small moved pieces, not of the large staying ones).
-        moved_est = problem.households.of(rows_geom)
+        moved_est = problem.households.of_in(rows_geom, rows_c, rows_g)
         out_est = np.bincount(rows_g, weights=moved_est, minlength=n_g)
         est = np.r_[moved_est, np.maximum(np.nan_to_num(problem.households.before[stay_g]) - out_est[stay_g], 0.0)]
         # A removed grid has no staying piece: its largest moved piece takes a total no piece has weight for.
