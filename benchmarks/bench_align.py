@@ -6,8 +6,10 @@ its old compounds' (老旧型) outlines removed, as happens with old compounds t
 boundary; their buildings keep their compound id. Each job runs in a fresh Python process, so that
 its peak memory is its own:
 
-- align: ``gridmap.jobs.align_job`` — what ``gridmap align`` runs (read, classify, redraw, classify
-  the proposal again, write proposal.gpkg and proposal.csv);
+- align: ``gridmap.jobs.align_job`` — what ``gridmap align`` runs (read, classify, decide per
+  community with HiGHS, redraw, classify the proposal again, write proposal.gpkg and proposal.csv);
+- align-gap: ``align`` with ``baseline=True``: the greedy pass the optimiser replaced, run on the
+  same first-round problem, to say how far it is from the optimum (households moved);
 - infer: ``gridmap.jobs.infer_job`` — what ``gridmap infer`` runs, for the removed outlines
   (read, tessellate the blocks that hold their buildings, write inferred.gpkg);
 - infer-all: every compound's outline drawn from its buildings (all buildings tessellated, block
@@ -22,6 +24,7 @@ fast path draws the right thing.
     python benchmarks/bench_align.py                # scale 1 (≈ 137,000 buildings; the peer takes minutes)
     python benchmarks/bench_align.py --quick        # scale 0.1, a smoke run
     python benchmarks/bench_align.py --no-peer      # gridmap's jobs only
+    python benchmarks/bench_align.py --scale 5 --only align,align-gap
 """
 
 from __future__ import annotations
@@ -55,6 +58,21 @@ def align_job(data: Path, out: Path) -> dict:
                               "straddling_after", "grids_changed", "grids_new", "compounds_moved",
                               "compound_area_moved_m2", "land_moved_m2", "households_moved",
                               "outside_range_before", "outside_range_after")}
+
+
+def align_gap_job(data: Path, out: Path) -> dict:
+    """The optimiser against the greedy pass it replaced, on the same first-round problem."""
+    from gridmap.align import align
+    from gridmap.io import read_layer
+
+    result = align(read_layer(f"{data}:compounds"), read_layer(f"{data}:grids"), baseline=True)
+    a = result.summary["assignment"]
+    return {"milp_households_moved": a["households_moved"], "greedy_households_moved": a["greedy_households_moved"],
+            "milp_left": a["straddling_left"], "greedy_left": a["greedy_straddling_left"],
+            "milp_outside": a["outside_after"], "greedy_outside": a["greedy_outside_after"],
+            "milp_over": a["communities_over"], "greedy_over": a["greedy_communities_over"],
+            "straddling_after": result.summary["straddling_after"],
+            "unresolved": result.unresolved.reason.value_counts().to_dict()}
 
 
 def infer_job(data: Path, out: Path) -> dict:
@@ -98,7 +116,8 @@ def peer_job(data: Path, out: Path) -> dict:
     return {"enclosures": len(enclosures), "cells": len(tessellation), "buildings": len(buildings)}
 
 
-JOBS = {"align": align_job, "infer": infer_job, "infer-all": infer_all_job, "peer": peer_job}
+JOBS = {"align": align_job, "align-gap": align_gap_job, "infer": infer_job, "infer-all": infer_all_job,
+        "peer": peer_job}
 
 
 def child(job: str, data: str, out: str) -> None:
@@ -163,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="scale 0.1: a smoke run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-peer", action="store_true", help="skip momepy (it takes minutes at scale 1)")
+    parser.add_argument("--only", help="comma-separated jobs to run (of " + ", ".join(JOBS) + ")")
     parser.add_argument("--child", nargs=3, metavar=("JOB", "DATA", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -174,13 +194,28 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.python_version()}; scale {scale:g}", flush=True)
     data = city_file(scale, args.seed)
     results = {}
+    only = set(args.only.split(",")) if args.only else None
     for job in JOBS:
-        if job == "peer" and args.no_peer:
+        if (job == "peer" and args.no_peer) or (only is not None and job not in only):
             continue
         results[job] = run_job(job, data, OUT / f"align-s{scale:g}" / job)
         r = results[job]
         print(f"  {job}: {r['seconds']:.1f} s, peak {r['peak_mb']:.0f} MB", flush=True)
 
+    if "align-gap" in results:
+        g = results["align-gap"]
+        gap = g["greedy_households_moved"] - g["milp_households_moved"]
+        print(f"\nassignment (first round): optimiser moves {g['milp_households_moved']:,.0f} households "
+              f"({g['milp_left']} compounds left, {g['milp_outside']:,} grids outside the range, "
+              f"{g['milp_over']} communities over their count before); greedy "
+              f"{g['greedy_households_moved']:,.0f} ({g['greedy_left']} left, {g['greedy_outside']:,} outside, "
+              f"{g['greedy_over']} communities over): greedy moves {gap:,.0f} more "
+              f"({gap / max(g['milp_households_moved'], 1):.1%}); left straddling after all rounds: "
+              f"{g['straddling_after']} {g['unresolved']}")
+    for job, r in results.items():
+        print(f"  {job}: {r['seconds']:.1f} s wall, {r['cpu_seconds']:.1f} s CPU")
+    if "align" not in results:
+        return 0
     a = results["align"]
     print(f"\nalign: {a['compounds']:,} compounds, {a['grids_before']:,} grids → {a['grids_after']:,}; "
           f"straddling {a['straddling_before']:,} → {a['straddling_after']:,}; grids changed "
@@ -189,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{(a['land_moved_m2'] - a['compound_area_moved_m2']) / 1e6:.2f} km² outside compounds, "
           f"{a['households_moved']:,.0f} households; grids outside 300–500 households "
           f"{a['outside_range_before']:,} → {a['outside_range_after']:,}")
+    if "infer" not in results or "infer-all" not in results:
+        return 0
     i, ia = results["infer"], results["infer-all"]
     print(f"infer: {i['outlines']:,} outlines for {i['removed']:,} removed; IoU median {i['iou_median']:.3f}, "
           f"10th percentile {i['iou_p10']:.3f}; buildings left outside {i['buildings_outside']}")
@@ -199,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|---:|---:|")
     p = results.get("peer")
     what = {"align": "align all straddling compounds, write proposal",
+            "align-gap": "align, with the greedy pass run too (not written)",
             "infer": f"outlines for the {i['removed']:,} removed compounds",
             "infer-all": f"outlines for all {ia['outlines']:,} compounds ({ia['buildings']:,} buildings)",
             "peer": "momepy enclosures + enclosed_tessellation (all buildings)"}

@@ -146,17 +146,17 @@ def classify(
     c_out = pd.DataFrame({
         "compound_id": c_ids,
         "situation": c_situation,
-        "grid_ids": _joined(sig.compound, g_ids[sig.grid], len(c_ids)),
+        "grid_ids": joined_ids(sig.compound, g_ids[sig.grid], len(c_ids)),
         "main_grid_id": pd.Series(g_ids[main.grid], index=main.compound.to_numpy()).reindex(range(len(c_ids))).to_numpy(),
         "main_share": pd.Series(main.share_of_compound.to_numpy(), index=main.compound.to_numpy())
                       .reindex(range(len(c_ids))).round(4).to_numpy(),
         "area_m2": c_area.round(1),
-        "sliver_grid_ids": _joined(table.compound[~table.significant], g_ids[table.grid[~table.significant]], len(c_ids)),
+        "sliver_grid_ids": joined_ids(table.compound[~table.significant], g_ids[table.grid[~table.significant]], len(c_ids)),
     }, index=compounds.index)
     g_out = pd.DataFrame({
         "grid_id": g_ids,
         "situation": g_situation,
-        "compound_ids": _joined(sig.grid, c_ids[sig.compound], len(g_ids)),
+        "compound_ids": joined_ids(sig.grid, c_ids[sig.compound], len(g_ids)),
         "area_m2": g_area.round(1),
     }, index=grids.index)
     overlaps = pd.DataFrame({
@@ -255,7 +255,7 @@ def _nonzero(values: np.ndarray) -> np.ndarray:
     return np.where(values > 0, values, 1.0)
 
 
-def _joined(owner: pd.Series, values: np.ndarray, n: int) -> np.ndarray:
+def joined_ids(owner: pd.Series, values: np.ndarray, n: int) -> np.ndarray:
     """Join ``values`` per owner position with ';' (sorted, unique), '' where none."""
     out = np.full(n, "", dtype=object)
     if len(values) == 0:

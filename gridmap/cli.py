@@ -30,7 +30,7 @@ from gridmap.jobs import (align_job, check_job, classify_job, infer_job, map_job
 from gridmap.offices import paper_size
 from gridmap.org import Thresholds
 from gridmap.pipeline import STAGES, demo_project, run_job
-from gridmap.project import LayerConfig, Project, load_project, parse_range, write_template
+from gridmap.project import LAYOUT_ON, LayerConfig, Project, load_project, parse_range, write_template
 
 app = typer.Typer(
     name="gridmap",
@@ -427,8 +427,9 @@ def align_cmd(
     grid_households: Annotated[Optional[str], typer.Option("--grid-households", help="Households a grid should hold, MIN:MAX. A compound with more than MAX is tiled by grids inside it; a loose piece with at least MIN becomes a grid. Default {}:{}.".format(*settings.GRID_HOUSEHOLDS))] = None,
     types: Annotated[Optional[str], typer.Option("--types", help="Align only compounds of these types, comma-separated (e.g. 老旧型); compounds without a type (inferred outlines) are included.")] = None,
     keep: Annotated[Optional[str], typer.Option("--keep", help="Grid ids that must not change, comma-separated.")] = None,
-    buildings: Annotated[Optional[str], typer.Option("--buildings", help="Buildings with a compound id: outlines for compounds that have buildings but no polygon are inferred first (needs --streets).")] = None,
+    buildings: Annotated[Optional[str], typer.Option("--buildings", help="Buildings with households (and a compound id): a grid's households when it has no 户数 of its own, located where people live; with --streets, outlines for compounds that have buildings but no polygon are inferred first.")] = None,
     streets: Annotated[Optional[str], typer.Option("--streets", help="Street lines bounding inferred outlines (with --buildings).")] = None,
+    communities: Annotated[Optional[str], typer.Option("--communities", help="Communities layer (社区): the community of grids without a community field; land never moves between communities.")] = None,
     compound_id: CompoundId = None,
     grid_id: GridId = None,
     building_id: BuildingId = None,
@@ -443,16 +444,18 @@ def align_cmd(
 ):
     """Propose grid boundaries under which no compound straddles grids (拉平对齐).
 
-    Each straddling compound moves wholly into the grid holding its largest share that has room
-    for its households; one with more households than a grid's maximum is tiled by grids inside
-    it. Land outside compounds stays with its grid where possible; grids stay in one piece and keep
-    their ids. Writes proposal.gpkg (layers grids and changes) and proposal.csv.
+    Each straddling compound moves wholly into one of its grids, chosen per community by an exact
+    optimiser (fewest households moved, never more grids outside the household range than
+    before); one with more households than a grid's maximum is tiled by grids inside it. Land never
+    moves between communities; grids stay in one piece and keep their ids. Households are the
+    grids' own 户数, else their buildings', else their compounds'. Writes proposal.gpkg (layers grids
+    and changes: every piece of land that changes grid, with its reason) and proposal.csv.
     """
     result = align_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
                        compound_id=compound_id, grid_id=grid_id, households=households,
                        grid_households=check_range(grid_households) if grid_households else None, types=_id_list(types),
                        keep=_id_list(keep), buildings=buildings, streets=streets,
-                       building_id=building_id, sliver=sliver, nest=nest)
+                       building_id=building_id, sliver=sliver, nest=nest, communities=communities)
     print_alignment(result)
     if shapefiles:
         write_shapefiles(out, alignment=result, engine=engine)
@@ -482,11 +485,24 @@ def print_alignment(result) -> None:
     moved = (f"Moved: {s['compounds_moved']} compounds, {s['compound_area_moved_m2']:,.0f} m² of compound "
              f"land and {max(s['land_moved_m2'] - s['compound_area_moved_m2'], 0):,.0f} m² outside compounds")
     if s["capacity_enforced"]:
-        moved += f", {s['households_moved']:,.0f} households."
+        moved += f", {s['households_moved']:,.0f} households"
+        basis = ", ".join(f"{v} {k}" for k, v in (s.get("households_basis") or {}).items())
+        moved += f" (grids' households from: {basis})." if basis else "."
     else:
         moved += (". No households field: grid capacity was not enforced (shares of area decided); "
                   "name one with --households.")
     out_console.print(moved, soft_wrap=True)
+    by_reason = ", ".join(f"{k} {v}" for k, v in s.get("changes_by_reason", {}).items())
+    out_console.print(f"Changes: {s.get('changes_rows', len(result.changes))} pieces of land" +
+                      (f" ({by_reason})" if by_reason else "") + "; grids taking land from another "
+                      f"community: {s.get('grids_crossing_community', 0)}.", soft_wrap=True)
+    if s.get("empty_new_grids"):
+        out_console.print(f"New grids without households (the only way to keep a grid in one piece): "
+                          f"{', '.join(s.get('empty_new_grids_ids', []))}.", soft_wrap=True)
+    if len(result.unresolved):
+        reasons = result.unresolved.groupby("reason").compound_id.apply(lambda v: ", ".join(v))
+        for code, ids in reasons.items():
+            out_console.print(f"Still straddling ({escape(code)}): {escape(ids)}", soft_wrap=True)
     if result.inferred is not None:
         out_console.print(f"Outlines inferred from buildings first: {len(result.inferred)}.")
     if len(result.unresolved):
@@ -563,6 +579,7 @@ def run_cmd(
     grid_households: Annotated[Optional[str], typer.Option("--grid-households", help="Households a grid should hold, MIN:MAX (default {}:{}).".format(*settings.GRID_HOUSEHOLDS))] = None,
     microgrid_households: Annotated[Optional[str], typer.Option("--households-per-microgrid", help="Households a micro-grid should hold, MIN:MAX (default {}:{}).".format(*settings.MICROGRID_HOUSEHOLDS))] = None,
     walk_m: Annotated[Optional[float], typer.Option("--walk-m", help=f"Walking distance (m) to a station within which a compound is served (default {settings.WALK_M:g}).")] = None,
+    layout_on: Annotated[Optional[str], typer.Option("--layout-on", help="Grids to lay organisation, micro-grids, maps and report on: current (default) or proposal (the alignment proposal's).")] = None,
     basemap: Annotated[Optional[str], typer.Option("--basemap", help=f"osm, tianditu, gaode or none (default {settings.BASEMAP}).")] = None,
     tianditu_key: Annotated[Optional[str], typer.Option("--tianditu-key", help="Tianditu token for --basemap tianditu.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the project file's, else gridmap-out). Replaced as a whole.")] = None,
@@ -593,6 +610,10 @@ def run_cmd(
         project.paper = paper_size(paper)[0]  # a wrong paper fails before any stage runs
     if roster is not None:
         project.roster_file = str(roster.resolve())
+    if layout_on is not None:
+        if layout_on not in LAYOUT_ON:
+            raise GridmapError(f"--layout-on {layout_on!r}: use one of {', '.join(LAYOUT_ON)}.")
+        project.rules["layout_on"] = layout_on
     _run(project, workers=workers, scheduler=scheduler)
 
 

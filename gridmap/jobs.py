@@ -179,29 +179,34 @@ def align_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | None
               compound_id: str | None = None, grid_id: str | None = None, households: str | None = None,
               grid_households=None, types=None, keep=(), buildings: str | None = None,
               streets: str | None = None, building_id: str | None = None,
-              sliver: float | None = None, nest: float | None = None) -> Alignment:
+              sliver: float | None = None, nest: float | None = None,
+              communities: str | None = None) -> Alignment:
     """Read the layers, infer missing outlines (with buildings and streets), align, and write
     ``proposal.gpkg`` (layers ``grids`` and ``changes``) and ``proposal.csv`` into ``out``; with
-    buildings also ``inferred.gpkg``."""
+    buildings and streets also ``inferred.gpkg``. Buildings alone give the grids' households;
+    communities (polygons) keep land within its community where grids carry no community field."""
     read = read or ReadOptions()
-    if (buildings is None) != (streets is None):
-        raise GridmapError("--buildings and --streets go together: outlines for compounds that have "
-                           "buildings but no polygon are drawn between the streets.")
-    start("align", out, [compounds, grids, buildings, streets])
+    if streets is not None and buildings is None:
+        raise GridmapError("--streets needs --buildings: outlines for compounds that have buildings but "
+                           "no polygon are drawn between the streets.")
+    start("align", out, [compounds, grids, buildings, streets, communities])
     c = read.read(compounds, "compounds")
     g = read.read(grids, "grids")
     b = read.read(buildings, "buildings") if buildings is not None else None
     s = read.read(streets, "streets") if streets is not None else None
+    comm = read.read(communities, "communities") if communities is not None else None
     read.check_names()
-    warn_if_far_apart({"compounds": c, "grids": g})
+    warn_if_far_apart({"compounds": c, "grids": g, "buildings": b, "communities": comm})
     inferred = None
-    if buildings is not None:
+    if s is not None:
         c, inference = infer_missing(c, b, s, compound_id=compound_id,
                                      building_id=building_id, households=households)
         inferred = inference.compounds
         write_inferred(inference, Path(out), engine=read.engine)
     result = align(c, g, compound_id=compound_id, grid_id=grid_id, households=households,
-                   grid_households=grid_households, types=types, keep=keep, sliver=sliver, nest=nest)
+                   grid_households=grid_households, types=types, keep=keep, sliver=sliver, nest=nest,
+                   buildings=b, communities=comm,
+                   building_households=households if b is not None and households in b.columns else None)
     result.inferred = inferred
     write_alignment(result, Path(out), engine=read.engine)
     return result

@@ -1627,7 +1627,12 @@ def _proposal_page(ctx: _Context, proposal: dict[str, gpd.GeoDataFrame], style: 
     # The page draws the whole area at once: outlines simplified (about 1 m), only the fields the
     # tooltips show, and the grids before alignment as one multipolygon per community.
     page_title = pd.Series({k: escape(p.title) for k, p in ctx.pages.items()})
-    before = _grids_by_page(ctx, page_title, by_situation=False)
+    # The grids before alignment: the pages' own, unless the pages show the proposal's grids
+    # (a run laid out on the proposal), when the current grids come with it as "before".
+    if proposal.get("before") is not None:
+        before = _before_grids(ctx, proposal["before"])
+    else:
+        before = _grids_by_page(ctx, page_title, by_situation=False)
     comps = Layer("compounds", shapely.simplify(ctx.compounds.geoms, INDEX_SIMPLIFY, preserve_topology=True),
                   ctx.compounds.props[["n", "s", "_s"]], ctx.compounds.page, labels=ctx.compounds.labels,
                   clean=True)
@@ -1652,18 +1657,14 @@ def _proposal_page(ctx: _Context, proposal: dict[str, gpd.GeoDataFrame], style: 
             "a": escape_series(area.round(0)),
             "h": escape_series(hh.round(0)),
         }, index=changes.index)
+        # Land outside compounds has no compound: name it as open land.
+        props["n"] = props["n"].where(cid.notna(), "空地")
+        reason = changes["reason_label"] if "reason_label" in changes else changes.get("reason")
+        props["r"] = _text(reason).map(escape) if reason is not None else None
         ch_layer = Layer("changes", display_geometries(changes, gcj02=ctx.gcj02), props, np.zeros(len(changes)),
                          labels={"n": "小区", "i": "小区编码", "f": "原网格", "to": "调入网格", "a": "面积 (m²)",
-                                 "h": "涉及户数"})
-        b = shapely.bounds(ch_layer.geoms)
-        for k, (r, bb) in enumerate(zip(props.itertuples(), b)):
-            if k >= 400:
-                rows.append(f'<p class="note">… 另有 {len(props) - 400} 处调整，见地图。</p>')
-                break
-            sb = _bounds_attr([bb[1], bb[0], bb[3], bb[2]])
-            rows.append(f'<div class="leaf"><a data-b="{sb}">{r.n or r.i or "—"}</a> '
-                        f'<span class="k">{r.f or "—"} → {r.to or "—"}'
-                        + (f" · {r.h} 户" if r.h else "") + "</span></div>")
+                                 "h": "涉及户数", "r": "原因"})
+        rows = _change_list(changes, props, shapely.bounds(ch_layer.geoms), a_ids, status)
     m = _new_map(_extent(a_layer, before, ch_layer), style, "拉平对齐方案 · gridmap")
     ccol = _situation_js(vocab.COMPOUND_SITUATIONS)
     layers = {
@@ -1680,7 +1681,7 @@ def _proposal_page(ctx: _Context, proposal: dict[str, gpd.GeoDataFrame], style: 
     if ch_layer is not None:
         layers["changes"] = _geojson(m, ch_layer, "调整区域 changes",
                                      "return {color: '#d7191c', weight: 2, fillColor: '#d7191c', fillOpacity: 0.55};",
-                                     tooltip=["n", "h"], popup=["n", "i", "f", "to", "a", "h"]).get_name()
+                                     tooltip=["n", "h"], popup=["n", "i", "f", "to", "a", "h", "r"]).get_name()
     folium.LayerControl(collapsed=False).add_to(m)
     extra = [(_line_svg("#555", 2, "6 4"), "调整前网格 (默认隐藏)")]
     extra += [(_line_svg(c, 3), f"调整后网格: {_status_label(s)}") for s, c in palette.items()]
@@ -1705,6 +1706,50 @@ def _proposal_page(ctx: _Context, proposal: dict[str, gpd.GeoDataFrame], style: 
 
 def _status_label(status: str) -> str:
     return vocab.status_label(status)
+
+
+def _before_grids(ctx: _Context, before: gpd.GeoDataFrame) -> Layer:
+    """The current grids as one multipolygon per community, for a page drawn on the proposal."""
+    before = before[before.geometry.notna() & ~before.geometry.is_empty]
+    comm = find_field(before, "community", required=False, exclude=tuple(before.columns[:4]))
+    key = (_text(before[comm]).fillna("") if comm else pd.Series("", index=before.index)).to_numpy()
+    simple = display_geometries(before, gcj02=ctx.gcj02, simplify=INDEX_SIMPLIFY)
+    groups = pd.Series(np.arange(len(before))).groupby(key).indices
+    keys = sorted(groups)
+    geoms = np.array([shapely.multipolygons(shapely.get_parts(simple[groups[k]])) for k in keys], dtype=object)
+    props = pd.DataFrame({"c": [str(len(groups[k])) for k in keys], "p": [escape(k) for k in keys]})
+    return Layer("grids", geoms, props, np.zeros(len(keys)), labels={"c": "网格数", "p": "社区/片区"})
+
+
+def _change_list(changes: gpd.GeoDataFrame, props: pd.DataFrame, bounds: np.ndarray, a_ids: pd.Series,
+                 status: pd.Series) -> list[str]:
+    """Every change, grouped by the grid the land leaves: what went where, households, why."""
+    state = pd.Series(status.to_numpy(), index=a_ids.to_numpy())
+    state = state[~state.index.duplicated()]
+    why = (_text(changes["reason_label"]) if "reason_label" in changes else
+           _text(changes["reason"]) if "reason" in changes else pd.Series(None, index=changes.index))
+    origin = _text(changes["from_grid_id"]) if "from_grid_id" in changes else pd.Series("—", index=changes.index)
+    rows = []
+    for grid, idx in pd.Series(np.arange(len(changes))).groupby(origin.fillna("—").to_numpy(), sort=True):
+        # A grid no longer in the proposal was removed: its land went to the grids listed.
+        st = state.get(grid, "removed")
+        to = sorted(set(props["to"].iloc[idx.to_numpy()].dropna()))
+        head = (f'{escape(grid)} <span class="k">{escape(_status_label(st))}'
+                + (f" → {'、'.join(to)}" if st == "removed" else "") + f" · {len(idx)} 处</span>")
+        items = []
+        for k in idx.to_numpy():
+            r = props.iloc[k]
+            b = bounds[k]
+            sb = _bounds_attr([b[1], b[0], b[3], b[2]])
+            target = r["to"] or "—"
+            if state.get(str(changes["to_grid_id"].iloc[k])) == "new":
+                target += "（新增）"
+            label = r["n"] or r["i"] or "空地 open land"
+            items.append(f'<div class="leaf"><a data-b="{sb}">{label}</a> <span class="k">→ {target}'
+                         + (f" · {r['h']} 户" if r["h"] else "") + (f" · {r['a']} m²" if r["a"] else "")
+                         + (f" · {escape(why.iloc[k])}" if why.iloc[k] else "") + "</span></div>")
+        rows.append(f"<details><summary>{head}</summary>{''.join(items)}</details>")
+    return rows
 
 
 __all__ = ["make_maps", "escape", "assert_offline", "network_references", "split_sections",

@@ -437,8 +437,30 @@ def _stage_align(project, state, work, result):
                              grid_id=_field(project, "grids", "id"),
                              households=_field(project, "compounds", "households"), grid_households=(low, high),
                              types=project.rule("align_types", None), keep=project.rule("keep", ()),
-                             sliver=project.rule("sliver", None), nest=project.rule("nest", None))
+                             sliver=project.rule("sliver", None), nest=project.rule("nest", None),
+                             buildings=state["buildings"], communities=state["communities"],
+                             grid_households_field=_field(project, "grids", "households"),
+                             building_households=_field(project, "buildings", "households"),
+                             community=_field(project, "grids", "community"))
     write_alignment(result.alignment, work, engine=project.engine)
+    on = project.rule("layout_on", "current")
+    result.notes.append("Organisation, micro-grids and maps are laid out on " + (
+        "the alignment proposal's grids (layout_on = proposal)." if on == "proposal" else
+        "the current grids; the alignment proposal is in proposal.gpkg and proposal.html "
+        "(layout_on = proposal lays them out on it)."))
+
+
+def layout_grids(project: Project, state: dict, result: RunResult) -> tuple[Classification, gpd.GeoDataFrame, str | None]:
+    """The one set of grids a run lays organisation, micro-grids and maps on: the current grids
+    (default) or the alignment proposal's (``[rules] layout_on = "proposal"``).
+
+    Returns the classification of the compounds on them, the grids layer and its id field.
+    """
+    if project.rule("layout_on", "current") == "proposal":
+        if result.alignment is None:
+            raise GridmapError("layout_on = proposal needs the alignment stage, which did not run.")
+        return result.alignment.after, result.alignment.grids, "grid_id"
+    return result.classification, state["grids"], _field(project, "grids", "id")
 
 
 def _stage_organise(project, state, work, result):
@@ -449,22 +471,24 @@ def _stage_organise(project, state, work, result):
                                         "group_min_members", "community_committee_min",
                                         "community_general_branch_min") if k in project.rules}
     thresholds = Thresholds(**{k.replace("_members", ""): v for k, v in t.items()}) if t else None
-    proposal = result.alignment.grids if result.alignment is not None else None
+    # One set of grids for the whole run (organisation, micro-grids, maps): see layout_grids.
+    layout, _, _ = layout_grids(project, state, result)
+    proposal = None
     options = dict(building_id=_field(project, "buildings", "id"), compound_id=_field(project, "buildings", "compound"),
                    households=_field(project, "buildings", "households"),
                    party_members=_field(project, "buildings", "members"), thresholds=thresholds)
     if state["client"] is None:
-        result.organisation = organise(result.classification, state["buildings"], state.get("ledger"),
+        result.organisation = organise(layout, state["buildings"], state.get("ledger"),
                                        state["communities"], proposal, **options)
     else:
         from gridmap.distributed import community_names, organise_distributed
 
         ex = state["exchange"]
-        ex.write_classification(result.classification)
+        ex.write_classification(layout)
         for name, frame in (("buildings", state["buildings"]), ("ledger", state.get("ledger")),
                             ("communities", state["communities"]), ("proposal", proposal)):
             ex.write(name, frame)
-        names = community_names(result.classification, state["communities"], proposal)
+        names = community_names(layout, state["communities"], proposal)
         result.organisation = organise_distributed(state["client"], ex, names, options)
     if project.funding is not None:  # the estimate of the project's [funding] policy (issue 15)
         result.funding = funding_for(result.organisation, result.classification, state["stations"],
@@ -489,18 +513,19 @@ def _stage_microgrids(project, state, work, result):
         result.notes.append("No buildings layer: micro-grids were not cut.")
         return
     low, high = project.rule("microgrid_households", list(settings.MICROGRID_HOUSEHOLDS))
-    options = dict(grid_id=_field(project, "grids", "id"), building_id=_field(project, "buildings", "id"),
+    _, grids, grid_id = layout_grids(project, state, result)
+    options = dict(grid_id=grid_id, building_id=_field(project, "buildings", "id"),
                    households=_field(project, "buildings", "households"), households_range=(low, high))
     if state["client"] is None:
-        result.microgrids = microgrids(state["grids"], state["buildings"], streets=state["streets"],
+        result.microgrids = microgrids(grids, state["buildings"], streets=state["streets"],
                                        roster=state.get("workers"), **options)
     else:
         from gridmap.distributed import microgrids_distributed
 
         ex = state["exchange"]
-        for name in ("grids", "buildings", "streets", "workers"):
+        for name in ("buildings", "streets", "workers"):
             ex.write(name, state.get(name))
-        grids = state["grids"]
+        ex.write("grids", grids)
         gid = find_field(grids, "grid_id", options["grid_id"])
         field_ = find_field(grids, "community", required=False)
         community = (grids[field_].astype(str).to_numpy() if field_ else
@@ -522,11 +547,18 @@ def _stage_reach(project, state, work, result):
 
 def _stage_maps(project, state, work, result):
     a = result.alignment
+    layout, _, _ = layout_grids(project, state, result)
+    proposal = None
+    if a is not None:
+        proposal = {"grids": a.grids, "changes": a.changes}
+        if layout is not result.classification:
+            # The pages show the proposal's grids: proposal.html draws the current ones beside them.
+            proposal["before"] = result.classification.grids
     result.pages = make_maps(
-        result.classification, work, buildings=state["buildings"],
+        layout, work, buildings=state["buildings"],
         microgrids=result.microgrids.microgrids if result.microgrids is not None else None,
         organisation=result.organisation.units if result.organisation is not None else None,
-        proposal={"grids": a.grids, "changes": a.changes} if a is not None else None,
+        proposal=proposal,
         communities=state["communities"], stations=state["stations"], workers=state.get("workers"),
         basemap=project.basemap, tianditu_key=project.tianditu_key,
         building_id=_field(project, "buildings", "id"), households=_field(project, "buildings", "households"),
@@ -579,7 +611,8 @@ def report_facts(project: Project, result: RunResult):
         facts.alignment = {k: s[k] for k in ("straddling_before", "straddling_after", "grids_before", "grids_after",
                                              "grids_kept", "grids_changed", "grids_new", "grids_removed",
                                              "compounds_moved", "compound_area_moved_m2", "land_moved_m2",
-                                             "households_moved", "outside_range_before", "outside_range_after")
+                                             "households_moved", "outside_range_before", "outside_range_after",
+                                             "changes_rows", "unresolved", "crosses_community")
                            if s.get(k) is not None}
     org = result.organisation
     if org is not None:
@@ -631,4 +664,5 @@ def demo_project(out: Path) -> Project:
     return Project(layers=layers, out=Path(out), source=folder)
 
 
-__all__ = ["RunResult", "STAGES", "StageError", "demo_project", "report_facts", "run_job", "sample_folder"]
+__all__ = ["RunResult", "STAGES", "StageError", "demo_project", "layout_grids", "report_facts", "run_job",
+           "sample_folder"]

@@ -30,7 +30,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
 }
 RULES: dict[str, type | tuple] = {
     "sliver": float, "nest": float, "grid_households": list, "microgrid_households": list,
-    "walk_m": float, "align_types": list, "keep": list,
+    "walk_m": float, "align_types": list, "keep": list, "layout_on": str,
     "branch_min_members": int, "branch_max_members": int, "committee_min_members": int, "group_min_members": int,
     "community_committee_min": int, "community_general_branch_min": int,
 }
@@ -38,6 +38,9 @@ SECTIONS = {"layers", "rules", "maps", "output", "read", "funding"}
 OUTPUT_KEYS = ("folder", "database", "paper", "organisation", "attribution", "roster")
 #: Keys of [funding]: a district's policy in yuan (gridmap.org.funding.FundingPolicy).
 FUNDING_KEYS = ("per_station", "per_compound_year", "per_branch_year", "secretary_month")
+#: The grids a run lays organisation, micro-grids, maps and report on: the current ones, or the
+#: alignment proposal's (``[rules] layout_on``).
+LAYOUT_ON = ("current", "proposal")
 
 
 @dataclass
@@ -171,6 +174,8 @@ def load_project(path: str | Path) -> Project:
         if key.endswith("_households") and (len(value) != 2 or not all(isinstance(v, int) for v in value)
                                             or value[0] > value[1]):
             fail("rules", key, "expected [MIN, MAX] households, e.g. [300, 500]")
+        if key == "layout_on" and value not in LAYOUT_ON:
+            fail("rules", key, f"expected one of {', '.join(repr(v) for v in LAYOUT_ON)}")
         project.rules[key] = value
 
     maps = data.get("maps", {})
@@ -307,6 +312,7 @@ microgrid_households = [30, 100]
 walk_m = 500                  # compounds farther than this from every station are listed
 # align_types = ["老旧型"]     # align only these compound types
 # keep = ["WG0101"]           # grids that must not change
+# layout_on = "proposal"      # lay organisation, micro-grids and maps on the proposal's grids
 # community_committee_min = 100       # a community with this many members: 党委
 # community_general_branch_min = 50   # this many: 社区党总支; fewer: 社区党支部
 

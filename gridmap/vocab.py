@@ -136,6 +136,23 @@ MEASURED_LABELS: dict[str, str] = {"streets": "沿道路", "straight line": "直
 #: Where a compound's outline came from (``outline`` of compounds.csv in a run).
 OUTLINE_LABELS: dict[str, str] = {"input": "原有边界", "inferred": "由楼栋推断"}
 
+#: Why a piece of land changes grid in a proposal (the ``reason`` of ``changes``).
+CHANGE_REASONS: dict[str, str] = {
+    "compound_moved": "跨网格小区整体调入一个网格",
+    "shared_grid_split": "两个大小区共用的网格沿小区界线拆分",
+    "sliver_absorbed": "零星用地并入相邻网格",
+    "large_compound_tile": "大小区划分为若干网格",
+}
+#: Why a straddling compound was not aligned (the ``reason`` of ``unresolved``).
+UNRESOLVED_REASONS: dict[str, str] = {
+    "crosses_community": "跨社区：对齐需要另一社区（街道、区）的土地",
+    "kept_grid": "所在网格被指定保留（--keep）",
+    "pieces_apart": "小区在网格范围内分成互不相连的几块，无法归入一个网格",
+    "no_target": "没有可调入的网格",
+    "capacity": "调入任何网格都会使超出户数范围的网格增加",
+    "not_settled": "调整后仍与其他小区共用网格",
+}
+
 # ------------------------------------------------------------------ computed columns
 
 #: Columns classify computes for each compound, before the input attributes.

@@ -501,3 +501,12 @@ def test_cli_map_with_stations_and_streets(city, result, tmp_path):
     assert digest(src) == before
     r = CliRunner().invoke(app, [*args, "--walk-m", "0", "--out", str(tmp_path / "bad")])
     assert r.exit_code == 1 and "--walk-m" in r.output and "Traceback" not in r.output
+
+
+def test_proposal_page_lists_every_change_by_grid(pages):
+    page = pages["proposal.html"]
+    # One entry per grid that gives up land, each change under it: what, where to, households.
+    assert "调整清单" in page and "<details><summary>G07" in page
+    start = page.index("<details><summary>G07")
+    entry = page[start:page.index("</details>", start)]
+    assert "→ G06" in entry and "95 户" in entry

@@ -31,6 +31,8 @@ def test_template_loads_and_points_at_the_sample(tmp_path):
      "line 4: [layers] roads: unknown layer"),
     ('[layers.compounds]\npath = "c.shp"\n[layers.grids]\npath = "g.shp"\n[rules]\ngrid_households = [500, 300]\n',
      "line 6: [rules] grid_households"),
+    ('[layers.compounds]\npath = "c.shp"\n[layers.grids]\npath = "g.shp"\n[rules]\nlayout_on = "new"\n',
+     "line 6: [rules] layout_on: expected one of 'current', 'proposal'"),
     ('[layers.compounds]\npath = "c.shp"\n[layers.grids]\npath = "g.shp"\n[maps]\nbasemap = "google"\n',
      "line 6: [maps] basemap: must be one of"),
     ('[layers.compounds]\npath = "c.shp"\n[layers.grids\n', "not valid TOML"),

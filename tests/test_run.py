@@ -63,6 +63,55 @@ def test_report_states_the_programme_figures(demo):
         assert not any(phone in text for phone in ledger.phone.head(200)), path
 
 
+def assert_one_set_of_grids(result, grids):
+    """Organisation and micro-grids are laid on ``grids``, and every unit hangs under the committee
+    of the community its grids belong to (their community field, not a point lookup)."""
+    community = grids.set_index("grid_id").community
+    units = result.organisation.units
+    parent = units.set_index("unit_id").parent_id
+    name = units.set_index("unit_id").name
+
+    def committee(u):
+        while isinstance(parent.get(u), str) and parent.get(u):
+            u = parent[u]
+        return name[u]
+
+    placed = units[units.grid_ids.fillna("") != ""]
+    assert len(placed)
+    for unit in placed.itertuples():
+        ids = unit.grid_ids.split(";")
+        assert set(ids) <= set(community.index), unit.grid_ids
+        comms = set(community.reindex(ids))
+        assert len(comms) == 1, (unit.name, comms)
+        assert committee(unit.unit_id).startswith(comms.pop()), (unit.name, committee(unit.unit_id))
+    micro = result.microgrids.microgrids
+    assert set(micro.grid_id) <= set(community.index)
+
+
+def test_one_run_lays_everything_on_the_current_grids(demo):
+    import geopandas as gpd
+
+    grids = gpd.read_file(ROOT / "boundaries" / "grids.geojson")
+    assert_one_set_of_grids(demo, grids)
+    assert any("current grids" in n for n in demo.notes)
+
+
+def test_layout_on_the_proposal(tmp_path):
+    if not (ROOT / "boundaries" / "compounds.geojson").exists():
+        pytest.skip("the bundled sample is not built")
+    project = demo_project(tmp_path / "p")
+    project.rules["layout_on"] = "proposal"
+    result = run_job(project)
+    grids = result.alignment.grids
+    assert_one_set_of_grids(result, grids)
+    # The community pages and the organisation see no straddling compound left.
+    assert (result.alignment.after.compounds.situation != "mixed").all()
+    mg_grids = set(result.microgrids.microgrids.grid_id)
+    assert mg_grids & set(grids.grid_id[grids.status == "new"]) or not (grids.status == "new").any()
+    page = (result.out / "proposal.html").read_text(encoding="utf-8")
+    assert "调整清单" in page and "调整前网格" in page
+
+
 def small_project(tmp_path, **layers) -> Project:
     sample = ROOT / "boundaries"
     if not (sample / "compounds.geojson").exists():

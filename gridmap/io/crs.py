@@ -15,6 +15,7 @@ from pyproj.exceptions import CRSError, ProjError
 
 from gridmap.errors import CRSWarning, GridmapError
 from gridmap.gcj02 import unshift_geometries
+from gridmap.io.fields import find_field
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +258,6 @@ def _far_vertex(geom) -> tuple[float, float]:
 
 def _feature(layer: gpd.GeoDataFrame, k: int) -> str:
     """A feature named for messages: by its id when the layer has a recognised id field."""
-    from gridmap.io.fields import find_field
 
     for meaning in ("compound_id", "grid_id", "building_id"):
         try:

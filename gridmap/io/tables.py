@@ -16,6 +16,7 @@ import pandas as pd
 
 from gridmap import settings
 from gridmap.errors import GridmapError, first_line
+from gridmap.io.fields import looks_like_names
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,6 @@ def read_roster(path: str | Path, encoding: str | None = None, names=None) -> pd
     GridmapError
         No grid id column, or no worker id column that holds ids (naming a column of names).
     """
-    from gridmap.io.fields import looks_like_names
 
     frame = read_table(path, encoding, "roster")
     columns = {str(c).strip().lower(): c for c in frame.columns}

@@ -17,6 +17,7 @@ import pandas as pd
 
 from gridmap import settings
 from gridmap.errors import GridmapError, RenamedColumnWarning
+from gridmap.io.layers import parse_layer_spec
 
 
 @contextlib.contextmanager
@@ -42,7 +43,6 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def input_paths(inputs) -> list[Path]:
     """The files and folders that layer specs (``PATH`` or ``PATH:LAYER``) and table paths name,
     resolved (symbolic links followed); a shapefile brings its side files."""
-    from gridmap.io.layers import parse_layer_spec
 
     paths = []
     for spec in inputs:

@@ -20,6 +20,7 @@ from gridmap import settings, vocab
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError, PlacementWarning
 from gridmap.io import find_field
+from gridmap.overlay import overlap_table
 from gridmap.org.names import building_label, compound_label, grid_label, id_values, sample_text, text_or_none
 
 
@@ -73,7 +74,7 @@ def community_area(cls: Classification, communities: gpd.GeoDataFrame | None,
     layout = cls
     if proposal is not None:
         layout = _on_proposal(cls, proposal)
-        grid_names, grid_comms = _inherit(layout.grids, original, grid_names, grid_comms, crs)
+        grid_names, grid_comms = _inherit(layout.grids, original, grid_names, grid_comms, crs, proposal)
         # The proposal's own names and communities (gridmap align carries them) come first.
         pid = id_values(proposal[find_field(proposal, "grid_id")]).to_numpy(dtype=object)
         for meaning, target in (("grid_name", grid_names), ("community", grid_comms)):
@@ -105,7 +106,11 @@ def community_area(cls: Classification, communities: gpd.GeoDataFrame | None,
     grid["label"] = [grid_label(n, i) for n, i in zip(grid.name, grid.index)]
 
     if communities is not None:
-        grid["community"] = _community_of(grid.geometry.to_numpy(), communities, crs)
+        # A grid's own community field comes first (grids never cross a community); the
+        # communities layer gives the community of grids without one.
+        own = grid.community.map(text_or_none)
+        looked_up = pd.Series(_community_of(grid.geometry.to_numpy(), communities, crs), index=grid.index)
+        grid["community"] = own.where(own.notna(), looked_up).fillna("")
         comp["community"] = _community_of(comp.geometry.to_numpy(), communities, crs)
     else:
         grid["community"] = grid.community.map(text_or_none).fillna("")
@@ -197,17 +202,33 @@ def _on_proposal(cls: Classification, proposal: gpd.GeoDataFrame) -> Classificat
 
 
 def _inherit(grids: gpd.GeoDataFrame, original: gpd.GeoDataFrame, names: pd.Series,
-             comms: pd.Series, crs) -> tuple[pd.Series, pd.Series]:
+             comms: pd.Series, crs, proposal: gpd.GeoDataFrame | None = None) -> tuple[pd.Series, pd.Series]:
     """Names and communities of proposed grids: the original grid's where the id survives, else
-    the community of the original grid under the new grid's centre."""
+    the community of the grid it was cut from (the proposal's ``cut_from``/``origin_grid_id``),
+    else of the original grid it shares most area with (never a point lookup: a new grid's inner
+    point may lie across the line it was cut along)."""
     ids = grids.grid_id.to_numpy()
     new = ~pd.Index(ids).isin(names.index)
     out_names = names.reindex(ids)
     out_comms = comms.reindex(ids)
     if new.any():
-        points = shapely.point_on_surface(grids.geometry.to_crs(crs).to_numpy()[new])
-        under = _nearest(points, original.geometry.to_crs(crs).to_numpy())
-        out_comms.iloc[np.flatnonzero(new)] = comms.to_numpy()[under]
+        origin = pd.Series(None, index=ids[new], dtype=object)
+        if proposal is not None:
+            pid = id_values(proposal[find_field(proposal, "grid_id")]).to_numpy(dtype=object)
+            for col in ("cut_from", "origin_grid_id"):
+                if col in proposal.columns:
+                    values = pd.Series(id_values(proposal[col]).to_numpy(dtype=object), index=pid)
+                    values = values[~values.index.duplicated()].reindex(ids[new])
+                    origin = origin.where(origin.notna(), values)
+        known = origin.notna().to_numpy() & pd.Index(origin.to_numpy()).isin(comms.index)
+        found = np.flatnonzero(new)
+        out_comms.iloc[found[known]] = comms.reindex(origin.to_numpy()[known]).to_numpy()
+        rest = found[~known]
+        if len(rest):
+            table = overlap_table(grids.geometry.to_crs(crs).to_numpy()[rest],
+                                  original.geometry.to_crs(crs).to_numpy())
+            best = table.sort_values(["compound", "overlap_m2"], ascending=[True, False]).drop_duplicates("compound")
+            out_comms.iloc[rest[best.compound.to_numpy()]] = comms.to_numpy()[best.grid.to_numpy()]
     out_names.index = ids
     out_comms.index = ids
     return out_names, out_comms
@@ -242,18 +263,23 @@ def point_communities(points: gpd.GeoSeries, area: Area, communities: gpd.GeoDat
 
 
 def _community_of(geoms: np.ndarray, communities: gpd.GeoDataFrame, crs) -> np.ndarray:
-    """Name of the community polygon holding each geometry's inner point (else the nearest)."""
+    """Name of the community polygon sharing most area with each geometry (else the nearest).
+
+    Not the one holding its inner point: that point can fall across a line the geometry
+    straddles by a few metres of digitising."""
     names = community_names(communities)
     polys = communities.geometry.to_crs(crs).to_numpy()
     if not len(geoms):
         return np.array([], dtype=object)
     if not len(polys):
         return np.full(len(geoms), "", dtype=object)
-    points = shapely.point_on_surface(geoms)
-    inside = _within(points, polys)
+    table = overlap_table(geoms, polys)
+    best = table.sort_values(["compound", "overlap_m2"], ascending=[True, False]).drop_duplicates("compound")
+    inside = np.full(len(geoms), -1, dtype=np.int64)
+    inside[best.compound.to_numpy()] = best.grid.to_numpy()
     outside = inside < 0
     if outside.any():
-        inside[outside] = _nearest(points[outside], polys)
+        inside[outside] = _nearest(shapely.point_on_surface(geoms[outside]), polys)
     return names[inside]
 
 
