@@ -192,7 +192,7 @@ def classify_cmd(
     print_classification(result)
     if shapefiles:
         write_shapefiles(out, classification=result, engine=engine)
-    out_console.print(f"Wrote compounds.csv, grids.csv, overlaps.csv, classification.gpkg"
+    out_console.print("Wrote compounds.csv, grids.csv, overlaps.csv, classification.gpkg"
                       + (", shp/compounds.shp, shp/grids.shp" if shapefiles else "") + f" in {out}", soft_wrap=True)
 
 

@@ -29,7 +29,7 @@ from gridmap import settings, vocab
 from gridmap.align import align
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError
-from gridmap.io import find_field, metric_crs, read_layer, warn_if_far_apart, write_csv
+from gridmap.io import find_field, metric_crs, warn_if_far_apart, write_csv
 from gridmap.io.layers import ReadOptions
 from gridmap.io.tables import read_roster
 from gridmap.io.write import input_paths

@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -41,9 +40,9 @@ from pyproj import CRS
 
 from gridmap import settings
 from gridmap.classify import Classification, classify
-from gridmap.errors import GridmapError, GridmapWarning
+from gridmap.errors import GridmapWarning
 from gridmap.validate import usable_only
-from gridmap.io import find_field, warn_if_far_apart, write_csv, write_gpkg
+from gridmap.io import find_field
 
 from .assign import Choice, choose, greedy
 from .plan import FREE, LOCKED, STAY, TILE, Plan, decide, overlap_positions
