@@ -111,3 +111,8 @@ def kind_label(code) -> str:
 def status_label(code) -> str:
     """The Chinese label of a proposal status (case-insensitive); an unknown one as it is."""
     return STATUS_LABELS.get(str(code).lower(), str(code))
+
+# ------------------------------------------------------------------ service stations
+
+#: How a distance to a station was measured (``measured`` of :func:`gridmap.reach.unserved`).
+MEASURED_LABELS: dict[str, str] = {"streets": "沿道路", "straight line": "直线"}
