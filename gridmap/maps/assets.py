@@ -1,5 +1,7 @@
-"""Package data the pages inline: Leaflet from the pinned ``xstatic-leaflet`` wheel (Leaflet 1.9.3,
-the version folium targets), its CSS and images as data: URIs."""
+"""What the pages are made of, read from package data: Leaflet from the pinned ``xstatic-leaflet``
+wheel (Leaflet 1.9.3, the version folium targets), with its CSS and images as data: URIs; gridmap's
+own CSS and scripts (``gridmap/maps/static``) and the Jinja templates of the side panels, legends and
+controls (``gridmap/maps/templates``)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,15 @@ import base64
 import functools
 import json
 import re
+from importlib import resources
 from pathlib import Path
 
+import jinja2
+from markupsafe import Markup
 from xstatic.pkg import leaflet as xleaflet
 
 from gridmap.errors import GridmapError
+from gridmap.maps.safety import escape
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,3 +40,37 @@ def leaflet_assets() -> str:
              f"shadowUrl:{json.dumps(images['marker-shadow.png'])}}});")
     return (f"<style>/* Leaflet {xleaflet.VERSION}, BSD-2-Clause, (c) Vladimir Agafonkin, "
             f"CloudMade */\n{css}</style>\n<script>{js}\n{icons}</script>\n")
+
+
+@functools.lru_cache(maxsize=None)
+def static_text(name: str) -> str:
+    """A file of ``gridmap/maps/static`` (page.css, gmfc.js), as it is."""
+    return resources.files("gridmap.maps").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def _escaped(value):
+    """Every text a template prints goes through :func:`escape` (``$``, backticks and braces as
+    entities too), unless it is already :class:`~markupsafe.Markup`; None prints as nothing."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return Markup(escape(value))
+    return value
+
+
+@functools.lru_cache(maxsize=1)
+def templates() -> jinja2.Environment:
+    """gridmap's own Jinja environment for the page templates, compiled once per process.
+
+    HTML templates are autoescaped, and every printed text goes through gridmap's :func:`escape`
+    first (``finalize``), so a value is marked :class:`~markupsafe.Markup` only where it was built
+    from escaped parts (a layer's fields, a rendered macro). Scripts (``*.js``) take their values
+    through ``tojson``, which writes compact JSON with Chinese kept as UTF-8 and ``< > & '`` as
+    ``\\u`` escapes, safe inside ``<script>``. This is the environment's own JSON policy: folium's
+    environment, shared by every folium user in the process, is left as it is.
+    """
+    env = jinja2.Environment(loader=jinja2.PackageLoader("gridmap.maps", "templates"),
+                             autoescape=jinja2.select_autoescape(("html", "svg")), finalize=_escaped,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False, "separators": (",", ":")}
+    return env

@@ -93,17 +93,6 @@ class Layer:
     def __len__(self) -> int:
         return len(self.geoms)
 
-    def first_feature(self) -> dict:
-        """What folium is given as data: the first feature's properties, no geometry.
-
-        Folium checks tooltip fields against it; the features themselves come in bulk from
-        :meth:`data_script`.
-        """
-        if not len(self.props):
-            return {"type": "FeatureCollection", "features": []}
-        first = self.props.iloc[0].to_dict()
-        return {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": first, "geometry": None}]}
-
     def data_script(self) -> str:
         """``gmFC([geometries…], {field: [values…]}, {field: [distinct values…]})``: the features
         as a JavaScript expression.

@@ -16,7 +16,7 @@ from gridmap.classify import Classification
 from gridmap.errors import GridmapError
 from gridmap.io import warn_if_far_apart, write_text
 from gridmap.maps.context import SECTION_GRIDS, Context
-from gridmap.maps.elements import Style, template_cache
+from gridmap.maps.elements import Style
 from gridmap.maps.pages import community_page, index_page
 from gridmap.maps.proposal import proposal_page
 from gridmap.maps.safety import assert_offline
@@ -122,12 +122,11 @@ def make_maps(
                         households=households, section_grids=section_grids, reach=reach,
                         walk_m=settings.WALK_M if walk_m is None else float(walk_m))
     style = Style(basemap, tianditu_key, attribution or _guess_attribution(classification, buildings))
-    with template_cache():
-        written = [_write(out / "index.html", index_page(ctx, style, has_proposal=proposal is not None))]
-        for page in ctx.pages.values():
-            written.append(_write(out / page.file, community_page(ctx, page, style)))
-        if proposal is not None:
-            written.append(_write(out / "proposal.html", proposal_page(ctx, proposal, style)))
+    written = [_write(out / "index.html", index_page(ctx, style, has_proposal=proposal is not None))]
+    for page in ctx.pages.values():
+        written.append(_write(out / page.file, community_page(ctx, page, style)))
+    if proposal is not None:
+        written.append(_write(out / "proposal.html", proposal_page(ctx, proposal, style)))
     log.info("wrote %d map pages in %s", len(written), out)
     return written
 

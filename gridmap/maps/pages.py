@@ -10,7 +10,7 @@ import shapely
 from gridmap import settings, vocab
 from gridmap.io import find_field
 from gridmap.maps.context import Context, Page
-from gridmap.maps.elements import (PageGlue, Style, add_geojson, add_side, extent, new_map, render_page,
+from gridmap.maps.elements import (LayerControl, PageGlue, Style, add_geojson, add_side, extent, new_map, render_page,
                                    situation_js, type_js)
 from gridmap.maps.layers import INDEX_SIMPLIFY, Layer, bounds_attr, bounds_by_id, stripped_text
 from gridmap.maps.panels import counts_table, dot_svg, legend, line_svg
@@ -58,7 +58,7 @@ def index_page(ctx: Context, style: Style, *, has_proposal: bool) -> str:
                        clean=True)
         layers["reach"] = _reach_overlay(m, simple, ctx.walk_m, weight=4)
         extra.append((line_svg(REACH_STYLE[0], REACH_STYLE[1], REACH_STYLE[2]), _reach_title(ctx.walk_m)))
-    folium.LayerControl(collapsed=False).add_to(m)
+    LayerControl().add_to(m)
     m.add_child(PageGlue(m.get_name(), layers, search="compounds", legend=legend(ctx, extra),
                          attribution=escape(style.attribution) if style.attribution else None))
 
@@ -179,7 +179,7 @@ def community_page(ctx: Context, page: Page, style: Style) -> str:
                                       "return {color: '#fff', weight: 2, fill: true, fillColor: '#c00000', fillOpacity: 1};",
                                          tooltip=["n"], popup=["n"], point_radius=8).get_name()
         extra.append((dot_svg("#c00000", 5), "党群服务站"))
-    folium.LayerControl(collapsed=False).add_to(m)
+    LayerControl().add_to(m)
     m.add_child(PageGlue(m.get_name(), layers, search="compounds" if len(comps) else None,
                          legend=legend(ctx, extra, compounds=comps),
                          attribution=escape(style.attribution) if style.attribution else None))

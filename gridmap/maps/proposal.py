@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -12,7 +11,7 @@ from gridmap import vocab
 from gridmap.errors import GridmapError
 from gridmap.io import find_field
 from gridmap.maps.context import Context
-from gridmap.maps.elements import (PageGlue, Style, add_geojson, add_side, extent, new_map, render_page,
+from gridmap.maps.elements import (LayerControl, PageGlue, Style, add_geojson, add_side, extent, new_map, render_page,
                                    situation_js)
 from gridmap.maps.layers import (INDEX_SIMPLIFY, Layer, bounds_attr, display_geometries, households_of,
                                  stripped_text)
@@ -97,7 +96,7 @@ def proposal_page(ctx: Context, proposal: dict[str, gpd.GeoDataFrame], style: St
         layers["changes"] = add_geojson(m, ch_layer, "调整区域 changes",
                                      "return {color: '#d7191c', weight: 2, fillColor: '#d7191c', fillOpacity: 0.55};",
                                         tooltip=["n", "h"], popup=["n", "i", "f", "to", "a", "h"]).get_name()
-    folium.LayerControl(collapsed=False).add_to(m)
+    LayerControl().add_to(m)
     extra = [(line_svg("#555", 2, "6 4"), "调整前网格 (默认隐藏)")]
     extra += [(line_svg(c, 3), f"调整后网格: {_status_label(s)}") for s, c in palette.items()]
     extra.append(('<span class="gm-swatch" style="background:#d7191c;border-color:#d7191c"></span>', "调整区域"))
