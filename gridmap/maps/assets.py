@@ -74,3 +74,8 @@ def templates() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False, "separators": (",", ":")}
     return env
+
+
+def render(template: str, **values) -> Markup:
+    """A template of ``gridmap/maps/templates`` rendered: HTML built from escaped parts."""
+    return Markup(templates().get_template(template).render(**values))

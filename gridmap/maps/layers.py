@@ -221,7 +221,7 @@ def reach_columns(comps: gpd.GeoDataFrame, comp_ids: pd.Series, reach: pd.DataFr
     else:
         beyond = distance > walk_m
     kinds = how.dropna().unique()
-    return text, beyond.astype(bool), escape("、".join(kinds)) if len(kinds) else None
+    return text, beyond.astype(bool), "、".join(kinds) if len(kinds) else None
 
 
 def grid_layer(grids, grid_ids, page, org_ids, org, worker_of_grid, gcj02) -> Layer:

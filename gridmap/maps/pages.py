@@ -6,14 +6,16 @@ import folium
 import numpy as np
 import pandas as pd
 import shapely
+from markupsafe import Markup
 
 from gridmap import settings, vocab
 from gridmap.io import find_field
+from gridmap.maps.assets import render
 from gridmap.maps.context import Context, Page
 from gridmap.maps.elements import (LayerControl, PageGlue, Style, add_geojson, add_side, extent, new_map, render_page,
                                    situation_js, type_js)
 from gridmap.maps.layers import INDEX_SIMPLIFY, Layer, bounds_attr, bounds_by_id, stripped_text
-from gridmap.maps.panels import counts_table, dot_svg, legend, line_svg
+from gridmap.maps.panels import dot_svg, legend, line_svg, situation_counts, swatch
 from gridmap.maps.safety import escape
 
 #: Outline of compounds beyond walking distance of every station: thicker than any type outline
@@ -42,14 +44,14 @@ def index_page(ctx: Context, style: Style, *, has_proposal: bool) -> str:
     layers = {}
     if len(outline_l):
         layers["pages"] = add_geojson(m, outline_l, "社区/片区 pages",
-                                   "return {color: '#222', weight: 2.5, fill: true, fillOpacity: 0.02};",
+                                      "return {color: '#222', weight: 2.5, fill: true, fillOpacity: 0.02};",
                                       popup=["n"]).get_name()
     layers["grids"] = add_geojson(m, grid_l, "网格 grids",
-                               f"return {{color: {gcol}[p._s], weight: 1.5, fillOpacity: 0.12, "
-                               f"fillColor: {gcol}[p._s]}};", tooltip=["s", "c", "p"]).get_name()
+                                  f"return {{color: {gcol}[p._s], weight: 1.5, fillOpacity: 0.12, "
+                                  f"fillColor: {gcol}[p._s]}};", tooltip=["s", "c", "p"]).get_name()
     layers["compounds"] = add_geojson(m, comp_l, "小区 compounds",
-                                   f"var t = p._t; return {{fillColor: {ccol}[p._s], fillOpacity: 0.6, weight: 1.5, "
-                                   f"color: t >= 0 ? {tcol}[t] : '#333', dashArray: t >= 0 ? {tdash}[t] : null}};",
+                                      f"var t = p._t; return {{fillColor: {ccol}[p._s], fillOpacity: 0.6, weight: 1.5, "
+                                      f"color: t >= 0 ? {tcol}[t] : '#333', dashArray: t >= 0 ? {tdash}[t] : null}};",
                                       tooltip=["n", "t", "s", "p", "r"]).get_name()
     extra = [(line_svg("#222", 2.5), "社区/片区边界 (点击打开)")]
     if ctx.reach is not None and len(ctx.reach):
@@ -63,40 +65,22 @@ def index_page(ctx: Context, style: Style, *, has_proposal: bool) -> str:
                          attribution=escape(style.attribution) if style.attribution else None))
 
     type_field = find_field(comps, "compound_type", required=False, exclude=vocab.COMPUTED_COLUMNS)
-    parts = ["<h1>小区与网格总览</h1>",
-             f'<p class="note">{len(comps)} 个小区 compounds · {len(grids)} 个网格 grids · '
-             f"{len(ctx.pages)} 页 pages</p>",
-             "<h2>三种情形 situations</h2>", counts_table(comps["situation"], grids["situation"])]
-    if ctx.reach is not None:
-        parts.append(_reach_note(ctx, len(ctx.reach)))
+    types = None
     if type_field:
         cross = pd.crosstab(stripped_text(comps[type_field]).fillna(vocab.UNTYPED), comps["situation"])
         cols = [s for s in vocab.COMPOUND_SITUATIONS if s in cross.columns]
         order = [t for t in ctx.type_order if t in cross.index] + [t for t in cross.index if t not in ctx.type_order]
-        parts.append("<h2>按小区类型 by compound type</h2><table><tr><th>类型</th>" +
-                     "".join(f'<th class="num" title="{escape(vocab.SITUATION_LABELS[c])}">'
-                             f'<span class="gm-swatch" style="background:{vocab.SITUATION_COLOURS[c]}"></span></th>'
-                             for c in cols) + '<th class="num">合计</th></tr>')
-        for t in order:
-            row = cross.loc[t]
-            parts.append(f"<tr><td>{escape(t)}</td>" + "".join(f'<td class="num">{int(row[c])}</td>' for c in cols)
-                         + f'<td class="num">{int(row.sum())}</td></tr>')
-        parts.append("</table>")
-    if has_proposal:
-        parts.append('<h2>对齐方案 proposal</h2><p><a href="proposal.html">拉平对齐方案 planners\' view</a></p>')
-    parts.append("<h2>社区/片区 pages</h2><table><tr><th>名称</th><th class=\"num\">小区</th>"
-                 "<th class=\"num\">网格</th><th class=\"num\" title=\"跨网格\">待对齐</th></tr>")
-    c_pages = pd.Series(ctx.compounds.page)
-    g_pages = pd.Series(ctx.grids.page)
+        types = {"situations": [(vocab.SITUATION_COLOURS[c], vocab.SITUATION_LABELS[c]) for c in cols],
+                 "rows": [(t, [int(cross.loc[t][c]) for c in cols], int(cross.loc[t].sum())) for t in order]}
+    c_count = pd.Series(ctx.compounds.page).value_counts()
+    g_count = pd.Series(ctx.grids.page).value_counts()
     mixed = pd.Series(ctx.compounds.page)[comps["situation"].to_numpy() == "mixed"].value_counts()
-    c_count = c_pages.value_counts()
-    g_count = g_pages.value_counts()
-    for key, p in ctx.pages.items():
-        parts.append(f'<tr><td><a href="{p.file}">{escape(p.title)}</a></td>'
-                     f'<td class="num">{int(c_count.get(key, 0))}</td><td class="num">{int(g_count.get(key, 0))}</td>'
-                     f'<td class="num">{int(mixed.get(key, 0))}</td></tr>')
-    parts.append("</table>")
-    add_side(m, "".join(parts))
+    pages = [(p.file, p.title, int(c_count.get(key, 0)), int(g_count.get(key, 0)), int(mixed.get(key, 0)))
+             for key, p in ctx.pages.items()]
+    add_side(m, render("side_index.html", n_compounds=len(comps), n_grids=len(grids), pages=pages,
+                       counts=situation_counts(comps["situation"], grids["situation"]),
+                       reach=_reach_note(ctx, len(ctx.reach)) if ctx.reach is not None else None,
+                       types=types, has_proposal=has_proposal))
     return render_page(m)
 
 
@@ -141,26 +125,26 @@ def community_page(ctx: Context, page: Page, style: Style) -> str:
     if page.kind == "community" and len(outline):
         layers["outline"] = add_geojson(m, Layer("outline", outline.geoms, pd.DataFrame({"k": [0] * len(outline)}),
                                                  outline.page), "社区边界 boundary",
-                                     "return {color: '#111', weight: 3, fill: false, dashArray: '10 6'};",
+                                        "return {color: '#111', weight: 3, fill: false, dashArray: '10 6'};",
                                         interactive=False).get_name()
         extra.append((line_svg("#111", 3, "10 6"), "社区边界"))
     if len(grids):
         layers["grids"] = add_geojson(m, grids, "网格 grids",
-                                   f"return {{color: {gcol}[p._s], weight: 3, fillColor: {gcol}[p._s], "
-                                   f"fillOpacity: 0.08}};",
+                                      f"return {{color: {gcol}[p._s], weight: 3, fillColor: {gcol}[p._s], "
+                                      f"fillOpacity: 0.08}};",
                                       tooltip=["n", "i", "s"], popup=["n", "i", "s", "h", "c", "w", "b"]).get_name()
         extra.append((line_svg("#7570b3", 3), "网格 (颜色=情形)"))
     if mgs is not None and len(mgs):
         layers["microgrids"] = add_geojson(m, mgs, "微网格 micro-grids",
-                                        "return {color: '#555', weight: 1, dashArray: '4 3', fill: true, "
-                                        "fillOpacity: 0};",
+                                           "return {color: '#555', weight: 1, dashArray: '4 3', fill: true, "
+                                           "fillOpacity: 0};",
                                            tooltip=["i", "h"], popup=["i", "g", "h", "w"]).get_name()
         extra.append((line_svg("#555", 1, "4 3"), "微网格"))
     if len(comps):
         layers["compounds"] = add_geojson(m, comps, "小区 compounds",
-                                       f"var t = p._t; return {{fillColor: {ccol}[p._s], fillOpacity: 0.45, "
-                                       f"weight: 2.5, color: t >= 0 ? {tcol}[t] : '#333', "
-                                       f"dashArray: t >= 0 ? {tdash}[t] : null}};",
+                                          f"var t = p._t; return {{fillColor: {ccol}[p._s], fillOpacity: 0.45, "
+                                          f"weight: 2.5, color: t >= 0 ? {tcol}[t] : '#333', "
+                                          f"dashArray: t >= 0 ? {tdash}[t] : null}};",
                                           tooltip=["n", "s", "r"], popup=["n", "i", "t", "h", "s", "g", "b", "r"]).get_name()
     far = ctx.reach.subset(page.key) if ctx.reach is not None else None
     if far is not None and len(far):
@@ -170,13 +154,13 @@ def community_page(ctx: Context, page: Page, style: Style) -> str:
         extra.append((line_svg(REACH_STYLE[0], REACH_STYLE[1], REACH_STYLE[2]), _reach_title(ctx.walk_m)))
     if blds is not None and len(blds):
         layers["buildings"] = add_geojson(m, blds, "楼栋 buildings",
-                                       "return {color: '#444', weight: 1, fill: true, fillColor: '#fdd49e', fillOpacity: 0.9};",
+                                          "return {color: '#444', weight: 1, fill: true, fillColor: '#fdd49e', fillOpacity: 0.9};",
                                           tooltip=["i", "gr"], popup=["i", "c", "h", "p", "gr", "g", "m"],
                                           point_radius=4).get_name()
-        extra.append(('<span class="gm-swatch" style="background:#fdd49e;border:1px solid #444"></span>', "楼栋"))
+        extra.append((swatch("#fdd49e", ";border:1px solid #444"), "楼栋"))
     if stns is not None and len(stns):
         layers["stations"] = add_geojson(m, stns, "党群服务站 stations",
-                                      "return {color: '#fff', weight: 2, fill: true, fillColor: '#c00000', fillOpacity: 1};",
+                                         "return {color: '#fff', weight: 2, fill: true, fillColor: '#c00000', fillOpacity: 1};",
                                          tooltip=["n"], popup=["n"], point_radius=8).get_name()
         extra.append((dot_svg("#c00000", 5), "党群服务站"))
     LayerControl().add_to(m)
@@ -194,14 +178,13 @@ def _reach_title(walk_m: float) -> str:
 def _reach_overlay(m: folium.Map, layer: Layer, walk_m: float, weight: float) -> str:
     colour, _, dash = REACH_STYLE
     return add_geojson(m, layer, escape(_reach_title(walk_m)),
-                    f"return {{color: '{colour}', weight: {weight}, dashArray: '{dash}', opacity: 0.95, "
-                    f"fill: false}};", interactive=False).get_name()
+                       f"return {{color: '{colour}', weight: {weight}, dashArray: '{dash}', opacity: 0.95, "
+                       f"fill: false}};", interactive=False).get_name()
 
 
-def _reach_note(ctx: Context, count: int) -> str:
-    how = f"按{ctx.reach_measured}距离计算，" if ctx.reach_measured else ""
-    return (f"<h2>党群服务站 service stations</h2><p>距服务站超过 {ctx.walk_m:g} 米的小区：{count} 个</p>"
-            f'<p class="note">{how}地图上以红色虚线标出。</p>')
+def _reach_note(ctx: Context, count: int) -> tuple:
+    """What the side panel says about service stations: walking distance, count beyond it, how measured."""
+    return ctx.walk_m, count, ctx.reach_measured
 
 
 def _community_side(ctx: Context, page: Page, comps: Layer, grids: Layer, blds: Layer | None,
@@ -209,53 +192,49 @@ def _community_side(ctx: Context, page: Page, comps: Layer, grids: Layer, blds: 
     c_sit = ctx.classification.compounds["situation"].to_numpy()[ctx.compounds.page == page.key]
     g_sit = ctx.classification.grids["situation"].to_numpy()[ctx.grids.page == page.key]
     hh = pd.to_numeric(comps.props["h"], errors="coerce")
-    parts = ['<p class="note"><a href="index.html">← 总览 index</a></p>',
-             f"<h1>{escape(page.title)}</h1>",
-             f'<p class="note">{len(comps)} 个小区 · {len(grids)} 个网格'
-             + (f" · {int(hh.sum())} 户" if hh.notna().any() else "")
-             + (f" · {len(blds)} 栋楼" if blds is not None and len(blds) else "") + "</p>",
-             counts_table(pd.Series(c_sit), pd.Series(g_sit))]
-    c_bounds = bounds_by_id(comps.ids, comps.geoms) if comps.ids is not None else {}
+    # Layer fields are escaped already: Markup, so that the template does not escape them again.
+    name_of = {c: _markup(n) for c, n in zip(comps.ids, comps.props["n"])} if comps.ids is not None else {}
+    c_box = bounds_by_id(comps.ids, comps.geoms) if comps.ids is not None else {}
+    c_bounds = {k: bounds_attr(b) for k, b in c_box.items()}
+    far_rows = []
     if far is not None:
-        parts.append(_reach_note(ctx, len(far)))
-        text_of = dict(zip(comps.ids, comps.props["r"]))
-        name_of = dict(zip(comps.ids, comps.props["n"]))
-        parts += [f'<div class="leaf"><a data-b="{bounds_attr(c_bounds[c])}">{name_of.get(c)}</a> '
-                  f'<span class="k">{text_of.get(c) or ""}</span></div>' for c in far.ids if c in c_bounds]
+        text_of = {c: _markup(r) for c, r in zip(comps.ids, comps.props["r"])}
+        far_rows = [(name_of.get(c), c_bounds[c], text_of.get(c)) for c in far.ids if c in c_bounds]
     g_bounds = bounds_by_id(grids.ids, grids.geoms) if grids.ids is not None else {}
     b_bounds = bounds_by_id(blds.ids, blds.geoms) if blds is not None and blds.ids is not None else {}
-    if ctx.org is not None:
-        tree = _org_tree(ctx, page, c_bounds, g_bounds, b_bounds)
-        if tree:
-            parts += ["<h2>组织架构 organisation</h2>", '<p class="note">点击单位名称定位到其范围。</p>', tree]
+    tree = _org_tree(ctx, page, c_box, g_bounds, b_bounds) if ctx.org is not None else []
     # Grids with their compounds: a way round the map that needs no organisation table.
-    parts.append("<h2>网格 grids</h2>")
-    comp_ids = set(comps.ids) if comps.ids is not None else set()
-    name_of = dict(zip(comps.ids, comps.props["n"])) if comps.ids is not None else {}
     g_frame = ctx.classification.grids[ctx.grids.page == page.key]
+    grid_rows = []
     for gid, label, cids in zip(grids.ids, grids.props["n"].fillna(grids.props["i"]), g_frame["compound_ids"].fillna("")):
-        inner = [c for c in str(cids).split(settings.LIST_SEP) if c in comp_ids]
+        inner = [c for c in str(cids).split(settings.LIST_SEP) if c in name_of]
         b = g_bounds.get(gid)
-        head = f'<a data-b="{bounds_attr(b)}">{label}</a>' if b is not None else label
-        if inner:
-            items = "".join(f'<div class="leaf"><a data-b="{bounds_attr(c_bounds[c])}">{name_of.get(c)}</a></div>'
-                            for c in inner if c in c_bounds)
-            parts.append(f"<details><summary>{head} <span class=k>{len(inner)} 个小区</span></summary>{items}</details>")
-        else:
-            parts.append(f'<div class="leaf">{head}</div>')
-    return "".join(parts)
+        grid_rows.append((_markup(label), None if b is None else bounds_attr(b), len(inner),
+                          [(name_of.get(c), c_bounds[c]) for c in inner if c in c_bounds]))
+    return render("side_community.html", title=page.title, n_compounds=len(comps), n_grids=len(grids),
+                  households=int(hh.sum()) if hh.notna().any() else None,
+                  n_buildings=len(blds) if blds is not None else 0,
+                  counts=situation_counts(pd.Series(c_sit), pd.Series(g_sit)),
+                  reach=_reach_note(ctx, len(far)) if far is not None else None, far=far_rows,
+                  tree=tree, grids=grid_rows)
 
 
-def _org_tree(ctx: Context, page: Page, c_bounds: dict, g_bounds: dict, b_bounds: dict) -> str:
-    """Nested <details> of the units that cover this page's compounds, grids or buildings, and
-    their ancestors; each unit name fits the map to its area (its own features and its
-    descendants')."""
+def _markup(value) -> Markup | None:
+    """A layer field (escaped when the layer was built) as HTML. (Not through ``Series.map``,
+    which would turn Markup back into str, and None into NaN.)"""
+    return None if value is None else Markup(value)
+
+
+def _org_tree(ctx: Context, page: Page, c_bounds: dict, g_bounds: dict, b_bounds: dict) -> list[dict]:
+    """The units that cover this page's compounds, grids or buildings, and their ancestors, as
+    nested nodes (name, extra, kids, bounds, open) for the side panel's tree; each unit's bounds
+    are its area (its own features and its descendants')."""
     units = ctx.org
     lookup = {"compound": c_bounds, "grid": g_bounds, "building": b_bounds}
     found = [(u, lookup[w].get(i)) for u, w, i in ctx.org_rows(page)]
     found = [(u, b) for u, b in found if b is not None]
     if not found:
-        return ""
+        return []
     stacked = pd.DataFrame([b for _, b in found], columns=["s", "w", "n", "e"])
     stacked["u"] = [u for u, _ in found]
     agg = stacked.groupby("u").agg(s=("s", "min"), w=("w", "min"), n=("n", "max"), e=("e", "max"))
@@ -273,32 +252,29 @@ def _org_tree(ctx: Context, page: Page, c_bounds: dict, g_bounds: dict, b_bounds
             parent = units[unit]["parent_id"]
             children.setdefault(parent if parent in keep else None, []).append(unit)
 
-    def node(unit: str, path: frozenset) -> tuple[str, np.ndarray | None]:
+    def node(unit: str, path: frozenset) -> dict:
         row = units[unit]
         kind = row["kind"] or ""
-        label = vocab.KIND_LABELS.get(kind, escape(kind))
+        label = vocab.kind_label(kind)
         if kind == "central_household":
             # Shown by kind and building, never by the household's name.
             bids = row.get("building_ids")
-            where = escape(bids.replace(settings.LIST_SEP, "、")) if isinstance(bids, str) and bids.strip() else ""
+            where = bids.replace(settings.LIST_SEP, "、") if isinstance(bids, str) and bids.strip() else ""
             name = label + (f"（{where}）" if where else "")
         else:
-            name = escape(row["name"]) or label
+            name = row["name"] or label
         extra = [label] if kind != "central_household" and name != label else []
         if row.get("members") is not None and not pd.isna(row.get("members")):
             extra.append(f"{int(row['members'])} 名党员")
         kids = [node(c, path | {c}) for c in children.get(unit, []) if c not in path]
         parts = [own[unit]] if unit in own else []
-        parts += [b for _, b in kids if b is not None]
-        b = None
+        parts += [k["box"] for k in kids if k["box"] is not None]
+        box = None
         if parts:
             a = np.array(parts)
-            b = np.array([a[:, 0].min(), a[:, 1].min(), a[:, 2].max(), a[:, 3].max()])
-        head = f'<a data-b="{bounds_attr(b)}">{name}</a>' if b is not None else name
-        head += f' <span class="k">{" · ".join(extra)}</span>' if extra else ""
-        if not kids:
-            return f'<div class="leaf">{head}</div>', b
-        is_open = " open" if kind in ("committee", "general_branch") else ""
-        return f"<details{is_open}><summary>{head}</summary>{''.join(h for h, _ in kids)}</details>", b
+            box = np.array([a[:, 0].min(), a[:, 1].min(), a[:, 2].max(), a[:, 3].max()])
+        return {"name": name, "extra": " · ".join(extra), "kids": kids, "box": box,
+                "bounds": None if box is None else bounds_attr(box),
+                "open": kind in ("committee", "general_branch")}
 
-    return "".join(node(u, frozenset({u}))[0] for u in children.get(None, []))
+    return [node(u, frozenset({u})) for u in children.get(None, [])]

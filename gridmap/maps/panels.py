@@ -1,58 +1,58 @@
-"""HTML pieces beside and over the maps: legends, line and dot symbols, the table of situations."""
+"""HTML pieces beside and over the maps, from ``templates/``: legends, symbols (swatches, lines,
+dots) and the table of situations. Each returns :class:`~markupsafe.Markup`: HTML built from
+escaped parts."""
 
 from __future__ import annotations
 
 import pandas as pd
+from markupsafe import Markup
 
 from gridmap import vocab
+from gridmap.maps.assets import render, templates
 from gridmap.maps.context import Context
 from gridmap.maps.layers import Layer
-from gridmap.maps.safety import escape
 
 
 def legend(ctx: Context, extra: list[tuple[str, str]], types: bool = True,
-           compounds: Layer | None = None) -> str:
-    """Legend HTML: fill colours by situation, outlines by type, then the other layers; only
-    what ``compounds`` (by default all of them) holds."""
+           compounds: Layer | None = None) -> Markup:
+    """Legend HTML: fill colours by situation, outlines by type, then the other layers (symbol
+    HTML, label text); only what ``compounds`` (by default all of them) holds."""
     compounds = compounds if compounds is not None else ctx.compounds
-    rows = ["<b>小区情形 compounds</b>"]
     present_c = set(compounds.props["_s"])
     present_t = set(compounds.props["_t"])
-    for i, s in enumerate(vocab.COMPOUND_SITUATIONS):
-        if i in present_c:
-            rows.append(f'<span class="gm-swatch" style="background:{vocab.SITUATION_COLOURS[s]};opacity:.8"></span>'
-                        f"{escape(vocab.SITUATION_LABELS[s])}<br>")
+    situations = [(vocab.SITUATION_COLOURS[s], vocab.SITUATION_LABELS[s])
+                  for i, s in enumerate(vocab.COMPOUND_SITUATIONS) if i in present_c]
+    type_rows = None
     if types and ctx.type_order:
-        rows.append("<b>小区类型 outline</b>")
-        for t in [t for i, t in enumerate(ctx.type_order) if i in present_t]:
-            colour, dash = vocab.TYPE_STYLES.get(t, vocab.OTHER_TYPE_STYLE)
-            rows.append(f"{line_svg(colour, 3, dash)}{escape(t)}<br>")
-    rows.append("<b>其他 other</b>")
-    for svg, label in extra:
-        rows.append(f"{svg}{escape(label)}<br>")
-    return "".join(rows)
+        type_rows = [(*vocab.TYPE_STYLES.get(t, vocab.OTHER_TYPE_STYLE), t)
+                     for i, t in enumerate(ctx.type_order) if i in present_t]
+    # The symbols are HTML that gridmap writes (line_svg, swatch…), never data.
+    return render("legend.html", situations=situations, types=type_rows,
+                  extra=[(Markup(symbol), label) for symbol, label in extra])
 
 
-def line_svg(colour: str, width: float = 3, dash: str | None = None) -> str:
-    d = f' stroke-dasharray="{dash}"' if dash else ""
-    return (f'<svg width="26" height="10"><line x1="0" y1="5" x2="26" y2="5" stroke="{colour}" '
-            f'stroke-width="{width}"{d}/></svg>')
+def line_svg(colour: str, width: float = 3, dash: str | None = None) -> Markup:
+    """A line symbol, solid or dashed (an SVG dash array)."""
+    return templates().get_template("symbols.html").module.line(colour, width, dash)
 
 
-def dot_svg(colour: str, r: float = 4) -> str:
-    return (f'<svg width="26" height="10"><circle cx="13" cy="5" r="{r}" fill="{colour}" '
-            f'stroke="#fff" stroke-width="1"/></svg>')
+def dot_svg(colour: str, r: float = 4) -> Markup:
+    """A dot symbol with a white rim."""
+    return templates().get_template("symbols.html").module.dot(colour, r)
 
 
-def counts_table(comp_sit: pd.Series, grid_sit: pd.Series) -> str:
-    rows = ['<table><tr><th>情形 situation</th><th class="num">小区</th><th class="num">网格</th></tr>']
+def swatch(colour: str, more: str = "") -> Markup:
+    """A colour swatch; ``more`` adds CSS declarations (``;border:1px solid #444``)."""
+    return templates().get_template("symbols.html").module.swatch(colour, more)
+
+
+def situation_counts(comp_sit: pd.Series, grid_sit: pd.Series) -> tuple[list[tuple], int, int]:
+    """The rows of the table of situations (colour, label, compounds, grids: None where the
+    situation is not one of compounds or grids) and the totals; situations neither has are left out."""
+    rows = []
     for s in dict.fromkeys([*vocab.COMPOUND_SITUATIONS, *vocab.GRID_SITUATIONS]):
         c = int((comp_sit == s).sum()) if s in vocab.COMPOUND_SITUATIONS else None
         g = int((grid_sit == s).sum()) if s in vocab.GRID_SITUATIONS else None
-        if not c and not g:
-            continue
-        rows.append(f'<tr><td><span class="gm-swatch" style="background:{vocab.SITUATION_COLOURS[s]}"></span>'
-                    f'{escape(vocab.SITUATION_LABELS[s])}</td><td class="num">{"" if c is None else c}</td>'
-                    f'<td class="num">{"" if g is None else g}</td></tr>')
-    rows.append(f'<tr><th>合计 total</th><th class="num">{len(comp_sit)}</th><th class="num">{len(grid_sit)}</th></tr></table>')
-    return "".join(rows)
+        if c or g:
+            rows.append((vocab.SITUATION_COLOURS[s], vocab.SITUATION_LABELS[s], c, g))
+    return rows, len(comp_sit), len(grid_sit)

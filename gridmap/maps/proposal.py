@@ -83,18 +83,18 @@ def proposal_page(ctx: Context, proposal: dict[str, gpd.GeoDataFrame], style: St
     ccol = situation_js(vocab.COMPOUND_SITUATIONS)
     layers = {
         "before": add_geojson(m, before, "调整前网格 grids before",
-                           "return {color: '#555', weight: 2, dashArray: '6 4', fill: true, fillOpacity: 0};",
+                              "return {color: '#555', weight: 2, dashArray: '6 4', fill: true, fillOpacity: 0};",
                               tooltip=["p", "c"], show=False).get_name(),
         "compounds": add_geojson(m, comps, "小区 compounds",
-                              f"return {{color: {ccol}[p._s], weight: 1, fillColor: {ccol}[p._s], fillOpacity: 0.25}};",
+                                 f"return {{color: {ccol}[p._s], weight: 1, fillColor: {ccol}[p._s], fillOpacity: 0.25}};",
                                  tooltip=["n", "s"]).get_name(),
         "after": add_geojson(m, a_layer, "调整后网格 grids after",
-                          "return {color: p._c, weight: 3, fill: true, fillOpacity: 0};",
+                             "return {color: p._c, weight: 3, fill: true, fillOpacity: 0};",
                              tooltip=["i", "st", "h"], popup=["i", "st", "h"]).get_name(),
     }
     if ch_layer is not None:
         layers["changes"] = add_geojson(m, ch_layer, "调整区域 changes",
-                                     "return {color: '#d7191c', weight: 2, fillColor: '#d7191c', fillOpacity: 0.55};",
+                                        "return {color: '#d7191c', weight: 2, fillColor: '#d7191c', fillOpacity: 0.55};",
                                         tooltip=["n", "h"], popup=["n", "i", "f", "to", "a", "h"]).get_name()
     LayerControl().add_to(m)
     extra = [(line_svg("#555", 2, "6 4"), "调整前网格 (默认隐藏)")]
