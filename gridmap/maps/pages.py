@@ -12,8 +12,8 @@ from gridmap import settings, vocab
 from gridmap.io import find_field
 from gridmap.maps.assets import render
 from gridmap.maps.context import Context, Page
-from gridmap.maps.elements import (LayerControl, PageGlue, Style, add_geojson, add_side, extent, new_map, render_page,
-                                   situation_js, type_js)
+from gridmap.maps.elements import (LayerControl, PageGlue, Style, add_geojson, add_side, extent, new_map,
+                                   render_page, situation_js, type_js)
 from gridmap.maps.layers import INDEX_SIMPLIFY, Layer, bounds_attr, bounds_by_id, stripped_text
 from gridmap.maps.panels import dot_svg, legend, line_svg, situation_counts, swatch
 from gridmap.maps.safety import escape

@@ -11,8 +11,8 @@ from gridmap import vocab
 from gridmap.errors import GridmapError
 from gridmap.io import find_field
 from gridmap.maps.context import Context
-from gridmap.maps.elements import (LayerControl, PageGlue, Style, add_geojson, add_side, extent, new_map, render_page,
-                                   situation_js)
+from gridmap.maps.elements import (LayerControl, PageGlue, Style, add_geojson, add_side, extent, new_map,
+                                   render_page, situation_js)
 from gridmap.maps.layers import (INDEX_SIMPLIFY, Layer, bounds_attr, display_geometries, households_of,
                                  stripped_text)
 from gridmap.maps.pages import grids_by_page
