@@ -87,6 +87,14 @@ STATUS_COLOURS: dict[str, str] = {"kept": "#8c8c8c", "unchanged": "#8c8c8c", "ch
 STATUS_PALETTE: tuple[str, ...] = ("#ff7f00", "#6a3d9a", "#b15928", "#a6cee3", "#b2df8a", "#cab2d6",
                                    "#fdbf6f")
 
+# ------------------------------------------------------------------ station reach
+
+#: How a distance to a service station was measured (``measured`` of reach.csv).
+MEASURED_LABELS: dict[str, str] = {"streets": "沿道路", "straight line": "直线"}
+
+#: Where a compound's outline came from (``outline`` of compounds.csv in a run).
+OUTLINE_LABELS: dict[str, str] = {"input": "原有边界", "inferred": "由楼栋推断"}
+
 # ------------------------------------------------------------------ computed columns
 
 #: Columns classify computes for each compound, before the input attributes.
@@ -112,7 +120,17 @@ def status_label(code) -> str:
     """The Chinese label of a proposal status (case-insensitive); an unknown one as it is."""
     return STATUS_LABELS.get(str(code).lower(), str(code))
 
-# ------------------------------------------------------------------ service stations
 
-#: How a distance to a station was measured (``measured`` of :func:`gridmap.reach.unserved`).
-MEASURED_LABELS: dict[str, str] = {"streets": "沿道路", "straight line": "直线"}
+# ------------------------------------------------------------------ the report
+
+#: The alignment figures of a run's report (``gridmap.align`` summary keys), as the report and its
+#: workbook name them.
+ALIGNMENT_LABELS: dict[str, str] = {
+    "straddling_before": "跨网格小区（调整前）", "straddling_after": "跨网格小区（调整后）",
+    "grids_before": "网格数（调整前）", "grids_after": "网格数（调整后）", "grids_kept": "未变网格",
+    "grids_changed": "调整网格", "grids_new": "新增网格", "grids_removed": "撤销网格",
+    "compounds_moved": "调整归属的小区", "compound_area_moved_m2": "调整的小区面积（平方米）",
+    "land_moved_m2": "调整的小区外用地（平方米）", "households_moved": "调整户数",
+    "outside_range_before": "户数超出范围的网格（调整前）",
+    "outside_range_after": "户数超出范围的网格（调整后）",
+}
