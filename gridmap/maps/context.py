@@ -76,6 +76,7 @@ class Context:
     def build(cls, classification: Classification, *, buildings, microgrids, organisation,
               communities, stations, members, workers, gcj02, building_id, households,
               section_grids, reach=None, walk_m: float | None = None) -> Context:
+        """Pages and layers from the run's frames (see :func:`gridmap.maps.make_maps` for each)."""
         walk_m = settings.WALK_M if walk_m is None else walk_m
         comps = classification.compounds
         grids = classification.grids

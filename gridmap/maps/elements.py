@@ -138,6 +138,8 @@ class Style:
 
 
 def new_map(bounds: np.ndarray | None, style: Style, title: str) -> folium.Map:
+    """A folium map fitted to ``bounds`` (west, south, east, north) with Leaflet, the page CSS and the
+    basemap inlined or linked, and none of folium's CDN assets."""
     m = folium.Map(tiles=None, prefer_canvas=True, zoom_start=13,
                    location=[37.85, 112.55] if bounds is None else
                    [round((bounds[1] + bounds[3]) / 2, DECIMALS), round((bounds[0] + bounds[2]) / 2, DECIMALS)])
@@ -190,6 +192,9 @@ def _style_js(body: str) -> JsCode:
 def add_geojson(m: folium.Map, layer: Layer, name: str, style: str, *, tooltip: list[str] | None = None,
                 popup: list[str] | None = None, show: bool = True, point_radius: float | None = None,
                 interactive: bool = True) -> folium.GeoJson:
+    """Draw ``layer`` on ``m``: a folium GeoJson styled by the JavaScript ``style`` (a function body of
+    ``p``, the feature's properties) whose features follow in bulk (:class:`LayerData`), with a
+    tooltip and a popup of the ``tooltip`` and ``popup`` fields that have a value somewhere."""
     options = {}
     if point_radius is not None:
         options["marker"] = folium.CircleMarker(radius=point_radius)
@@ -211,10 +216,12 @@ def add_geojson(m: folium.Map, layer: Layer, name: str, style: str, *, tooltip: 
 
 
 def situation_js(names: tuple[str, ...]) -> str:
+    """Colours of ``names`` as a JavaScript array, indexed by a layer's ``_s``; unknown last."""
     return json.dumps([vocab.SITUATION_COLOURS[s] for s in names] + [vocab.OTHER_COLOUR])
 
 
 def type_js(type_order: list[str]) -> tuple[str, str]:
+    """Outline colours and dash arrays of the compound types as JavaScript arrays, indexed by ``_t``."""
     styles = [vocab.TYPE_STYLES.get(t, vocab.OTHER_TYPE_STYLE) for t in type_order]
     return json.dumps([s[0] for s in styles]), json.dumps([s[1] for s in styles])
 
@@ -231,6 +238,7 @@ def render_page(m: folium.Map) -> str:
 
 
 def extent(*layers: Layer | None) -> np.ndarray | None:
+    """(west, south, east, north) of the layers' display geometries; None when all are empty."""
     geoms = [l.geoms for l in layers if l is not None and len(l)]
     if not geoms:
         return None

@@ -62,6 +62,7 @@ def bounds_by_id(ids: pd.Series, geoms: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def bounds_attr(b) -> str:
+    """Bounds as a ``data-b`` attribute: ``south,west,north,east`` to :data:`DECIMALS` places."""
     return ",".join(f"{v:.{DECIMALS}f}" for v in b)
 
 
@@ -145,6 +146,7 @@ def _unit_of(org_ids: pd.DataFrame | None, what: str, kinds: tuple[str, ...]) ->
 
 
 def worker_ids(workers: pd.DataFrame | None) -> pd.Series:
+    """Escaped grid worker ids (never names) per grid id, several joined with ``; ``."""
     if workers is None or not len(workers):
         return pd.Series(dtype=object)
     gid = find_field(workers, "grid_id")
@@ -158,6 +160,7 @@ def worker_ids(workers: pd.DataFrame | None) -> pd.Series:
 
 
 def households_of(layer: gpd.GeoDataFrame, explicit: str | None) -> pd.Series:
+    """A layer's households (the ``explicit`` column, else the recognised field) as escaped text."""
     name = explicit if explicit and explicit in layer.columns else None
     name = name or find_field(layer, "households", required=False, exclude=vocab.COMPUTED_COLUMNS)
     if name is None:
@@ -167,6 +170,7 @@ def households_of(layer: gpd.GeoDataFrame, explicit: str | None) -> pd.Series:
 
 
 def compound_layer(comps, comp_ids, types, type_order, page, org_ids, org, gcj02, households) -> Layer:
+    """Compounds: name, id, type, households, situation, grids and party organisation."""
     name_field = find_field(comps, "compound_name", required=False, exclude=vocab.COMPUTED_COLUMNS)
     names = stripped_text(comps[name_field]) if name_field else comp_ids
     names = names.fillna(comp_ids)
@@ -191,7 +195,7 @@ def compound_layer(comps, comp_ids, types, type_order, page, org_ids, org, gcj02
 
 
 def reach_columns(comps: gpd.GeoDataFrame, comp_ids: pd.Series, reach: pd.DataFrame, walk_m: float
-                   ) -> tuple[pd.Series, pd.Series, str | None]:
+                  ) -> tuple[pd.Series, pd.Series, str | None]:
     """Each compound's station distance as popup text ("320 米（沿道路）", "无法到达"), whether it is
     beyond ``walk_m``, and how the distances were measured; indexed like ``comps``."""
     if "station_distance_m" not in reach.columns:
@@ -225,6 +229,7 @@ def reach_columns(comps: gpd.GeoDataFrame, comp_ids: pd.Series, reach: pd.DataFr
 
 
 def grid_layer(grids, grid_ids, page, org_ids, org, worker_of_grid, gcj02) -> Layer:
+    """Grids: id, name, situation, households, number of compounds, worker id and party organisation."""
     name_field = find_field(grids, "grid_name", required=False, exclude=vocab.COMPUTED_COLUMNS)
     names = stripped_text(grids[name_field]) if name_field else pd.Series(None, index=grids.index, dtype=object)
     situation = grids["situation"].astype(str)
@@ -252,7 +257,8 @@ def grid_layer(grids, grid_ids, page, org_ids, org, worker_of_grid, gcj02) -> La
 
 
 def microgrid_layer(microgrids, grids, grid_page, page_of_grid, worker_of_grid, gcj02
-                     ) -> tuple[Layer, pd.Series]:
+                    ) -> tuple[Layer, pd.Series]:
+    """Micro-grids (id, grid, households, worker id), and the micro-grid of each building they list."""
     mg = microgrids[microgrids.geometry.notna() & ~microgrids.geometry.is_empty]
     mid_field = next((c for c in mg.columns if str(c).lower() in ("microgrid_id", "微网格编码", "微网格编号")), None)
     mids = stripped_text(mg[mid_field]) if mid_field else pd.Series([str(i + 1) for i in range(len(mg))], index=mg.index)
@@ -294,6 +300,8 @@ def _located_in(points_of: gpd.GeoDataFrame, polygons: gpd.GeoDataFrame, values:
 
 def building_layer(buildings, comps, comp_ids, comp_page, grids, grid_ids, grid_page, mg_of_building,
                    microgrids, org_ids, org, members, gcj02, building_id, households) -> Layer:
+    """Buildings: id, compound, households, party members (a count, never names), group, grid and
+    micro-grid; each on its compound's page, else its grid's."""
     b = buildings[buildings.geometry.notna() & ~buildings.geometry.is_empty]
     bid_field = find_field(b, "building_id", building_id if building_id in b.columns else None, required=False)
     bids = stripped_text(b[bid_field]) if bid_field else pd.Series([str(i + 1) for i in range(len(b))], index=b.index)
@@ -340,6 +348,7 @@ def building_layer(buildings, comps, comp_ids, comp_page, grids, grid_ids, grid_
 
 
 def station_layer(stations, grids, grid_page, metric, gcj02) -> Layer:
+    """Service stations (points, named), each on the page of the nearest grid within 1 km."""
     s = stations[stations.geometry.notna() & ~stations.geometry.is_empty]
     name_field = next((c for c in s.columns if str(c).lower() in ("name", "名称", "服务站名称", "station")), None)
     names = stripped_text(s[name_field]) if name_field else pd.Series("党群服务站", index=s.index)

@@ -24,6 +24,8 @@ REACH_STYLE = ("#e8000b", 5, "12 7")
 
 
 def index_page(ctx: Context, style: Style, *, has_proposal: bool) -> str:
+    """``index.html``: the whole area (grids grouped per page, compounds simplified), page outlines
+    that open the pages, and the figures beside the map."""
     comps = ctx.classification.compounds
     grids = ctx.classification.grids
     m = new_map(extent(ctx.compounds, ctx.grids), style, "总览 · gridmap")
@@ -110,6 +112,8 @@ def grids_by_page(ctx: Context, page_title: pd.Series, by_situation: bool = True
 
 
 def community_page(ctx: Context, page: Page, style: Style) -> str:
+    """A community's (or section's) page: its outline, grids, micro-grids, compounds, compounds
+    beyond walking distance of a station, buildings and stations, with the side panel."""
     comps = ctx.compounds.subset(page.key)
     grids = ctx.grids.subset(page.key)
     mgs = ctx.microgrids.subset(page.key) if ctx.microgrids is not None else None
