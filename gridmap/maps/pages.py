@@ -15,7 +15,7 @@ from gridmap.maps.context import Context, Page
 from gridmap.maps.elements import (LayerControl, PageGlue, Style, add_geojson, add_side, extent, new_map,
                                    render_page, situation_js, type_js)
 from gridmap.maps.layers import INDEX_SIMPLIFY, Layer, bounds_attr, bounds_by_id, stripped_text
-from gridmap.maps.panels import dot_svg, legend, line_svg, situation_counts, swatch
+from gridmap.maps.panels import dot_svg, legend, line_svg, page_link, situation_counts, swatch
 from gridmap.maps.safety import escape
 
 #: Outline of compounds beyond walking distance of every station: thicker than any type outline
@@ -37,7 +37,7 @@ def index_page(ctx: Context, style: Style, *, has_proposal: bool) -> str:
     comp_l = Layer("compounds", shapely.simplify(ctx.compounds.geoms, INDEX_SIMPLIFY, preserve_topology=True),
                    comp_props, ctx.compounds.page, labels={**ctx.compounds.labels, "p": "社区/片区"})
     o = ctx.outlines
-    links = pd.Series({k: f'<a href="{p.file}">{escape(p.title)}</a>' for k, p in ctx.pages.items()})
+    links = pd.Series({k: str(page_link(p.file, p.title)) for k, p in ctx.pages.items()})
     outline_l = Layer("outlines", o.geoms, pd.DataFrame({"n": o.props["k"].map(links).to_numpy()}),
                       o.page, labels={"n": "打开 open"})
     gcol = situation_js(vocab.GRID_SITUATIONS)

@@ -46,6 +46,11 @@ def swatch(colour: str, more: str = "") -> Markup:
     return templates().get_template("symbols.html").module.swatch(colour, more)
 
 
+def page_link(file: str, title: str) -> Markup:
+    """A link to another page (``title`` is text)."""
+    return templates().get_template("panels.html").module.page_link(file, title)
+
+
 def situation_counts(comp_sit: pd.Series, grid_sit: pd.Series) -> tuple[list[tuple], int, int]:
     """The rows of the table of situations (colour, label, compounds, grids: None where the
     situation is not one of compounds or grids) and the totals; situations neither has are left out."""
