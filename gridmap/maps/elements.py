@@ -9,8 +9,8 @@ hand branca plain text (:class:`RawHTML`), which is never compiled. Measured on 
 ``benchmarks/bench_maps.py`` (165 pages): with folium's GeoJsonTooltip and GeoJsonPopup the pages
 took 8,400 compilations (5.4 s); now 3,200 (3.1 s), each of a different source, so that a cache of
 compiled templates (formerly a process-wide patch of ``jinja2.Environment.from_string``) would not
-save anything; make_maps takes 19–20 s of CPU against 21.5–22 s before. No global of jinja2, branca
-or folium is changed.
+save anything; make_maps takes a median 22.4 s of CPU against 25.2 s before (5 runs each, 2 shared
+cores). No global of jinja2, branca or folium is changed.
 """
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ def _community_side(ctx: Context, page: Page, comps: Layer, grids: Layer, blds: 
     # Layer fields are escaped already: Markup, so that the template does not escape them again.
     name_of = {c: _markup(n) for c, n in zip(comps.ids, comps.props["n"])} if comps.ids is not None else {}
     c_box = bounds_by_id(comps.ids, comps.geoms) if comps.ids is not None else {}
-    c_bounds = {k: bounds_attr(b) for k, b in c_box.items()}
+    c_bounds = {k: _bounds(b) for k, b in c_box.items()}
     far_rows = []
     if far is not None:
         text_of = {c: _markup(r) for c, r in zip(comps.ids, comps.props["r"])}
@@ -213,7 +213,7 @@ def _community_side(ctx: Context, page: Page, comps: Layer, grids: Layer, blds: 
     for gid, label, cids in zip(grids.ids, grids.props["n"].fillna(grids.props["i"]), g_frame["compound_ids"].fillna("")):
         inner = [c for c in str(cids).split(settings.LIST_SEP) if c in name_of]
         b = g_bounds.get(gid)
-        grid_rows.append((_markup(label), None if b is None else bounds_attr(b), len(inner),
+        grid_rows.append((_markup(label), None if b is None else _bounds(b), len(inner),
                           [(name_of.get(c), c_bounds[c]) for c in inner if c in c_bounds]))
     return render("side_community.html", title=page.title, n_compounds=len(comps), n_grids=len(grids),
                   households=int(hh.sum()) if hh.notna().any() else None,
@@ -223,16 +223,22 @@ def _community_side(ctx: Context, page: Page, comps: Layer, grids: Layer, blds: 
                   tree=tree, grids=grid_rows)
 
 
+def _bounds(b) -> Markup:
+    """A ``data-b`` value (digits, dots and commas: nothing to escape)."""
+    return Markup(bounds_attr(b))
+
+
 def _markup(value) -> Markup | None:
     """A layer field (escaped when the layer was built) as HTML. (Not through ``Series.map``,
     which would turn Markup back into str, and None into NaN.)"""
     return None if value is None else Markup(value)
 
 
-def _org_tree(ctx: Context, page: Page, c_bounds: dict, g_bounds: dict, b_bounds: dict) -> list[dict]:
-    """The units that cover this page's compounds, grids or buildings, and their ancestors, as
-    nested nodes (name, extra, kids, bounds, open) for the side panel's tree; each unit's bounds
-    are its area (its own features and its descendants')."""
+def _org_tree(ctx: Context, page: Page, c_bounds: dict, g_bounds: dict, b_bounds: dict) -> list[tuple]:
+    """The units that cover this page's compounds, grids or buildings, and their ancestors, for the
+    side panel's tree, depth first: ("open" | "leaf", name, bounds, extra, open) per unit and
+    ("close", …) after the units under an open one; a unit's bounds are its area (its own
+    features and its descendants')."""
     units = ctx.org
     lookup = {"compound": c_bounds, "grid": g_bounds, "building": b_bounds}
     found = [(u, lookup[w].get(i)) for u, w, i in ctx.org_rows(page)]
@@ -277,8 +283,17 @@ def _org_tree(ctx: Context, page: Page, c_bounds: dict, g_bounds: dict, b_bounds
         if parts:
             a = np.array(parts)
             box = np.array([a[:, 0].min(), a[:, 1].min(), a[:, 2].max(), a[:, 3].max()])
-        return {"name": name, "extra": " · ".join(extra), "kids": kids, "box": box,
-                "bounds": None if box is None else bounds_attr(box),
+            return {"name": name, "extra": " · ".join(extra), "kids": kids, "box": box,
                 "open": kind in ("committee", "general_branch")}
 
-    return [node(u, frozenset({u})) for u in children.get(None, [])]
+    def events(n: dict):
+        row = (n["name"], None if n["box"] is None else _bounds(n["box"]), n["extra"], n["open"])
+        if not n["kids"]:
+            yield ("leaf", *row)
+            return
+        yield ("open", *row)
+        for kid in n["kids"]:
+            yield from events(kid)
+        yield ("close", None, None, None, None)
+
+    return [e for u in children.get(None, []) for e in events(node(u, frozenset({u})))]
