@@ -177,3 +177,20 @@ def kind_label(code) -> str:
 def status_label(code) -> str:
     """The Chinese label of a proposal status (case-insensitive); an unknown one as it is."""
     return STATUS_LABELS.get(str(code).lower(), str(code))
+
+
+# ------------------------------------------------------------------ the report
+
+#: The alignment figures of a run's report (``gridmap.align`` summary keys), as the report and its
+#: workbook name them.
+ALIGNMENT_LABELS: dict[str, str] = {
+    "straddling_before": "跨网格小区（调整前）", "straddling_after": "跨网格小区（调整后）",
+    "grids_before": "网格数（调整前）", "grids_after": "网格数（调整后）", "grids_kept": "未变网格",
+    "grids_changed": "调整网格", "grids_new": "新增网格", "grids_removed": "撤销网格",
+    "compounds_moved": "调整归属的小区", "compound_area_moved_m2": "调整的小区面积（平方米）",
+    "land_moved_m2": "调整的用地（平方米，含小区）", "households_moved": "调整户数",
+    "outside_range_before": "户数超出范围的网格（调整前）",
+    "outside_range_after": "户数超出范围的网格（调整后）",
+    "changes_rows": "调整清单（块）", "unresolved": "未能拉平对齐的小区",
+    "crosses_community": "其中跨社区的小区",
+}
