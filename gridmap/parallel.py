@@ -1,0 +1,216 @@
+"""Work community by community, in parallel: in this process, a local process pool, or on Dask.
+
+A stage that works per community (organisation, micro-grids, pages, office folders) prepares each
+community's slice once on the driver and hands a :class:`Runner` a function and the slices;
+:meth:`Runner.map` returns the results in the order given, whichever process ran them. Three ways,
+the same tasks and the same results:
+
+- one process (``processes=1``): the tasks run here, one after the other;
+- a local pool (the default): a ``concurrent.futures.ProcessPoolExecutor`` of
+  ``settings.PROCESSES`` processes (the machine's cores when None), started from a fork server
+  that imported gridmap once;
+- a Dask client (``gridmap run --workers N`` or ``--scheduler``): the tasks go to its workers.
+
+Slices are made lazily and at most a few per process are in flight, so the driver never holds
+every community's slice at once. Each task's seconds (wall and CPU, measured where it ran) are kept
+in :attr:`Runner.timings` for the benchmarks' simulated cluster (``benchmarks/bench_run.py``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+
+from gridmap import settings
+from gridmap.errors import GridmapError
+
+log = logging.getLogger(__name__)
+
+#: Modules the pool's fork server imports once, so that each process starts with them loaded.
+PRELOAD: tuple[str, ...] = ("gridmap.pipeline",)
+#: Tasks in flight per process: enough to keep every process busy, few enough to bound memory.
+IN_FLIGHT: int = 3
+
+
+def cores() -> int:
+    """The processor cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def timed(fn: Callable, arg) -> tuple[object, float, float]:
+    """``fn(arg)`` with the wall and CPU seconds it took here."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = fn(arg)
+    return value, time.perf_counter() - wall, time.process_time() - cpu
+
+
+class Runner:
+    """Runs a stage's per-community tasks here, in a local process pool, or on a Dask client.
+
+    Parameters
+    ----------
+    processes : int, optional
+        Size of the local pool; ``settings.PROCESSES`` when None (the cores when that is None too).
+        1 runs every task in this process. Ignored with a ``client``.
+    client : distributed.Client, optional
+        Run the tasks on its workers instead.
+    """
+
+    def __init__(self, processes: int | None = None, client=None):
+        self.client = client
+        if processes is None:
+            processes = settings.PROCESSES
+        self.processes = max(1, int(processes if processes is not None else cores()))
+        self.timings: dict[str, list[tuple[str, float, float]]] = {}
+        self._pool: cf.ProcessPoolExecutor | None = None
+
+    @property
+    def workers(self) -> int:
+        """How many tasks run at once."""
+        if self.client is not None:
+            return max(1, len(self.client.scheduler_info().get("workers", {})))
+        return self.processes
+
+    @property
+    def parallel(self) -> bool:
+        return self.client is not None or self.processes > 1
+
+    def map(self, fn: Callable, items: Iterable, *, stage: str, keys: Sequence[str] | None = None,
+            total: int | None = None, progress: Callable[[int, int], None] | None = None) -> list:
+        """``[fn(item) for item in items]``, in parallel where the runner can.
+
+        Parameters
+        ----------
+        fn : callable
+            A module-level function (it is pickled by name for other processes).
+        items : iterable
+            One argument per task, made as they are needed (a generator bounds the driver's memory).
+        stage : str
+            The stage's name, for :attr:`timings` and for messages.
+        keys : sequence of str, optional
+            A name per task (its community), for :attr:`timings` and for the error of a failed task.
+        total : int, optional
+            The number of items, for ``progress`` (``len(items)`` when it has one).
+        progress : callable, optional
+            Called with (tasks done, total) as each task ends.
+        """
+        if total is None:
+            total = len(items) if hasattr(items, "__len__") else 0
+        keys = list(keys) if keys is not None else None
+        times = self.timings.setdefault(stage, [])
+        results: dict[int, object] = {}
+
+        def done(i: int, outcome) -> None:
+            value, wall, cpu = outcome
+            results[i] = value
+            times.append((keys[i] if keys else str(i), round(wall, 4), round(cpu, 4)))
+            if progress:
+                progress(len(results), total)
+
+        if self.client is not None:
+            self._dask(fn, items, done, stage, keys)
+        elif self.processes > 1:
+            self._local(fn, items, done, stage, keys)
+        else:
+            for i, item in enumerate(items):
+                done(i, timed(fn, item))
+        return [results[i] for i in range(len(results))]
+
+    def _local(self, fn, items, done, stage, keys) -> None:
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(list(PRELOAD))
+            self._pool = cf.ProcessPoolExecutor(self.processes, mp_context=context)
+        pending: dict[cf.Future, int] = {}
+        source = enumerate(items)
+        try:
+            for i, item in source:
+                pending[self._pool.submit(timed, fn, item)] = i
+                while len(pending) >= self.processes * IN_FLIGHT:
+                    self._collect(pending, done, stage, keys, cf.FIRST_COMPLETED)
+            while pending:
+                self._collect(pending, done, stage, keys, cf.FIRST_COMPLETED)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+    @staticmethod
+    def _collect(pending: dict, done, stage, keys, when) -> None:
+        finished, _ = cf.wait(list(pending), return_when=when)
+        for future in finished:
+            i = pending.pop(future)
+            try:
+                outcome = future.result()
+            except Exception as exc:
+                raise _failed(exc, stage, keys, i) from exc
+            done(i, outcome)
+
+    def _dask(self, fn, items, done, stage, keys) -> None:
+        from distributed import as_completed
+
+        run = uuid.uuid4().hex[:8]
+        window = self.workers * IN_FLIGHT
+        index: dict[str, int] = {}
+        queue = as_completed()
+        source = enumerate(items)
+        in_flight = 0
+        try:
+            for i, item in source:
+                future = self.client.submit(timed, fn, item, key=f"{stage}-{i}-{run}", pure=False, retries=1)
+                index[future.key] = i
+                queue.add(future)
+                in_flight += 1
+                while in_flight >= window:
+                    self._dask_one(queue, index, done, stage, keys)
+                    in_flight -= 1
+            while in_flight:
+                self._dask_one(queue, index, done, stage, keys)
+                in_flight -= 1
+        except BaseException:
+            for future in list(queue.futures):
+                future.cancel()
+            raise
+
+    @staticmethod
+    def _dask_one(queue, index, done, stage, keys) -> None:
+        future = next(queue)
+        i = index.pop(future.key)
+        try:
+            outcome = future.result()
+        except Exception as exc:  # the task's own error, or KilledWorker when its worker died twice
+            raise _failed(exc, stage, keys, i) from exc
+        future.release()
+        done(i, outcome)
+
+    def close(self) -> None:
+        """Stop the local pool (a Dask client is closed by whoever opened it)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _failed(exc: Exception, stage: str, keys, i: int) -> Exception:
+    """A failed task's error (from another process), naming its community; gridmap's own errors
+    pass as they are."""
+    if isinstance(exc, GridmapError):
+        return exc
+    where = f" of {keys[i]}" if keys else ""
+    return GridmapError(f"The {stage} task{where} failed ({type(exc).__name__}: {exc}).")
+
+
+__all__ = ["IN_FLIGHT", "PRELOAD", "Runner", "cores", "timed"]
