@@ -17,8 +17,8 @@ from gridmap.classify import Classification
 from gridmap.errors import GridmapError
 from gridmap.io import find_field
 from gridmap.maps.layers import (INDEX_SIMPLIFY, UNASSIGNED, Layer, building_layer, compound_layer,
-                                 display_geometries, grid_layer, microgrid_layer, reach_columns, station_layer,
-                                 stripped_text, worker_ids)
+                                 display_geometries, grid_layer, microgrid_layer, positions_by_page, reach_columns,
+                                 station_layer, stripped_text, worker_ids)
 
 #: Most grids on one map section when the data has no communities (issue 5: "a few dozen").
 SECTION_GRIDS: int = 40
@@ -32,6 +32,30 @@ class Page:
     file: str
     title: str
     kind: str  # "community", "section" or "unassigned"
+
+
+@dataclass
+class PageData:
+    """What one community (or section) page draws: its share of every layer and of the organisation,
+    cut from the :class:`Context` in one pass for all pages (:meth:`Context.page_data`). It holds
+    nothing of other pages, so that a page can be drawn in another process."""
+
+    page: Page
+    compounds: Layer
+    grids: Layer
+    microgrids: Layer | None
+    buildings: Layer | None
+    stations: Layer | None
+    outline: Layer
+    reach: Layer | None  # the page's compounds beyond walk_m of every station
+    compound_situations: np.ndarray  # situation code per compound of the page
+    grid_situations: np.ndarray
+    grid_compound_ids: np.ndarray  # compound_ids (LIST_SEP-joined) per grid of the page
+    org: dict | None  # the units covering the page and their ancestors, in the table's order
+    org_rows: list[tuple[str, str, str]]  # (unit_id, what, id) of the page's features
+    type_order: list[str]
+    walk_m: float
+    reach_measured: str | None
 
 
 @dataclass
@@ -68,9 +92,45 @@ class Context:
                 page_of = page_of[~page_of.index.duplicated()]
                 rows = ids.what == what
                 where[rows] = ids.id[rows].map(page_of)
-            self._org_by_page = {k: list(zip(g.unit_id, g.what, g.id))
-                                 for k, g in ids.assign(_page=where).dropna(subset=["_page"]).groupby("_page")}
+            # Object arrays: iterating pandas' (Arrow) string columns row by row is slow.
+            on = where.to_numpy(dtype=object)
+            rows = list(zip(ids.unit_id.to_numpy(dtype=object).tolist(), ids.what.to_numpy(dtype=object).tolist(),
+                            ids.id.to_numpy(dtype=object).tolist()))
+            self._org_by_page = {k: [rows[i] for i in at.tolist()]
+                                 for k, at in positions_by_page(np.where(pd.isna(on), None, on)).items()}
         return self._org_by_page.get(page.key, [])
+
+    def page_data(self):
+        """A :class:`PageData` per page, in page order: each layer is cut by one sort for all
+        pages, and a page's units are its own and their ancestors (not the area's)."""
+        empty = np.empty(0, dtype=np.int64)
+        cut = {name: positions_by_page(layer.page) if layer is not None else {}
+               for name, layer in (("compounds", self.compounds), ("grids", self.grids),
+                                   ("microgrids", self.microgrids), ("buildings", self.buildings),
+                                   ("stations", self.stations), ("outlines", self.outlines), ("reach", self.reach))}
+        c_sit = self.classification.compounds["situation"].to_numpy()
+        g_sit = self.classification.grids["situation"].to_numpy()
+        g_cids = self.classification.grids["compound_ids"].fillna("").to_numpy(dtype=object)
+        position = {u: k for k, u in enumerate(self.org)} if self.org is not None else {}
+        for key, page in self.pages.items():
+            def take(name, layer):
+                return None if layer is None else layer.take(cut[name].get(key, empty))
+
+            c_rows, g_rows = cut["compounds"].get(key, empty), cut["grids"].get(key, empty)
+            rows, units = [], None
+            if self.org is not None:
+                rows = self.org_rows(page)
+                keep: set[str] = set()
+                for unit in dict.fromkeys(u for u, _, _ in rows):
+                    while unit is not None and unit in self.org and unit not in keep:
+                        keep.add(unit)
+                        unit = self.org[unit]["parent_id"]
+                units = {u: self.org[u] for u in sorted(keep, key=position.__getitem__)}
+            yield PageData(page, take("compounds", self.compounds), take("grids", self.grids),
+                           take("microgrids", self.microgrids), take("buildings", self.buildings),
+                           take("stations", self.stations), take("outlines", self.outlines),
+                           take("reach", self.reach), c_sit[c_rows], g_sit[g_rows], g_cids[g_rows], units, rows,
+                           self.type_order, self.walk_m, self.reach_measured)
 
     @classmethod
     def build(cls, classification: Classification, *, buildings, microgrids, organisation,

@@ -22,7 +22,7 @@ from gridmap.errors import GridmapError
 from gridmap.gcj02 import shift_geometries
 from gridmap.io import find_field, id_strings
 from gridmap.io.fields import looks_like_names
-from gridmap.maps.safety import escape, escape_series
+from gridmap.maps.safety import escape, escape_series, escape_text
 from gridmap.org.programme import property_status
 
 #: Decimal places kept in page coordinates: 6 is about 0.1 m.
@@ -89,9 +89,14 @@ class Layer:
             self.clean = True
 
     def subset(self, key: str) -> Layer:
-        mask = self.page == key
-        return Layer(self.name, self.geoms[mask], self.props[mask], self.page[mask],
-                     None if self.ids is None else self.ids[mask], self.labels, clean=True)
+        """The rows on page ``key`` (a pass over every row: :meth:`take` with :func:`positions_by_page`
+        for every page at once)."""
+        return self.take(np.flatnonzero(self.page == key))
+
+    def take(self, rows: np.ndarray) -> Layer:
+        """The rows at positions ``rows`` (increasing: the layer's order is kept)."""
+        return Layer(self.name, self.geoms[rows], self.props.iloc[rows], self.page[rows],
+                     None if self.ids is None else self.ids.iloc[rows], self.labels, clean=True)
 
     def __len__(self) -> int:
         return len(self.geoms)
@@ -130,6 +135,14 @@ class Layer:
         return keep, [escape(self.labels.get(f, f)) for f in keep]
 
 
+def positions_by_page(page: np.ndarray) -> dict[str, np.ndarray]:
+    """The positions of each page's rows, in increasing order: one sort for every page."""
+    codes, keys = pd.factorize(pd.Series(page, dtype=object), use_na_sentinel=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
+    return {key: order[bounds[i]:bounds[i + 1]] for i, key in enumerate(keys)}
+
+
 def stripped_text(values: pd.Series) -> pd.Series:
     """Ids and names as stripped text; empty strings and NaN become None."""
     out = id_strings(values)
@@ -144,7 +157,7 @@ def _unit_of(org_ids: pd.DataFrame | None, what: str, kinds: tuple[str, ...]) ->
     rows = rows.sort_values(["id", "size"]).drop_duplicates("id")
     label = np.where(rows.kind == "central_household", vocab.KIND_LABELS["central_household"],
                      rows["name"].fillna(rows.kind.map(vocab.KIND_LABELS)))
-    return pd.Series(label, index=rows.id.to_numpy()).map(escape)
+    return escape_text(pd.Series(label, index=rows.id.to_numpy()))
 
 
 def worker_ids(workers: pd.DataFrame | None) -> pd.Series:
@@ -179,8 +192,8 @@ def compound_layer(comps, comp_ids, types, type_order, page, org_ids, org, gcj02
     situation = comps["situation"].astype(str)
     sit_index = {s: i for i, s in enumerate(vocab.COMPOUND_SITUATIONS)}
     props = pd.DataFrame({
-        "n": names.map(escape),
-        "i": comp_ids.map(escape),
+        "n": escape_text(names),
+        "i": escape_text(comp_ids),
         "t": types.map(escape),
         "h": households_of(comps, households).to_numpy(),
         "s": situation.map(vocab.SITUATION_LABELS).fillna(situation).map(escape),
@@ -250,8 +263,8 @@ def grid_layer(grids, grid_ids, page, org_ids, org, worker_of_grid, gcj02) -> La
                        and not looks_like_names(grids[c])), None)  # names are never shown
         worker = stripped_text(grids[wfield]).map(escape) if wfield else pd.Series(None, index=grids.index, dtype=object)
     props = pd.DataFrame({
-        "i": grid_ids.map(escape),
-        "n": names.map(escape),
+        "i": escape_text(grid_ids),
+        "n": escape_text(names),
         "s": situation.map(vocab.SITUATION_LABELS).fillna(situation).map(escape),
         "h": households_of(grids, None).to_numpy(),
         "c": n_comps.astype(str),
@@ -280,8 +293,8 @@ def microgrid_layer(microgrids, grids, grid_page, page_of_grid, worker_of_grid, 
     wfield = next((c for c in mg.columns if str(c).lower() in ("worker", *WORKER_FIELDS)
                    and not looks_like_names(mg[c])), None)  # names are never shown
     props = pd.DataFrame({
-        "i": mids.map(escape),
-        "g": gids.map(escape),
+        "i": escape_text(mids),
+        "g": escape_text(gids),
         "h": households_of(mg, None).to_numpy(),
         "w": stripped_text(mg[wfield]).map(escape) if wfield else gids.map(worker_of_grid),
     }, index=mg.index)
@@ -344,13 +357,13 @@ def building_layer(buildings, comps, comp_ids, comp_page, grids, grid_ids, grid_
     else:
         mg = pd.Series(None, index=b.index, dtype=object)
     props = pd.DataFrame({
-        "i": bids.map(escape),
-        "c": in_comp.map(name_of_comp).map(escape),
+        "i": escape_text(bids),
+        "c": escape_text(in_comp.map(name_of_comp)),
         "h": households_of(b, households).to_numpy(),
         "p": party.to_numpy(),
         "gr": bids.map(_unit_of(org_ids, "building", ("group", "central_household"))).to_numpy(),
-        "g": in_grid.map(escape).to_numpy(),
-        "m": mg.map(escape).to_numpy(),
+        "g": escape_text(in_grid).to_numpy(),
+        "m": escape_text(mg).to_numpy(),
     }, index=b.index)
     labels = {"i": "楼栋", "c": "小区", "h": "户数", "p": "党员数", "gr": "党小组", "g": "网格", "m": "微网格"}
     return Layer("buildings", display_geometries(b, gcj02=gcj02), props, page.to_numpy(dtype=object),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,11 +18,12 @@ from gridmap import settings
 from gridmap.classify import Classification
 from gridmap.errors import GridmapError
 from gridmap.io import warn_if_far_apart, write_text
-from gridmap.maps.context import SECTION_GRIDS, Context
+from gridmap.maps.context import SECTION_GRIDS, Context, PageData
 from gridmap.maps.elements import Style
 from gridmap.maps.pages import community_page, index_page
 from gridmap.maps.proposal import proposal_page
 from gridmap.maps.safety import assert_offline
+from gridmap.parallel import Runner
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,8 @@ def make_maps(
     section_grids: int = SECTION_GRIDS,
     reach: pd.DataFrame | None = None,
     walk_m: float | None = None,
+    runner: Runner | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Write ``index.html``, one page per community (or section) and ``proposal.html``.
 
@@ -90,6 +96,13 @@ def make_maps(
         The walking distance (m) ``reach`` was judged with; default
         :data:`gridmap.settings.WALK_M`. ``served`` decides which compounds are beyond it; without
         that column, a distance above ``walk_m`` does.
+    runner : Runner, optional
+        Where the community pages are drawn (:class:`gridmap.parallel.Runner`: a process pool or a
+        Dask cluster); by default one after the other in this process. Each page gets its own share
+        of the layers (:meth:`Context.page_data`); the overview and the proposal are drawn here
+        meanwhile.
+    progress : callable, optional
+        Called with (community pages written, pages in all) as each is written.
 
     Returns
     -------
@@ -124,13 +137,47 @@ def make_maps(
                         households=households, section_grids=section_grids, reach=reach,
                         walk_m=settings.WALK_M if walk_m is None else float(walk_m))
     style = Style(basemap, tianditu_key, attribution or _guess_attribution(classification, buildings))
-    written = [_write(out / "index.html", index_page(ctx, style, has_proposal=proposal is not None))]
-    for page in ctx.pages.values():
-        written.append(_write(out / page.file, community_page(ctx, page, style)))
-    if proposal is not None:
-        written.append(_write(out / "proposal.html", proposal_page(ctx, proposal, style)))
+    runner = runner or Runner(processes=1)
+    keys = list(ctx.pages)
+    stop = threading.Event()
+
+    def tasks():
+        for data in ctx.page_data():
+            if stop.is_set():  # the overview failed: no more pages
+                return
+            yield data, style, str(out / data.page.file)
+
+    def community_pages() -> list[Path]:
+        return runner.map(write_page, tasks(), stage="maps", keys=keys, total=len(keys), progress=progress)
+
+    def whole_area() -> list[Path]:
+        pages = [_write(out / "index.html", index_page(ctx, style, has_proposal=proposal is not None))]
+        if proposal is not None:
+            pages.append(_write(out / "proposal.html", proposal_page(ctx, proposal, style)))
+        return pages
+
+    if runner.parallel:  # the community pages elsewhere, the overview and the proposal here meanwhile
+        thread = ThreadPoolExecutor(1, thread_name_prefix="gridmap-pages")
+        drawn = thread.submit(community_pages)
+        try:
+            area = whole_area()
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            thread.shutdown(wait=False)
+        written = [area[0], *drawn.result(), *area[1:]]
+    else:
+        area = whole_area()
+        written = [area[0], *community_pages(), *area[1:]]
     log.info("wrote %d map pages in %s", len(written), out)
     return written
+
+
+def write_page(task: tuple[PageData, Style, str]) -> Path:
+    """Draw and write one community page: ``(page data, style, path)``, in whichever process."""
+    data, style, path = task
+    return _write(Path(path), community_page(data, style))
 
 
 def _write(path: Path, page: str) -> Path:

@@ -11,7 +11,7 @@ from markupsafe import Markup
 from gridmap import settings, vocab
 from gridmap.io import find_field
 from gridmap.maps.assets import render
-from gridmap.maps.context import Context, Page
+from gridmap.maps.context import Context, PageData
 from gridmap.maps.elements import (LayerControl, PageGlue, Style, add_geojson, add_side, extent, new_map,
                                    render_page, situation_js, type_js)
 from gridmap.maps.layers import INDEX_SIMPLIFY, Layer, bounds_attr, bounds_by_id, stripped_text
@@ -112,19 +112,17 @@ def grids_by_page(ctx: Context, page_title: pd.Series, by_situation: bool = True
 # ------------------------------------------------------------------ a community page
 
 
-def community_page(ctx: Context, page: Page, style: Style) -> str:
+def community_page(data: PageData, style: Style) -> str:
     """A community's (or section's) page: its outline, grids, micro-grids, compounds, compounds
-    beyond walking distance of a station, buildings and stations, with the side panel."""
-    comps = ctx.compounds.subset(page.key)
-    grids = ctx.grids.subset(page.key)
-    mgs = ctx.microgrids.subset(page.key) if ctx.microgrids is not None else None
-    blds = ctx.buildings.subset(page.key) if ctx.buildings is not None else None
-    stns = ctx.stations.subset(page.key) if ctx.stations is not None else None
-    outline = ctx.outlines.subset(page.key)
+    beyond walking distance of a station, buildings and stations, with the side panel.
+
+    ``data`` is the page's share of the :class:`Context` (:meth:`Context.page_data`)."""
+    page, comps, grids, mgs = data.page, data.compounds, data.grids, data.microgrids
+    blds, stns, outline = data.buildings, data.stations, data.outline
     m = new_map(extent(comps, grids, mgs, blds), style, f"{page.title} · gridmap")
     gcol = situation_js(vocab.GRID_SITUATIONS)
     ccol = situation_js(vocab.COMPOUND_SITUATIONS)
-    tcol, tdash = type_js(ctx.type_order)
+    tcol, tdash = type_js(data.type_order)
     layers: dict[str, str] = {}
     extra = []
     if page.kind == "community" and len(outline):
@@ -151,12 +149,12 @@ def community_page(ctx: Context, page: Page, style: Style) -> str:
                                           f"weight: 2.5, color: t >= 0 ? {tcol}[t] : '#333', "
                                           f"dashArray: t >= 0 ? {tdash}[t] : null}};",
                                           tooltip=["n", "s", "r"], popup=["n", "i", "t", "h", "s", "g", "b", "pm", "rp", "r"]).get_name()
-    far = ctx.reach.subset(page.key) if ctx.reach is not None else None
+    far = data.reach
     if far is not None and len(far):
         # Drawn over the compounds' fill and under the buildings; not clickable, so that a click
         # still opens the compound's popup.
-        layers["reach"] = _reach_overlay(m, far, ctx.walk_m, weight=REACH_STYLE[1])
-        extra.append((line_svg(REACH_STYLE[0], REACH_STYLE[1], REACH_STYLE[2]), _reach_title(ctx.walk_m)))
+        layers["reach"] = _reach_overlay(m, far, data.walk_m, weight=REACH_STYLE[1])
+        extra.append((line_svg(REACH_STYLE[0], REACH_STYLE[1], REACH_STYLE[2]), _reach_title(data.walk_m)))
     if blds is not None and len(blds):
         layers["buildings"] = add_geojson(m, blds, "楼栋 buildings",
                                           "return {color: '#444', weight: 1, fill: true, fillColor: '#fdd49e', fillOpacity: 0.9};",
@@ -170,9 +168,9 @@ def community_page(ctx: Context, page: Page, style: Style) -> str:
         extra.append((dot_svg("#c00000", 5), "党群服务站"))
     LayerControl().add_to(m)
     m.add_child(PageGlue(m.get_name(), layers, search="compounds" if len(comps) else None,
-                         legend=legend(ctx, extra, compounds=comps),
+                         legend=legend(data, extra, compounds=comps),
                          attribution=escape(style.attribution) if style.attribution else None))
-    add_side(m, _community_side(ctx, page, comps, grids, blds, far))
+    add_side(m, _community_side(data))
     return render_page(m)
 
 
@@ -187,15 +185,13 @@ def _reach_overlay(m: folium.Map, layer: Layer, walk_m: float, weight: float) ->
                        f"fill: false}};", interactive=False).get_name()
 
 
-def _reach_note(ctx: Context, count: int) -> tuple:
+def _reach_note(ctx: Context | PageData, count: int) -> tuple:
     """What the side panel says about service stations: walking distance, count beyond it, how measured."""
     return ctx.walk_m, count, ctx.reach_measured
 
 
-def _community_side(ctx: Context, page: Page, comps: Layer, grids: Layer, blds: Layer | None,
-                    far: Layer | None = None) -> str:
-    c_sit = ctx.classification.compounds["situation"].to_numpy()[ctx.compounds.page == page.key]
-    g_sit = ctx.classification.grids["situation"].to_numpy()[ctx.grids.page == page.key]
+def _community_side(data: PageData) -> str:
+    page, comps, grids, blds, far = data.page, data.compounds, data.grids, data.buildings, data.reach
     hh = pd.to_numeric(comps.props["h"], errors="coerce")
     # Layer fields are escaped already: Markup, so that the template does not escape them again.
     name_of = {c: _markup(n) for c, n in zip(comps.ids, comps.props["n"])} if comps.ids is not None else {}
@@ -207,11 +203,10 @@ def _community_side(ctx: Context, page: Page, comps: Layer, grids: Layer, blds: 
         far_rows = [(name_of.get(c), c_bounds[c], text_of.get(c)) for c in far.ids if c in c_bounds]
     g_bounds = bounds_by_id(grids.ids, grids.geoms) if grids.ids is not None else {}
     b_bounds = bounds_by_id(blds.ids, blds.geoms) if blds is not None and blds.ids is not None else {}
-    tree = _org_tree(ctx, page, c_box, g_bounds, b_bounds) if ctx.org is not None else []
+    tree = _org_tree(data.org, data.org_rows, c_box, g_bounds, b_bounds) if data.org is not None else []
     # Grids with their compounds: a way round the map that needs no organisation table.
-    g_frame = ctx.classification.grids[ctx.grids.page == page.key]
     grid_rows = []
-    for gid, label, cids in zip(grids.ids, grids.props["n"].fillna(grids.props["i"]), g_frame["compound_ids"].fillna("")):
+    for gid, label, cids in zip(grids.ids, grids.props["n"].fillna(grids.props["i"]), data.grid_compound_ids):
         inner = [c for c in str(cids).split(settings.LIST_SEP) if c in name_of]
         b = g_bounds.get(gid)
         grid_rows.append((_markup(label), None if b is None else _bounds(b), len(inner),
@@ -219,8 +214,8 @@ def _community_side(ctx: Context, page: Page, comps: Layer, grids: Layer, blds: 
     return render("side_community.html", title=page.title, n_compounds=len(comps), n_grids=len(grids),
                   households=int(hh.sum()) if hh.notna().any() else None,
                   n_buildings=len(blds) if blds is not None else 0,
-                  counts=situation_counts(pd.Series(c_sit), pd.Series(g_sit)),
-                  reach=_reach_note(ctx, len(far)) if far is not None else None, far=far_rows,
+                  counts=situation_counts(pd.Series(data.compound_situations), pd.Series(data.grid_situations)),
+                  reach=_reach_note(data, len(far)) if far is not None else None, far=far_rows,
                   tree=tree, grids=grid_rows)
 
 
@@ -235,21 +230,22 @@ def _markup(value) -> Markup | None:
     return None if value is None else Markup(value)
 
 
-def _org_tree(ctx: Context, page: Page, c_bounds: dict, g_bounds: dict, b_bounds: dict) -> list[tuple]:
+def _org_tree(units: dict, org_rows: list[tuple[str, str, str]], c_bounds: dict, g_bounds: dict,
+              b_bounds: dict) -> list[tuple]:
     """The units that cover this page's compounds, grids or buildings, and their ancestors, for the
     side panel's tree, depth first: ("open" | "leaf", name, bounds, extra, open) per unit and
     ("close", …) after the units under an open one; a unit's bounds are its area (its own
-    features and its descendants')."""
-    units = ctx.org
+    features and its descendants'). ``units`` holds (at least) those units, in the table's order;
+    ``org_rows`` are the page's (unit_id, what, id)."""
     lookup = {"compound": c_bounds, "grid": g_bounds, "building": b_bounds}
-    found = [(u, lookup[w].get(i)) for u, w, i in ctx.org_rows(page)]
+    found = [(u, lookup[w].get(i)) for u, w, i in org_rows]
     found = [(u, b) for u, b in found if b is not None]
     if not found:
         return []
     stacked = pd.DataFrame([b for _, b in found], columns=["s", "w", "n", "e"])
     stacked["u"] = [u for u, _ in found]
     agg = stacked.groupby("u").agg(s=("s", "min"), w=("w", "min"), n=("n", "max"), e=("e", "max"))
-    own = {u: v for u, v in zip(agg.index, agg.to_numpy())}
+    own = dict(zip(agg.index, map(tuple, agg.to_numpy().tolist())))
     keep: dict[str, None] = {}
     for unit in own:
         seen = set()
@@ -278,13 +274,15 @@ def _org_tree(ctx: Context, page: Page, c_bounds: dict, g_bounds: dict, b_bounds
         if row.get("members") is not None and not pd.isna(row.get("members")):
             extra.append(f"{int(row['members'])} 名党员")
         kids = [node(c, path | {c}) for c in children.get(unit, []) if c not in path]
-        parts = [own[unit]] if unit in own else []
-        parts += [k["box"] for k in kids if k["box"] is not None]
-        box = None
-        if parts:
-            a = np.array(parts)
-            box = np.array([a[:, 0].min(), a[:, 1].min(), a[:, 2].max(), a[:, 3].max()])
-            return {"name": name, "extra": " · ".join(extra), "kids": kids, "box": box,
+        # The unit's box: its own features' and its descendants' (plain floats: one unit at a time,
+        # where arrays would cost more than they save).
+        box = own.get(unit)
+        for kid in kids:
+            b = kid["box"]
+            if b is not None:
+                box = b if box is None else (min(box[0], b[0]), min(box[1], b[1]), max(box[2], b[2]),
+                                             max(box[3], b[3]))
+        return {"name": name, "extra": " · ".join(extra), "kids": kids, "box": box,
                 "open": kind in ("committee", "general_branch")}
 
     def events(n: dict):

@@ -9,14 +9,14 @@ from markupsafe import Markup
 
 from gridmap import vocab
 from gridmap.maps.assets import render, templates
-from gridmap.maps.context import Context
+from gridmap.maps.context import Context, PageData
 from gridmap.maps.layers import Layer
 
 
-def legend(ctx: Context, extra: list[tuple[str, str]], types: bool = True,
+def legend(ctx: Context | PageData, extra: list[tuple[str, str]], types: bool = True,
            compounds: Layer | None = None) -> Markup:
     """Legend HTML: fill colours by situation, outlines by type, then the other layers (symbol
-    HTML, label text); only what ``compounds`` (by default all of them) holds."""
+    HTML, label text); only what ``compounds`` (by default all of ``ctx``'s) holds."""
     compounds = compounds if compounds is not None else ctx.compounds
     present_c = set(compounds.props["_s"])
     present_t = set(compounds.props["_t"])

@@ -32,13 +32,35 @@ def escape(value) -> str | None:
 _MORE_ENTITIES = str.maketrans({"$": "&#36;", "`": "&#96;", "{": "&#123;", "}": "&#125;"})
 
 
+#: The characters :func:`escape` changes.
+_SPECIAL = re.compile(r"""[&<>"'$`{}]""")
+
+
+def escape_text(values: pd.Series) -> pd.Series:
+    """``values.map(escape)``, in bulk: every value as text, only those holding a character to
+    escape going through :func:`escape` one by one (ids, names and numbers seldom do)."""
+    out = pd.Series(None, index=values.index, dtype=object)
+    present = values.notna().to_numpy()
+    if not present.any():
+        return out
+    text = [str(v) for v in values.to_numpy(dtype=object)[present].tolist()]
+    out.iloc[np.flatnonzero(present)] = [escape(t) if _SPECIAL.search(t) else t for t in text]
+    return out
+
+
 def escape_series(values: pd.Series) -> pd.Series:
     """:func:`escape` over a column; whole numbers (a shapefile's floats) lose their ``.0``."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        text = values.map(lambda v: None if pd.isna(v) else
-                          (str(int(v)) if float(v).is_integer() else f"{v:g}"))
-        return text.astype(object)
-    return values.map(escape).astype(object)
+        a = values.to_numpy(dtype=float, na_value=np.nan)
+        whole = np.isfinite(a) & (np.floor(a) == a)
+        small = whole & (np.abs(a) < 2 ** 53)
+        out = np.full(len(a), None, dtype=object)
+        out[small] = a[small].astype(np.int64).astype(str).astype(object)
+        out[whole & ~small] = [str(int(v)) for v in a[whole & ~small].tolist()]
+        rest = ~whole & ~np.isnan(a)
+        out[rest] = [f"{v:g}" for v in a[rest].tolist()]
+        return pd.Series(out, index=values.index, dtype=object)
+    return escape_text(values)
 
 
 _NETWORK_REFS = re.compile(
