@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +25,10 @@ from gridmap.errors import GridmapError
 from gridmap.io import find_field, id_strings
 from gridmap.offices.assign import Assignment, Office, assign
 from gridmap.offices.printmap import (NO_ORGANISATION, TITLE, MapLayers, MapText, chinese_date, draw_office_map,
-                                     find_cjk_font, paper_size)
+                                     find_cjk_font, map_frame, paper_size)
 from gridmap.offices.workbook import whole, write_roster, write_tables
 from gridmap.org import standardise_ledger
+from gridmap.parallel import Runner
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,8 @@ def write_offices(classification: Classification, out: str | os.PathLike, *, ali
                   ledger: pd.DataFrame | None = None, roster: bool = False, paper: str | None = None,
                   organisation_name: str | None = None, attribution: str | None = None,
                   date: dt.date | None = None, community_field: str | None = None, maps: bool = True,
-                  missing_font: str = "error") -> OfficesResult:
+                  missing_font: str = "error", runner: Runner | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> OfficesResult:
     """Write ``out/offices/<community_id>/`` for every community.
 
     Parameters
@@ -91,6 +94,12 @@ def write_offices(classification: Classification, out: str | os.PathLike, *, ali
         Draw ``map.pdf`` (False: the workbooks only).
     missing_font : {"error", "note"}
         Without a CJK font, raise a GridmapError, or skip the maps with a note.
+    runner : Runner, optional
+        Where the folders are written (:class:`gridmap.parallel.Runner`: a process pool or a Dask
+        cluster); by default one after the other in this process. Each folder's task holds that
+        community's rows and the features its map shows, nothing more.
+    progress : callable, optional
+        Called with (folders written, folders in all) as each is written.
     """
     paper_size(paper)  # a wrong paper fails before anything is written
     result = OfficesResult()
@@ -105,7 +114,7 @@ def write_offices(classification: Classification, out: str | os.PathLike, *, ali
     result.font = font
     proposal = alignment.grids if alignment is not None and organisation is not None else None
     where = assign(classification, communities=communities, proposal=proposal, community_field=community_field)
-    prep = _Prepared.build(classification, where, microgrids, stations, community_field)
+    prep = _Prepared.build(classification, where, microgrids, stations, community_field, organisation, reach)
     mg_table = microgrids.microgrids if microgrids is not None else None
     attribution = attribution or guess_attribution(classification.compounds, classification.grids, communities,
                                                    stations, mg_table)
@@ -113,26 +122,66 @@ def write_offices(classification: Classification, out: str | os.PathLike, *, ali
     if roster and members is None:
         result.notes.append("roster.xlsx was not written: the roster needs the member ledger and the organisation.")
     base = Path(out) / "offices"
-    for office in where.offices:
-        folder = base / office.folder
-        folder.mkdir(parents=True, exist_ok=True)
-        tables = prep.tables(office, organisation, reach)
-        facts = prep.facts(office, tables)
-        credits = [("制图单位", organisation_name or NO_ORGANISATION), ("数据来源", attribution or "（未注明）"),
-                   ("制图日期", chinese_date(date))]
-        write_tables(folder / "tables.xlsx", facts=[("社区", office.title), *facts, *credits], **tables)
-        # Features without a usable geometry (no_geometry) are in the tables but not on a map.
-        if font is not None and prep.drawable(office):
-            text = MapText(office.title, TITLE, organisation_name, attribution, date,
-                           [(label, _shown(value)) for label, value in facts])
-            draw_office_map(prep.layers(office), text, folder / "map.pdf", paper=paper, font=font)
-        if members is not None:
-            own = members[members.community == office.community]
-            if len(own):
-                write_roster(folder / "roster.xlsx", own)
-        result.folders.append(folder)
+    day = date or dt.date.today()
+    credits = [("制图单位", organisation_name or NO_ORGANISATION), ("数据来源", attribution or "（未注明）"),
+               ("制图日期", chinese_date(day))]
+    member_rows = _positions(members.community.to_numpy(dtype=object)) if members is not None else {}
+    none = np.empty(0, dtype=np.int64)
+
+    def tasks():
+        for office in where.offices:
+            tables = prep.tables(office, organisation)
+            facts = prep.facts(office, tables)
+            layers = text = None
+            # Features without a usable geometry (no_geometry) are in the tables but not on a map.
+            if font is not None and prep.drawable(office):
+                layers = prep.layers(office, paper)
+                text = MapText(office.title, TITLE, organisation_name, attribution, day,
+                               [(label, _shown(value)) for label, value in facts])
+            own = members.iloc[member_rows.get(office.community, none)] if members is not None else None
+            yield OfficeTask(str(base / office.folder), [("社区", office.title), *facts, *credits], tables,
+                             layers, text, paper, font, own)
+
+    runner = runner or Runner(processes=1)
+    result.folders = runner.map(write_office, tasks(), stage="offices", keys=[o.folder for o in where.offices],
+                                total=len(where.offices), progress=progress)
     log.info("wrote %d office folders in %s", len(result.folders), base)
     return result
+
+
+@dataclass
+class OfficeTask:
+    """One office's folder, prepared on the driver: its rows of each table, the features its map shows
+    and its members (when the roster is asked for), so that another process can write it."""
+
+    folder: str
+    facts: list[tuple[str, object]]
+    tables: dict
+    layers: MapLayers | None  # None: no map (no font, or nothing to draw)
+    text: MapText | None
+    paper: str | None
+    font: str | None
+    members: pd.DataFrame | None
+
+
+def write_office(task: OfficeTask) -> Path:
+    """Write one office's folder: ``tables.xlsx``, ``map.pdf`` and, with members, ``roster.xlsx``."""
+    folder = Path(task.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_tables(folder / "tables.xlsx", facts=task.facts, **task.tables)
+    if task.layers is not None:
+        draw_office_map(task.layers, task.text, folder / "map.pdf", paper=task.paper, font=task.font)
+    if task.members is not None and len(task.members):
+        write_roster(folder / "roster.xlsx", task.members)
+    return folder
+
+
+def _positions(keys: np.ndarray) -> dict[str, np.ndarray]:
+    """The positions of each key's rows, in increasing order (one sort for all keys)."""
+    codes, uniques = pd.factorize(pd.Series(keys, dtype=object), use_na_sentinel=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {key: order[bounds[i]:bounds[i + 1]] for i, key in enumerate(uniques)}
 
 
 def _shown(value) -> str:
@@ -155,6 +204,16 @@ class _Prepared:
     station_geoms: np.ndarray
     station_names: np.ndarray
     station_community: np.ndarray
+    # Each community's rows, and trees of the area's features: an office takes its share without a
+    # pass over the whole area.
+    unit_rows: dict = field(default_factory=dict)
+    reach: pd.DataFrame | None = None
+
+    def __post_init__(self):
+        self.mg_rows = _positions(self.mg_community)
+        self.station_rows = _positions(self.station_community)
+        self.trees = {name: shapely.STRtree(geoms) for name, geoms in
+                      (("compounds", self.comp_geoms), ("grids", self.grid_geoms), ("stations", self.station_geoms))}
 
     def drawable(self, office) -> bool:
         """Whether the office has a compound or grid with a geometry to draw."""
@@ -162,7 +221,8 @@ class _Prepared:
         return bool(len(geoms)) and bool((~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)).any())
 
     @classmethod
-    def build(cls, classification: Classification, where: Assignment, microgrids, stations, community_field):
+    def build(cls, classification: Classification, where: Assignment, microgrids, stations, community_field,
+              organisation=None, reach: pd.DataFrame | None = None):
         comps, grids, crs = classification.compounds, classification.grids, classification.crs
         skip = vocab.COMPUTED_COLUMNS
         c = pd.DataFrame({col: comps[col].to_numpy() for col in
@@ -194,21 +254,27 @@ class _Prepared:
             s_names = (stations[name].astype(object).where(stations[name].notna(), None).to_numpy()
                        if name else np.full(len(stations), None, dtype=object))
             s_comm = where.points(classification, stations)
+        units = {}
+        if organisation is not None:
+            units = _positions(organisation.units.community.fillna("").astype(str).to_numpy(dtype=object))
+        if reach is not None:
+            reach = reach.reset_index(drop=True).rename(columns={"name": "compound_name"})
+            reach = reach.assign(compound_id=id_strings(reach.compound_id).to_numpy())
         return cls(classification, where, c, g, comps.geometry.to_crs(crs).to_numpy(),
-                   grids.geometry.to_crs(crs).to_numpy(), mg, mg_geoms, mg_comm, s_geoms, s_names, s_comm)
+                   grids.geometry.to_crs(crs).to_numpy(), mg, mg_geoms, mg_comm, s_geoms, s_names, s_comm,
+                   units, reach)
 
-    def tables(self, office: Office, organisation, reach: pd.DataFrame | None) -> dict:
+    def tables(self, office: Office, organisation) -> dict:
         """The office's rows of each table, with the workbook's column names."""
+        none = np.empty(0, dtype=np.int64)
         out = {"compounds": self.compounds.iloc[office.compounds], "grids": self.grids.iloc[office.grids],
                "units": None, "microgrids": None, "reach": None}
         if organisation is not None:
-            units = organisation.units
-            out["units"] = units[units.community.fillna("").astype(str) == office.community]
+            out["units"] = organisation.units.iloc[self.unit_rows.get(office.community, none)]
         if self.microgrids is not None:
-            out["microgrids"] = self.microgrids[self.mg_community == office.community]
-        if reach is not None:
-            r = reach.reset_index(drop=True).iloc[office.compounds].rename(columns={"name": "compound_name"})
-            out["reach"] = r.assign(compound_id=id_strings(r.compound_id).to_numpy())
+            out["microgrids"] = self.microgrids.iloc[self.mg_rows.get(office.community, none)]
+        if self.reach is not None:
+            out["reach"] = self.reach.iloc[office.compounds]
         return out
 
     def facts(self, office: Office, tables: dict) -> list[tuple[str, object]]:
@@ -226,7 +292,7 @@ class _Prepared:
             facts.append(("党员（名）", int(roots.members.sum())))
             facts.append(("党组织（个）", int(units.kind.isin(ORGANISATION_KINDS).sum())))
             facts.append((f"{vocab.kind_label('group')}（个）", int((units.kind == "group").sum())))
-        n_stations = int((self.station_community == office.community).sum())
+        n_stations = len(self.station_rows.get(office.community, ()))
         if len(self.station_geoms):
             facts.append(("党群服务站（个）", n_stations))
         reach = tables["reach"]
@@ -234,29 +300,31 @@ class _Prepared:
             facts.append(("步行不可达服务站的小区（个）", int((~reach.served.astype(bool)).sum())))
         return facts
 
-    def layers(self, office: Office) -> MapLayers:
-        """The office's map layers; others' compounds and grids as context."""
-        n_c, n_g = len(self.comp_geoms), len(self.grid_geoms)
-        mine_c = np.zeros(n_c, dtype=bool)
-        mine_c[office.compounds] = True
-        mine_g = np.zeros(n_g, dtype=bool)
-        mine_g[office.grids] = True
+    def layers(self, office: Office, paper: str | None = None) -> MapLayers:
+        """The office's map layers, and the others' compounds and grids (and the stations) its map's
+        frame shows, found by the trees of the area's features."""
+        mine_c, mine_g = office.compounds, office.grids
         grid_names = [_short_name(n, i, office.community) for n, i in
                       zip(self.grids.grid_name.to_numpy()[mine_g], self.grids.grid_id.to_numpy()[mine_g])]
         names = self.compounds.compound_name.to_numpy()[mine_c]
         outline = office.outline
-        if outline is None and office.community and mine_g.any():
+        if outline is None and office.community and len(mine_g):
             outline = shapely.union_all(self.grid_geoms[mine_g])
-        return MapLayers(
+        mg = self.mg_rows.get(office.community, np.empty(0, dtype=np.int64))
+        layers = MapLayers(
             crs=self.cls.crs, compounds=self.comp_geoms[mine_c],
             situations=self.compounds.situation.to_numpy()[mine_c],
             compound_names=np.array([str(n) if n is not None and n == n else None for n in names], dtype=object),
             grids=self.grid_geoms[mine_g], grid_names=np.array(grid_names, dtype=object),
-            microgrids=self.mg_geoms[self.mg_community == office.community] if len(self.mg_geoms) else self.mg_geoms,
-            stations=self.station_geoms, outline=outline,
-            station_names=np.array([_short_name(n, None, office.community) if n is not None else None
-                                    for n in self.station_names], dtype=object),
-            other_compounds=self.comp_geoms[~mine_c], other_grids=self.grid_geoms[~mine_g])
+            microgrids=self.mg_geoms[mg] if len(self.mg_geoms) else self.mg_geoms, outline=outline)
+        box = shapely.box(*map_frame(layers, paper)[1])
+        shown = {name: np.sort(tree.query(box, predicate="intersects")) for name, tree in self.trees.items()}
+        layers.other_compounds = self.comp_geoms[np.setdiff1d(shown["compounds"], mine_c)]
+        layers.other_grids = self.grid_geoms[np.setdiff1d(shown["grids"], mine_g)]
+        layers.stations = self.station_geoms[shown["stations"]]
+        layers.station_names = np.array([_short_name(n, None, office.community) if n is not None else None
+                                         for n in self.station_names[shown["stations"]]], dtype=object)
+        return layers
 
 
 def _short_name(name, grid_id, community: str) -> str:

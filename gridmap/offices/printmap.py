@@ -144,8 +144,10 @@ def draw_office_map(layers: MapLayers, text: MapText, path: str | os.PathLike, *
     k = (1 + width / PAPERS["A3"][0]) / 2  # sizes shrink with the paper, type less than the paper
     # Type 3 fonts: CJK OpenType (CFF) fonts such as Noto Sans CJK embed cleanly and fast that way, and
     # the text stays searchable (a ToUnicode map is written).
+    # Compression level 1: a quarter less time per map than the default 6, files 15 % larger
+    # (measured on the benchmark city: 0.68 → 0.52 s, 228 → 262 KB).
     rc = {"font.family": [font, "DejaVu Sans"], "pdf.fonttype": 3, "axes.unicode_minus": False,
-          "font.size": 9 * k, "hatch.linewidth": 0.4}
+          "font.size": 9 * k, "hatch.linewidth": 0.4, "pdf.compression": 1}
     title = f"{text.community}{text.title}"
     with matplotlib.rc_context(rc):
         fig = plt.figure(figsize=(width * MM, height * MM))
@@ -161,15 +163,29 @@ def draw_office_map(layers: MapLayers, text: MapText, path: str | os.PathLike, *
     return Path(path)
 
 
-def _compose(fig, layers: MapLayers, text: MapText, title: str, width: float, height: float, k: float) -> None:
+def _box(width: float, height: float, k: float) -> tuple[float, float, float, float, float, float]:
+    """The page's layout (mm): margin, legend column, title band, credits line, map width and height."""
     margin = 12 * k
     panel = 78 * k  # the legend column on the right
     top = 24 * k  # the title band
     bottom = 16 * k  # the credits line under the map
-    fx = lambda mm: mm / width  # noqa: E731  (figure fractions from millimetres)
-    fy = lambda mm: mm / height  # noqa: E731
     map_w = width - 2 * margin - panel - 6 * k
     map_h = height - top - bottom - margin
+    return margin, panel, top, bottom, map_w, map_h
+
+
+def map_frame(layers: MapLayers, paper: str | None = None) -> tuple[int, tuple[float, float, float, float]]:
+    """The round scale the community is drawn at on ``paper``, and the extent (metres) its map shows:
+    what :func:`draw_office_map` will draw, known before it draws."""
+    _, (width, height) = paper_size(paper)
+    *_, map_w, map_h = _box(width, height, (1 + width / PAPERS["A3"][0]) / 2)
+    return _frame(layers, map_w, map_h)
+
+
+def _compose(fig, layers: MapLayers, text: MapText, title: str, width: float, height: float, k: float) -> None:
+    margin, panel, top, bottom, map_w, map_h = _box(width, height, k)
+    fx = lambda mm: mm / width  # noqa: E731  (figure fractions from millimetres)
+    fy = lambda mm: mm / height  # noqa: E731
     ax = fig.add_axes((fx(margin), fy(bottom), fx(map_w), fy(map_h)))
     fig.text(0.5, 1 - fy(top * 0.55), title, ha="center", va="center", fontsize=26 * k, fontweight="bold")
 
@@ -386,4 +402,4 @@ def _facts(side, facts: list[tuple[str, str]], scale: int, crs: CRS, k: float) -
 
 
 __all__ = ["CJK_FONTS", "MapLayers", "MapText", "NO_ORGANISATION", "PAPER", "PAPERS", "SCALES", "TITLE",
-           "chinese_date", "draw_office_map", "find_cjk_font", "paper_size"]
+           "chinese_date", "draw_office_map", "find_cjk_font", "map_frame", "paper_size"]
