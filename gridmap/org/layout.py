@@ -94,6 +94,72 @@ def organise(
         No building id field, duplicate building or member ids, neither a ledger nor a
         party-member field, a ledger without building column.
     """
+    prep = prepare(classification, buildings, members, communities, proposal, building_id=building_id,
+                   compound_id=compound_id, households=households, party_members=party_members,
+                   community=community, thresholds=thresholds)
+    names = prep.names if only_communities is None else [n for n in prep.names if n in set(only_communities)]
+    return finish(prep, [lay_out(prep.share(name)) for name in names])
+
+
+#: What :func:`lay_out` gives for a community: its tree (None without members), the positions of its
+#: buildings in the area's table, and their ids' natural ranks among themselves.
+Laid = tuple  # (_Node | None, np.ndarray, np.ndarray)
+
+
+@dataclass
+class Prepared:
+    """What :func:`organise` works out once for the whole area, before each community's tree: which
+    compound and grid each building is in, its members, the parts of each community (DESIGN §8:
+    communities are then laid out independently, here or on other processes, and :func:`finish`
+    puts their trees together)."""
+
+    bld: pd.DataFrame  # building_table, with each building's placement reason
+    counts: np.ndarray  # members per building
+    cats: np.ndarray  # members per building and category
+    placed: np.ndarray  # members per building where placed, else 0
+    ledger: pd.DataFrame | None
+    source: str
+    thresholds: Thresholds
+    parts: dict[str, list[Part]]  # the top parts of each community
+    comp_names: dict  # compound id → name (None when it has none)
+
+    @property
+    def names(self) -> list[str]:
+        """The communities, in the order of the unit table."""
+        return sorted(self.parts, key=community_order)
+
+    def share(self, name: str) -> Share:
+        """One community's share: its parts and buildings, rows renumbered from 0 (no other
+        community's data, so that it can be laid out in another process)."""
+        parts = self.parts[name]
+        rows = np.unique(np.concatenate([np.empty(0, dtype=np.int64)] + [p.rows for p in parts]))
+        bld = self.bld.iloc[rows][["building_id", "label", "x", "y", "compound_id", "grid_id"]].reset_index(drop=True)
+        comps = {c: self.comp_names.get(c) for c in bld.compound_id.dropna().unique().tolist()}
+        return Share(name, rows, [_renumbered(p, rows) for p in parts], bld, self.placed[rows], comps,
+                     self.thresholds)
+
+
+@dataclass
+class Share:
+    """One community's parts and buildings (``rows``: their positions in the area's building table;
+    the parts' rows count from 0 within ``bld``)."""
+
+    name: str
+    rows: np.ndarray
+    parts: list[Part]
+    bld: pd.DataFrame
+    members: np.ndarray
+    comp_names: dict
+    thresholds: Thresholds
+
+
+def prepare(classification: Classification, buildings: gpd.GeoDataFrame, members: pd.DataFrame | None = None,
+            communities: gpd.GeoDataFrame | None = None, proposal: gpd.GeoDataFrame | None = None, *,
+            building_id: str | None = None, compound_id: str | None = None, households: str | None = None,
+            party_members: str | None = None, community: str | None = None,
+            thresholds: Thresholds | None = None) -> Prepared:
+    """The area-wide steps of :func:`organise` (same parameters): communities, buildings placed in
+    compounds and grids, members counted, the parts of every community."""
     # Features without a usable geometry stay in the tables but have nowhere to be laid out.
     classification = classification.with_geometry()
     t = thresholds or Thresholds()
@@ -114,7 +180,7 @@ def organise(
         missing = np.isnan(bld.party_members.to_numpy())
         if missing.any():
             warnings.warn(f"{source_name}: {int(missing.sum())} buildings have no party-member figure "
-                          f"({sample_text(bld.building_id[missing])}); counted as 0", PlacementWarning, stacklevel=2)
+                          f"({sample_text(bld.building_id[missing])}); counted as 0", PlacementWarning, stacklevel=3)
         counts = np.nan_to_num(bld.party_members.to_numpy()).round().astype(np.int64)
         cats = np.zeros((len(bld), len(CATEGORY_COLUMNS)), dtype=np.int64)
         cats[:, -1] = counts
@@ -124,40 +190,65 @@ def organise(
     bld["reason"] = reason
     warn_outside(bld, counts, source_name)
     placed_counts = np.where(reason == "", counts, 0)
-    roots = []
     by_community: dict[str, list[Part]] = {}
     for part in parts:
         by_community.setdefault(part.community, []).append(part)
-    only = None if only_communities is None else set(only_communities)
-    used = None
-    if only is not None:
-        used = np.unique(np.concatenate([np.empty(0, dtype=np.int64)] + [
-            p.rows for name in only for p in by_community.get(name, [])]))
-    builder = _Builder(bld, placed_counts, area.compounds.name, t, used)
-    for name in sorted(by_community, key=community_order):
-        if only is not None and name not in only:
-            continue
-        tops = combine(sorted(by_community[name], key=lambda p: natural_key(p.key)), placed_counts, t)
-        if not tops:
-            log.info("community %r has no party members: no units", name)
-            continue
-        rows = np.concatenate([p.rows for p in tops])
-        kind = t.community_kind(builder.m(rows))  # committee, general branch or branch by its members
-        root = _Node(kind, community_label(name) + KIND_NAMES[kind], name, rows=rows)
-        root.compound_ids = sorted({c for p in tops for c in p.compound_ids}, key=natural_key)
-        root.grid_ids = sorted({g for p in tops for g in p.grid_ids}, key=natural_key)
-        root.children = sorted((builder.unit(p) for p in tops), key=lambda n: natural_key(n.name))
-        roots.append(root)
+    comp_names = {k: text_or_none(v) for k, v in area.compounds.name.items()}
+    return Prepared(bld, counts, cats, placed_counts, ledger, source, t, by_community, comp_names)
 
-    units, owner, rows = _unit_table(roots, bld, placed_counts, cats, t, builder.bid_rank)
-    placement = _placement(units, bld, counts, owner, rows)
+
+@without_gc
+def lay_out(share: Share) -> Laid:
+    """One community's tree (its rows: positions in the area's building table; None when it has no
+    party members), its buildings' positions, and the natural rank of their ids among themselves."""
+    t = share.thresholds
+    builder = _Builder(share.bld, share.members, share.comp_names, t)
+    tops = combine(sorted(share.parts, key=lambda p: natural_key(p.key)), share.members, t)
+    if not tops:
+        log.info("community %r has no party members: no units", share.name)
+        return None, share.rows, builder.bid_rank
+    rows = np.concatenate([p.rows for p in tops])
+    kind = t.community_kind(builder.m(rows))  # committee, general branch or branch by its members
+    root = _Node(kind, community_label(share.name) + KIND_NAMES[kind], share.name, rows=rows)
+    root.compound_ids = sorted({c for p in tops for c in p.compound_ids}, key=natural_key)
+    root.grid_ids = sorted({g for p in tops for g in p.grid_ids}, key=natural_key)
+    root.children = sorted((builder.unit(p) for p in tops), key=lambda n: natural_key(n.name))
+    stack = [root]
+    while stack:  # rows of the area's building table
+        node = stack.pop()
+        node.rows = share.rows[node.rows]
+        stack.extend(node.children)
+    return root, share.rows, builder.bid_rank
+
+
+@without_gc
+def finish(prep: Prepared, laid: list[Laid]) -> Organisation:
+    """The Organisation from the communities' trees: :func:`lay_out` of each :meth:`Prepared.share`,
+    in the order of :attr:`Prepared.names` (units are numbered in that order)."""
+    bld, t = prep.bld, prep.thresholds
+    bid_rank = np.full(len(bld), -1, dtype=np.int64)
+    roots = []
+    for root, rows, rank in laid:
+        bid_rank[rows] = rank  # compared within a unit only, so within a community
+        if root is not None:
+            roots.append(root)
+    units, owner, rows = _unit_table(roots, bld, prep.placed, prep.cats, t, bid_rank)
+    placement = _placement(units, bld, prep.counts, owner, rows)
     member_table = None
-    if ledger is not None:
-        member_table = _member_placement(ledger, placement)
-    org = Organisation(units, placement, member_table, t, source)
+    if prep.ledger is not None:
+        member_table = _member_placement(prep.ledger, placement)
+    org = Organisation(units, placement, member_table, t, prep.source)
     log.info("organisation: %d units, %d members placed, %d not", len(units), org.members_placed,
              org.members_unplaced)
     return org
+
+
+def _renumbered(part: Part, rows: np.ndarray) -> Part:
+    """A copy of ``part`` (and its children) with rows as positions in ``rows``."""
+    out = copy.copy(part)
+    out.rows = np.searchsorted(rows, part.rows)
+    out.children = [_renumbered(c, rows) for c in part.children]
+    return out
 
 
 @dataclass
@@ -179,8 +270,7 @@ class _Node:
 class _Builder:
     """Turns parts into units, with the building arrays at hand."""
 
-    def __init__(self, bld: pd.DataFrame, members: np.ndarray, comp_names: pd.Series, t: Thresholds,
-                 used: np.ndarray | None = None):
+    def __init__(self, bld: pd.DataFrame, members: np.ndarray, comp_names: dict, t: Thresholds):
         self.bld = bld
         self.members = members
         self.xy = bld[["x", "y"]].to_numpy(dtype=float)
@@ -189,12 +279,12 @@ class _Builder:
         self.compounds = bld.compound_id.to_numpy(dtype=object)
         self.grids = bld.grid_id.to_numpy(dtype=object)
         self.bids = bld.building_id.to_numpy(dtype=object)
-        self.comp_names = {k: text_or_none(v) for k, v in comp_names.items()}
+        self.comp_names = comp_names
         self.t = t
         # Natural order of (compound name, building label, id), for listing groups and households.
-        # Only ever compared among the ``used`` rows (the buildings of the communities laid out),
-        # where ranking them alone gives the same order as ranking all.
-        used = np.arange(len(bld)) if used is None else used
+        # Only ever compared among one community's buildings, where ranking them alone gives the
+        # same order as ranking all.
+        used = np.arange(len(bld))
         names = np.array([self.comp_names.get(c) or "" if isinstance(c, str) else "" for c in self.compounds[used]],
                          dtype=object)
         self.bid_rank = np.full(len(bld), -1, dtype=np.int64)
@@ -560,4 +650,5 @@ def _ids(values) -> list[str]:
     return sorted(unique, key=natural_key) if len(unique) > 1 else list(unique)
 
 
-__all__ = ["bisect_members", "building_groups", "is_tiered", "organise"]
+__all__ = ["Prepared", "Share", "bisect_members", "building_groups", "finish", "is_tiered", "lay_out", "organise",
+           "prepare"]
