@@ -137,6 +137,88 @@ def microgrids(
     GridmapError
         Missing fields, bad household figures, duplicate ids, or no building in any grid.
     """
+    cutting = prepare_cut(grids, buildings, streets=streets, grid_id=grid_id, building_id=building_id,
+                          households=households, households_per_building=households_per_building,
+                          households_range=households_range, roster=roster, crs=crs)
+    return finish_cut(cutting, [cut_share(cutting.share(group)) for group in cutting.groups(only_grids)])
+
+
+#: Vertices of a street block closer than this (m) are one: rounding noise of the noding.
+NODING_NOISE_M: float = 1e-6
+#: Side (m) of the squares grids without a community field are grouped by (each group's streets
+#: are noded together: the cost of noding grows faster than the lines, so the area goes in pieces).
+GROUP_CELL_M: float = 2000.0
+
+
+@dataclass
+class Cutting:
+    """What :func:`microgrids` works out once for the whole area: layers checked, buildings assigned to
+    grids, the street lines; then each group of grids (a community) is cut on its own
+    (:meth:`share`, :func:`cut_share`, here or in other processes) and :func:`finish_cut` numbers them."""
+
+    grids: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    measure: CRS
+    households_range: tuple[int, int]
+    hh: np.ndarray
+    g_geom: np.ndarray  # metric
+    g_ids: np.ndarray
+    b_geom_in: np.ndarray  # the buildings' own CRS
+    b_ids: np.ndarray
+    b_grid: np.ndarray  # grid position per building, -1 outside
+    crossing: np.ndarray
+    b_clip: np.ndarray  # metric, clipped to the grid
+    lines: np.ndarray | None  # street lines (metric); None without streets
+    group: np.ndarray  # group (community) per grid
+    roster: pd.DataFrame | None
+
+    def __post_init__(self):
+        self.tree = shapely.STRtree(self.lines) if self.lines is not None else None
+
+    def groups(self, only_grids: Collection[str] | None = None) -> list[np.ndarray]:
+        """Grid positions of each group (communities in the order they first appear)."""
+        keep = np.ones(len(self.g_ids), dtype=bool)
+        if only_grids is not None:
+            keep = np.isin(self.g_ids, list(only_grids))
+        codes, _ = pd.factorize(pd.Series(self.group, dtype=object), use_na_sentinel=False)
+        order = np.flatnonzero(keep)[np.argsort(codes[keep], kind="stable")]
+        bounds = np.flatnonzero(np.diff(codes[order])) + 1
+        return [part for part in np.split(order, bounds) if len(part)]
+
+    def share(self, grids: np.ndarray) -> CutShare:
+        """The grids at positions ``grids`` with their buildings and the streets that meet them."""
+        rows = np.flatnonzero(np.isin(self.b_grid, grids))
+        g_geom = self.g_geom[grids]
+        lines = None
+        if self.lines is not None:
+            lines = self.lines[np.unique(self.tree.query(g_geom, predicate="intersects")[1])]
+        local = np.searchsorted(grids, self.b_grid[rows])
+        return CutShare(grids, g_geom, rows, self.b_clip[rows], local, self.hh[rows], lines, self.households_range,
+                        (self.measure.to_wkt(), self.grids.crs.to_wkt() if self.grids.crs is not None else None))
+
+
+@dataclass
+class CutShare:
+    """Some grids (``grids``: positions in the area) and their buildings (``rows``), ``b_grid`` counting
+    grids from 0 within the share."""
+
+    grids: np.ndarray
+    g_geom: np.ndarray
+    rows: np.ndarray
+    b_clip: np.ndarray
+    b_grid: np.ndarray
+    hh: np.ndarray
+    lines: np.ndarray | None
+    households_range: tuple[int, int]
+    crs: tuple | None = None  # (CRS cut in, CRS of the result)
+
+
+def prepare_cut(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None,
+                grid_id: str | None = None, building_id: str | None = None, households: str | None = None,
+                households_per_building: float | None = None, households_range: tuple[int, int] | None = None,
+                roster: pd.DataFrame | None = None, crs: CRS | str | int | None = None) -> Cutting:
+    """The area-wide steps of :func:`microgrids` (same parameters): layers checked, each building
+    given its grid, streets in metres."""
     households_range = settings.MICROGRID_HOUSEHOLDS if households_range is None else households_range
     lo, hi = households_range
     if not 0 <= lo <= hi or hi <= 0:
@@ -146,7 +228,6 @@ def microgrids(
     bid = find_field(buildings, "building_id", building_id)
     buildings, b_geom_in = _clean_buildings(buildings, bid)
     hh = _households(buildings, households, households_per_building)
-    target_crs = grids.crs
     layers = [grids, buildings] + ([streets] if streets is not None else [])
     measure = CRS.from_user_input(crs) if crs is not None else metric_crs(*layers)
     log.info("cutting micro-grids in %s (%s), %d–%d households each", measure.to_string(),
@@ -165,40 +246,65 @@ def microgrids(
     if outside.any():
         warnings.warn(f"{outside.sum()} buildings lie outside every grid and were left out: "
                       f"{_sample(b_ids[outside])} (status 'outside' in the buildings layer)",
-                      UnplacedBuildingWarning, stacklevel=2)
-    placed = np.flatnonzero(~outside)
-
-    cut_grids = np.arange(len(g_geom))
-    if only_grids is not None:
-        cut_grids = np.flatnonzero(np.isin(g_ids, list(only_grids)))
-        placed = placed[np.isin(b_grid[placed], cut_grids)]
-    b_in, b_of = b_clip[placed], b_grid[placed]
+                      UnplacedBuildingWarning, stacklevel=3)
+    lines = None
     if streets is not None and len(streets):
-        pieces, piece_grid = street_blocks(g_geom[cut_grids], streets.geometry.to_crs(measure).to_numpy())
-        piece_grid = cut_grids[piece_grid]
-        cut = tile(pieces, piece_grid, b_in, b_of, hh[placed], households_range)
-        leaf_geom, leaf_grid, b_leaf = _prefer_one_piece(cut, g_geom, b_in, b_of, hh[placed],
-                                                         households_range)
+        lines = shapely.get_parts(streets.geometry.to_crs(measure).to_numpy())
+        lines = lines[np.isin(shapely.get_type_id(lines), (1, 2))]
+    community = find_field(grids, "community", required=False)
+    if community is not None:
+        group = grids[community].astype(object).where(grids[community].notna(), "").astype(str).to_numpy(dtype=object)
     else:
-        leaf_geom, leaf_grid, b_leaf = tile(g_geom[cut_grids], cut_grids, b_in, b_of, hh[placed],
-                                            households_range)
-    order = reading_order(leaf_geom, leaf_grid, g_geom)
+        xy = shapely.get_coordinates(shapely.point_on_surface(g_geom))
+        cell = np.floor(xy / GROUP_CELL_M).astype(np.int64)
+        group = np.array([f"{x}:{y}" for x, y in cell.tolist()], dtype=object)
+    return Cutting(grids, buildings, measure, (lo, hi), hh, g_geom, g_ids, b_geom_in, b_ids, b_grid, crossing,
+                   b_clip, lines, group, roster)
+
+
+def cut_share(share: CutShare) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The micro-grids of a share's grids: their geometries (metric), their grids (positions in the
+    area), each building's micro-grid (position in this result) and the buildings' positions."""
+    rng = share.households_range
+    local = np.arange(len(share.g_geom))
+    if share.lines is not None:
+        pieces, piece_grid = street_blocks(share.g_geom, share.lines)
+        cut = tile(pieces, piece_grid, share.b_clip, share.b_grid, share.hh, rng)
+        leaf_geom, leaf_grid, b_leaf = _prefer_one_piece(cut, share.g_geom, share.b_clip, share.b_grid, share.hh, rng,
+                                                         share.crs)
+    else:
+        leaf_geom, leaf_grid, b_leaf = tile(share.g_geom, local, share.b_clip, share.b_grid, share.hh, rng)
+    return leaf_geom, share.grids[leaf_grid], b_leaf, share.rows
+
+
+def finish_cut(cutting: Cutting, cuts: list[tuple]) -> MicroGrids:
+    """The micro-grids of the whole area from the shares' cuts (:func:`cut_share`), numbered."""
+    c = cutting
+    lo, hi = c.households_range
+    empty = np.empty(0, dtype=np.int64)
+    leaf_geom = np.concatenate([np.empty(0, dtype=object)] + [k[0] for k in cuts])
+    leaf_grid = np.concatenate([empty] + [k[1] for k in cuts])
+    offsets = np.cumsum([0] + [len(k[0]) for k in cuts])
+    b_leaf = np.concatenate([empty] + [k[2] + off for k, off in zip(cuts, offsets)])
+    placed = np.concatenate([empty] + [k[3] for k in cuts])
+    order = reading_order(leaf_geom, leaf_grid, c.g_geom)
 
     # Renumber leaves in reading order and build the tables.
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     leaf_geom, leaf_grid = leaf_geom[order], leaf_grid[order]
     b_leaf = rank[b_leaf]
-    codes = microgrid_codes(g_ids[leaf_grid])
-    table = _microgrid_table(codes, g_ids, leaf_grid, leaf_geom, b_leaf, b_ids[placed], hh[placed])
+    codes = microgrid_codes(c.g_ids[leaf_grid])
+    table = _microgrid_table(codes, c.g_ids, leaf_grid, leaf_geom, b_leaf, c.b_ids[placed], c.hh[placed])
+    grids, target_crs = c.grids, c.grids.crs
     community = find_field(grids, "community", required=False)
     if community is not None:
         table.insert(2, "community", grids[community].to_numpy()[leaf_grid])
-    if roster is not None:
-        table["worker"] = assign_workers(table, roster)
+    if c.roster is not None:
+        table["worker"] = assign_workers(table, c.roster)
     else:
         table["worker"] = pd.Series([None] * len(table), dtype=object)
-    mg = gpd.GeoDataFrame(table, geometry=leaf_geom, crs=measure).to_crs(target_crs)
+    mg = gpd.GeoDataFrame(table, geometry=leaf_geom, crs=c.measure).to_crs(target_crs)
     # Reprojection can turn a hair-thin notch left by a handed-over footprint into a crossing.
     out_geom = mg.geometry.to_numpy()
     broken = ~shapely.is_valid(out_geom)
@@ -206,19 +312,20 @@ def microgrids(
         out_geom[broken] = polygonal_part(shapely.make_valid(out_geom[broken]))
         mg = mg.set_geometry(gpd.GeoSeries(out_geom, index=mg.index, crs=target_crs))
 
-    b_mg = np.full(len(b_ids), None, dtype=object)
+    outside = c.b_grid < 0
+    b_mg = np.full(len(c.b_ids), None, dtype=object)
     b_mg[placed] = codes[b_leaf]
-    status = np.where(outside, "outside", np.where(crossing, "crosses_grid", "inside")).astype(object)
+    status = np.where(outside, "outside", np.where(c.crossing, "crosses_grid", "inside")).astype(object)
     b_out = gpd.GeoDataFrame({
-        "building_id": b_ids,
-        "grid_id": np.where(outside, None, g_ids[np.maximum(b_grid, 0)]),
+        "building_id": c.b_ids,
+        "grid_id": np.where(outside, None, c.g_ids[np.maximum(c.b_grid, 0)]),
         "microgrid_id": b_mg,
-        "households": _as_int_if_whole(hh),
+        "households": _as_int_if_whole(c.hh),
         "status": status,
-    }, geometry=gpd.GeoSeries(b_geom_in, crs=buildings.crs).to_crs(target_crs).to_numpy(),
-        crs=target_crs, index=buildings.index)
-    result = MicroGrids(mg, b_out, measure, (lo, hi))
-    log.info("%d micro-grids in %d grids", len(mg), len(g_geom))
+    }, geometry=gpd.GeoSeries(c.b_geom_in, crs=c.buildings.crs).to_crs(target_crs).to_numpy(),
+        crs=target_crs, index=c.buildings.index)
+    result = MicroGrids(mg, b_out, c.measure, (lo, hi))
+    log.info("%d micro-grids in %d grids", len(mg), len(c.g_geom))
     return result
 
 
@@ -246,16 +353,22 @@ def tile(pieces: np.ndarray, piece_grid: np.ndarray, b_geom: np.ndarray, b_grid:
 
 
 def _prefer_one_piece(cut: tuple, g_geom: np.ndarray, b_geom: np.ndarray, b_grid: np.ndarray,
-                      hh: np.ndarray, households_range: tuple[int, int]) -> tuple:
+                      hh: np.ndarray, households_range: tuple[int, int], crs: tuple | None = None) -> tuple:
     """Micro-grids along streets, except in grids where that leaves one in several parts (a
-    street across a grid's hair-thin neck) or one with no households in a grid that has some (a
-    block cut off by slivers between streets and the grid's edge): those grids are cut again
-    without streets."""
+    street across a grid's hair-thin neck, also when it shows only once the micro-grid is taken
+    back to the grids' CRS ``crs[1]`` from ``crs[0]``) or one with no households in a grid that
+    has some (a block cut off by slivers between streets and the grid's edge): those grids are cut
+    again without streets."""
     c_geom, c_grid, c_leaf = cut
     single = shapely.get_num_geometries(g_geom) == 1
     h_leaf = np.bincount(c_leaf, weights=hh, minlength=len(c_geom))
     h_grid = np.bincount(c_grid, weights=h_leaf, minlength=len(g_geom))
-    bad = (shapely.get_num_geometries(c_geom) > 1) & single[c_grid]
+    parts = shapely.get_num_geometries(c_geom)
+    if crs is not None and crs[1] is not None and not CRS.from_user_input(crs[0]).equals(crs[1]):
+        back = gpd.GeoSeries(c_geom, crs=crs[0]).to_crs(crs[1]).to_numpy()
+        broken = np.flatnonzero(~shapely.is_valid(back))
+        parts[broken] = shapely.get_num_geometries(polygonal_part(shapely.make_valid(back[broken])))
+    bad = (parts > 1) & single[c_grid]
     bad |= (h_leaf == 0) & (h_grid[c_grid] > 0)
     broken = np.unique(c_grid[bad])
     if not len(broken):
@@ -405,7 +518,8 @@ def street_blocks(g_geom: np.ndarray, s_geom: np.ndarray) -> tuple[np.ndarray, n
     inner = shapely.point_on_surface(faces)
     fi, ci = shapely.STRtree(g_geom[crossed]).query(inner, predicate="within")
     block = shapely.intersection(faces[fi], g_geom[crossed][ci])
-    block = polygonal_part(block)
+    # Noding leaves vertices a rounding error apart where a street meets a grid's corner: one.
+    block = polygonal_part(shapely.remove_repeated_points(block, NODING_NOISE_M))
     keep = ~shapely.is_empty(block)
     blocks, block_grid = block[keep], crossed[ci[keep]]
     uncrossed = np.setdiff1d(np.arange(len(g_geom)), crossed)
@@ -431,9 +545,15 @@ def street_blocks(g_geom: np.ndarray, s_geom: np.ndarray) -> tuple[np.ndarray, n
         keep = ~np.isin(block_grid, pinched)
         blocks, block_grid = blocks[keep], block_grid[keep]
         uncrossed = np.union1d(uncrossed, pinched)
+    # A grid the streets leave in one block is not cut: it stays as it is.
+    whole = np.flatnonzero(np.bincount(block_grid, minlength=len(g_geom)) == 1)
+    if len(whole):
+        keep = ~np.isin(block_grid, whole)
+        blocks, block_grid = blocks[keep], block_grid[keep]
+        uncrossed = np.union1d(uncrossed, whole)
     pieces = np.concatenate([g_geom[uncrossed], blocks])
     piece_grid = np.concatenate([uncrossed, block_grid])
-    log.info("streets cut %d grids into %d blocks", len(crossed) - len(pinched), len(blocks))
+    log.info("streets cut %d grids into %d blocks", len(np.unique(block_grid)), len(blocks))
     return pieces, piece_grid
 
 
