@@ -642,7 +642,7 @@ def _project_from_flags(flags: dict):
 
 
 def _run(project, workers: int | None = None, scheduler: str | None = None) -> None:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
     names = {"load": "reading layers", "validate": "validating", "classify": "classifying",
@@ -650,13 +650,25 @@ def _run(project, workers: int | None = None, scheduler: str | None = None) -> N
              "reach": "measuring station reach", "maps": "drawing maps", "report": "writing the report",
              "shapefiles": "writing shapefiles", "offices": "community offices (社区)"}
     with Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err_console, transient=False) as bar:
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False) as bar:
         task = bar.add_task("starting", total=len(STAGES))
+        # The communities of a long stage (organisation, micro-grids, pages, offices), with the time left.
+        units = bar.add_task("", total=1, visible=False)
+        shown = {"total": None}
 
-        def progress(stage: str, number: int) -> None:
-            bar.update(task, completed=number, description=names.get(stage, stage))
+        def progress(stage: str, number: int, done: int | None = None, total: int | None = None) -> None:
+            if done is None:
+                bar.update(task, completed=number, description=names.get(stage, stage))
+                bar.update(units, visible=False)
+                shown["total"] = None
+                return
+            if shown["total"] != total:
+                bar.reset(units, total=total, description="  communities (社区)", visible=True)
+                shown["total"] = total
+            bar.update(units, completed=done)
 
         result = run_job(project, progress=progress, workers=workers, scheduler=scheduler)
+        bar.update(units, visible=False)
         bar.update(task, completed=len(STAGES), description="done")
     print_run_summary(result)
 

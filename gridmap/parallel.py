@@ -160,7 +160,7 @@ class Runner:
         run = uuid.uuid4().hex[:8]
         window = self.workers * IN_FLIGHT
         index: dict[str, int] = {}
-        queue = as_completed()
+        queue = as_completed(loop=self.client.loop)
         source = enumerate(items)
         in_flight = 0
         try:

@@ -29,16 +29,18 @@ from gridmap import settings, vocab
 from gridmap.align import align
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError
-from gridmap.io import find_field, metric_crs, warn_if_far_apart, write_csv
+from gridmap.io import find_field, warn_if_far_apart, write_csv
 from gridmap.io.layers import ReadOptions
 from gridmap.io.tables import read_roster
 from gridmap.io.write import input_paths
 from gridmap.jobs import (infer_missing, reach_table, write_alignment, write_classification, write_funding,
                           write_inferred, write_microgrids, write_shapefiles)
 from gridmap.maps import make_maps
-from gridmap.microgrids import microgrids
+from gridmap.microgrids import cut_share, finish_cut, prepare_cut
 from gridmap.offices import write_offices
-from gridmap.org import Thresholds, funding_for, organise, programme_sections, read_ledger, write_organisation
+from gridmap.org import (Thresholds, finish_layout, funding_for, lay_out, prepare_layout, programme_sections,
+                         read_ledger, write_organisation)
+from gridmap.parallel import Runner
 from gridmap.project import LayerConfig, Project
 from gridmap.report import ReportFacts, write_report
 from gridmap.validate import layer_findings
@@ -81,13 +83,15 @@ class RunResult:
     offices: list[Path] = field(default_factory=list)  # offices/<community_id>/ folders
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    # Per-community tasks of each stage: (community, wall s, CPU s) where they ran (benchmarks).
+    tasks: dict[str, list] = field(default_factory=dict)
 
     @property
     def index(self) -> Path:
         return self.out / "index.html"
 
 
-def run_job(project: Project, *, progress: Callable[[str, int], None] | None = None,
+def run_job(project: Project, *, progress: Callable[..., None] | None = None,
             workers: int | None = None, scheduler: str | None = None) -> RunResult:
     """Run every stage: load → validate → classify → align → organise → micro-grids → reach →
     maps → report, into ``project.out``.
@@ -102,11 +106,15 @@ def run_job(project: Project, *, progress: Callable[[str, int], None] | None = N
     project : Project
         Layers, fields, rules and options (``load_project`` or ``project_from_flags``).
     progress : callable, optional
-        Called with (stage name, stage number) as each stage starts.
+        Called with (stage name, stage number) as each stage starts, and with (stage name, stage
+        number, done, total) as each community of a long stage (organisation, micro-grids, pages,
+        office folders) is done.
     workers, scheduler : optional
-        Run the per-community stages (organisation, micro-grids) in parallel on a local Dask
-        cluster of ``workers`` processes, or on the dask.distributed scheduler at ``scheduler``
-        (``tcp://HOST:PORT``). The results are the same as a single-process run.
+        Run the per-community work (organisation, micro-grids, pages, office folders) on a local
+        Dask cluster of ``workers`` processes, or on the dask.distributed scheduler at
+        ``scheduler`` (``tcp://HOST:PORT``); the area-wide steps run once, here. Without them,
+        pages and office folders are written by a local process pool (``settings.PROCESSES``).
+        The results are the same either way.
     """
     project.require_files()
     out = Path(project.out).resolve()
@@ -134,16 +142,13 @@ def run_job(project: Project, *, progress: Callable[[str, int], None] | None = N
         raise GridmapError(f"--out {out}: cannot write in {out.parent} ({exc.strerror or exc}); choose a "
                            "folder you can write in. Nothing was run.") from None
     result = RunResult(out=out)
-    state: dict = {"client": client}
+    state: dict = {"client": client, "runner": Runner(client=client)}
     with _stop_on_sigterm():
-        if client is not None:
-            from gridmap.distributed import Exchange
-
-            state["exchange"] = Exchange(Path(tempfile.mkdtemp(prefix=f".{out.name}.exchange-", dir=out.parent)))
         try:
             for number, name in enumerate(STAGES):
                 if progress:
                     progress(name, number)
+                state["tick"] = _ticker(progress, name, number)
                 started = time.perf_counter()
                 try:
                     _STAGE_FUNCS[name](project, state, work, result)
@@ -163,12 +168,14 @@ def run_job(project: Project, *, progress: Callable[[str, int], None] | None = N
                 raise StageError(f"{exc} {where}{out} was left as it was.") from exc.__cause__
             raise
         finally:
+            state["runner"].close()
+            result.tasks = state["runner"].timings
             if client is not None:
-                from gridmap.distributed import cleanup, close
+                from gridmap.distributed import close
 
-                cleanup(state["exchange"])
                 close(client)
-        _write_mark(work, {"complete": True, "seconds": result.seconds, "notes": result.notes})
+        _write_mark(work, {"complete": True, "seconds": result.seconds, "notes": result.notes,
+                           "tasks": result.tasks})
         with _signals_held():
             _swap_into_place(work, out)
     result.pages = [out / p.name for p in result.pages]
@@ -181,6 +188,13 @@ def run_job(project: Project, *, progress: Callable[[str, int], None] | None = N
         result.notes.append(str(write_results(result, project.database,
                                               inputs={k: c.spec for k, c in project.layers.items()})))
     return result
+
+
+def _ticker(progress, name: str, number: int) -> Callable[[int, int], None] | None:
+    """The progress of a stage's communities: (done, total) to ``progress``."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(name, number, done, total)
 
 
 def _refuse_inputs_inside(project: Project, out: Path, kept: Path) -> None:
@@ -477,19 +491,13 @@ def _stage_organise(project, state, work, result):
     options = dict(building_id=_field(project, "buildings", "id"), compound_id=_field(project, "buildings", "compound"),
                    households=_field(project, "buildings", "households"),
                    party_members=_field(project, "buildings", "members"), thresholds=thresholds)
-    if state["client"] is None:
-        result.organisation = organise(layout, state["buildings"], state.get("ledger"),
-                                       state["communities"], proposal, **options)
-    else:
-        from gridmap.distributed import community_names, organise_distributed
-
-        ex = state["exchange"]
-        ex.write_classification(layout)
-        for name, frame in (("buildings", state["buildings"]), ("ledger", state.get("ledger")),
-                            ("communities", state["communities"]), ("proposal", proposal)):
-            ex.write(name, frame)
-        names = community_names(layout, state["communities"], proposal)
-        result.organisation = organise_distributed(state["client"], ex, names, options)
+    # The area-wide steps once; each community's tree on the runner's processes (gridmap.parallel).
+    prep = prepare_layout(layout, state["buildings"], state.get("ledger"), state["communities"], proposal, **options)
+    names = prep.names
+    laid = state["runner"].map(lay_out, (prep.share(n) for n in names), stage="organise", keys=names,
+                               total=len(names), progress=state["tick"])
+    result.organisation = finish_layout(prep, laid)
+    del prep, laid
     if project.funding is not None:  # the estimate of the project's [funding] policy (issue 15)
         result.funding = funding_for(result.organisation, result.classification, state["stations"],
                                      state["communities"], project.funding)
@@ -516,23 +524,14 @@ def _stage_microgrids(project, state, work, result):
     _, grids, grid_id = layout_grids(project, state, result)
     options = dict(grid_id=grid_id, building_id=_field(project, "buildings", "id"),
                    households=_field(project, "buildings", "households"), households_range=(low, high))
-    if state["client"] is None:
-        result.microgrids = microgrids(grids, state["buildings"], streets=state["streets"],
-                                       roster=state.get("workers"), **options)
-    else:
-        from gridmap.distributed import microgrids_distributed
-
-        ex = state["exchange"]
-        for name in ("buildings", "streets", "workers"):
-            ex.write(name, state.get(name))
-        ex.write("grids", grids)
-        gid = find_field(grids, "grid_id", options["grid_id"])
-        field_ = find_field(grids, "community", required=False)
-        community = (grids[field_].astype(str).to_numpy() if field_ else
-                     (np.arange(len(grids)) // 50).astype(str))
-        layers = [grids, state["buildings"]] + ([state["streets"]] if state["streets"] is not None else [])
-        result.microgrids = microgrids_distributed(state["client"], ex, grids, gid, community, options,
-                                                   metric_crs(*layers), (low, high))
+    # The area-wide steps once; each community's grids cut on the runner's processes.
+    cutting = prepare_cut(grids, state["buildings"], streets=state["streets"], roster=state.get("workers"), **options)
+    groups = cutting.groups()
+    cuts = state["runner"].map(cut_share, (cutting.share(g) for g in groups), stage="microgrids",
+                               keys=[str(cutting.group[g[0]]) for g in groups], total=len(groups),
+                               progress=state["tick"])
+    result.microgrids = finish_cut(cutting, cuts)
+    del cutting, cuts
     write_microgrids(result.microgrids, work, engine=project.engine)
 
 
@@ -562,7 +561,8 @@ def _stage_maps(project, state, work, result):
         communities=state["communities"], stations=state["stations"], workers=state.get("workers"),
         basemap=project.basemap, tianditu_key=project.tianditu_key,
         building_id=_field(project, "buildings", "id"), households=_field(project, "buildings", "households"),
-        reach=result.reach, walk_m=project.rule("walk_m", settings.WALK_M) if result.reach is not None else None)
+        reach=result.reach, walk_m=project.rule("walk_m", settings.WALK_M) if result.reach is not None else None,
+        runner=state["runner"], progress=state["tick"])
 
 
 def _stage_report(project, state, work, result):
@@ -587,7 +587,8 @@ def _stage_offices(project, state, work, result):
         microgrids=result.microgrids, reach=result.reach, communities=state["communities"],
         stations=state["stations"], ledger=state.get("ledger"), roster=project.roster, paper=project.paper,
         organisation_name=project.organisation, attribution=project.attribution,
-        community_field=_field(project, "grids", "community"), missing_font="note")
+        community_field=_field(project, "grids", "community"), missing_font="note", runner=state["runner"],
+        progress=state["tick"])
     result.offices = offices.folders
     result.notes += offices.notes
 

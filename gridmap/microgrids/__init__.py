@@ -22,15 +22,18 @@ How (docs/design.md §1, issue 4):
    as a typical micro-grid of the grid (square root of grid area / count), west to east within a
    band. Codes extend the grid's code: ``WG010203`` → ``WG010203-01``, ``-02``, …
 
-Everything that touches geometry is vectorised over all grids at once; Python loops run over
-merges and stray parts only, which are few.
+Everything that touches geometry is vectorised over the grids of a community at once (the area-wide
+steps, ``prepare_cut``, run once; each community's grids are cut by ``cut_share``, possibly in
+another process; ``finish_cut`` numbers them); Python loops run over merges and stray parts only,
+which are few.
 """
 
-from gridmap.microgrids.core import (MicroGrids, StaffingWarning, UnplacedBuildingWarning, assign_to_grids,
-                                     assign_workers, microgrid_codes, microgrids, reading_order, street_blocks)
+from gridmap.microgrids.core import (CutShare, Cutting, MicroGrids, StaffingWarning, UnplacedBuildingWarning,
+                                     assign_to_grids, assign_workers, cut_share, finish_cut, microgrid_codes, microgrids,
+                                     prepare_cut, reading_order, street_blocks)
 from gridmap.microgrids.cut import CLEAN_TOLERANCE, bisect
 from gridmap.microgrids.merge import hand_over_buildings, merge_small, merge_strays
 
-__all__ = ["CLEAN_TOLERANCE", "MicroGrids", "StaffingWarning", "UnplacedBuildingWarning", "assign_to_grids",
-           "assign_workers", "bisect", "hand_over_buildings", "merge_small", "merge_strays", "microgrid_codes",
-           "microgrids", "reading_order", "street_blocks"]
+__all__ = ["CLEAN_TOLERANCE", "CutShare", "Cutting", "MicroGrids", "StaffingWarning", "UnplacedBuildingWarning", "assign_to_grids",
+           "assign_workers", "bisect", "cut_share", "finish_cut", "hand_over_buildings", "merge_small", "merge_strays", "microgrid_codes",
+           "microgrids", "prepare_cut", "reading_order", "street_blocks"]

@@ -25,7 +25,9 @@ The package, in the order a run goes through it:
 - ``ledger`` — reading and standardising the member ledger (台账): columns, ids, categories, identities;
 - ``area`` — compounds, grids and buildings with their labels and communities (``community_area``);
 - ``parts`` — the situations as parts (territories that may become units), small parts combined;
-- ``layout`` — ``organise``: parts become units, general branches split, buildings grouped;
+- ``layout`` — ``organise``: parts become units, general branches split, buildings grouped; in three
+  steps (``prepare_layout`` for the whole area, ``lay_out`` per community, ``finish_layout``) for runs
+  that lay communities out in other processes;
 - ``model`` — the result, ``Organisation`` and ``Thresholds``, and ``merge_organisations``;
 - ``funding`` — the funding estimate of a district's policy (``funding.csv``);
 - ``candidates`` — secretary and committee candidates from the ledger's 身份 (roster only);
@@ -40,7 +42,7 @@ from gridmap.org.area import community_area
 from gridmap.org.candidates import candidate_counts, committee_candidates, secretary_candidates
 from gridmap.org.funding import FUNDING_COLUMNS, FundingPolicy, funding_table
 from gridmap.org.ledger import CATEGORY_WORDS, IDENTITY_WORDS, LEDGER_COLUMNS, read_ledger, standardise_ledger
-from gridmap.org.layout import organise
+from gridmap.org.layout import Prepared, Share, finish_layout, lay_out, organise, prepare_layout
 from gridmap.org.model import (BRANCH_KINDS, CATEGORIES, CATEGORY_COLUMNS, KIND_NAMES, KINDS, NO_BUILDING, NO_GEOMETRY,
                                OUTSIDE, UNIT_COLUMNS, UNKNOWN_BUILDING, Organisation, Thresholds, merge_organisations)
 from gridmap.org.names import natural_key
@@ -49,7 +51,8 @@ from gridmap.org.write import write_organisation, write_roster, write_workbook
 
 __all__ = ["BRANCH_KINDS", "CATEGORIES", "CATEGORY_COLUMNS", "CATEGORY_WORDS", "FUNDING_COLUMNS", "FundingPolicy",
            "IDENTITY_WORDS", "KINDS", "KIND_NAMES", "LEDGER_COLUMNS", "NO_BUILDING", "NO_GEOMETRY", "OUTSIDE",
-           "Organisation", "Section", "Table", "Thresholds", "UNIT_COLUMNS", "UNKNOWN_BUILDING", "candidate_counts",
-           "committee_candidates", "community_area", "funding_for", "funding_table", "merge_organisations",
-           "natural_key", "organise", "programme_sections", "property_status", "read_ledger", "secretary_candidates",
-           "standardise_ledger", "write_organisation", "write_roster", "write_workbook"]
+           "Organisation", "Prepared", "Section", "Share", "Table", "Thresholds", "UNIT_COLUMNS", "UNKNOWN_BUILDING",
+           "candidate_counts", "committee_candidates", "community_area", "finish_layout", "funding_for",
+           "funding_table", "lay_out", "merge_organisations", "natural_key", "organise", "prepare_layout",
+           "programme_sections", "property_status", "read_ledger", "secretary_candidates", "standardise_ledger",
+           "write_organisation", "write_roster", "write_workbook"]

@@ -94,11 +94,11 @@ def organise(
         No building id field, duplicate building or member ids, neither a ledger nor a
         party-member field, a ledger without building column.
     """
-    prep = prepare(classification, buildings, members, communities, proposal, building_id=building_id,
+    prep = prepare_layout(classification, buildings, members, communities, proposal, building_id=building_id,
                    compound_id=compound_id, households=households, party_members=party_members,
                    community=community, thresholds=thresholds)
     names = prep.names if only_communities is None else [n for n in prep.names if n in set(only_communities)]
-    return finish(prep, [lay_out(prep.share(name)) for name in names])
+    return finish_layout(prep, [lay_out(prep.share(name)) for name in names])
 
 
 #: What :func:`lay_out` gives for a community: its tree (None without members), the positions of its
@@ -153,7 +153,7 @@ class Share:
     thresholds: Thresholds
 
 
-def prepare(classification: Classification, buildings: gpd.GeoDataFrame, members: pd.DataFrame | None = None,
+def prepare_layout(classification: Classification, buildings: gpd.GeoDataFrame, members: pd.DataFrame | None = None,
             communities: gpd.GeoDataFrame | None = None, proposal: gpd.GeoDataFrame | None = None, *,
             building_id: str | None = None, compound_id: str | None = None, households: str | None = None,
             party_members: str | None = None, community: str | None = None,
@@ -222,7 +222,7 @@ def lay_out(share: Share) -> Laid:
 
 
 @without_gc
-def finish(prep: Prepared, laid: list[Laid]) -> Organisation:
+def finish_layout(prep: Prepared, laid: list[Laid]) -> Organisation:
     """The Organisation from the communities' trees: :func:`lay_out` of each :meth:`Prepared.share`,
     in the order of :attr:`Prepared.names` (units are numbered in that order)."""
     bld, t = prep.bld, prep.thresholds
@@ -650,5 +650,5 @@ def _ids(values) -> list[str]:
     return sorted(unique, key=natural_key) if len(unique) > 1 else list(unique)
 
 
-__all__ = ["Prepared", "Share", "bisect_members", "building_groups", "finish", "is_tiered", "lay_out", "organise",
-           "prepare"]
+__all__ = ["Prepared", "Share", "bisect_members", "building_groups", "finish_layout", "is_tiered", "lay_out",
+           "organise", "prepare_layout"]
