@@ -18,23 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
+import matplotlib.patheffects as path_effects
+import numpy as np
+import shapely
+from matplotlib import font_manager
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba_array
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Polygon, Rectangle
+from pyproj import CRS, Transformer
 
-matplotlib.use("Agg")  # before pyplot: no window, no display needed
-
-import matplotlib.patheffects as path_effects  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import shapely  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
-from matplotlib.colors import to_rgba_array  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch, Polygon, Rectangle  # noqa: E402
-from pyproj import CRS, Transformer  # noqa: E402
-
-from gridmap import vocab  # noqa: E402
-from gridmap.errors import GridmapError  # noqa: E402
-from gridmap.io import atomic_path  # noqa: E402
+from gridmap import vocab
+from gridmap.errors import GridmapError
+from gridmap.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +145,14 @@ def draw_office_map(layers: MapLayers, text: MapText, path: str | os.PathLike, *
           "font.size": 9 * k, "hatch.linewidth": 0.4}
     title = f"{text.community}{text.title}"
     with matplotlib.rc_context(rc):
-        fig = plt.figure(figsize=(width * MM, height * MM))
-        try:
-            _compose(fig, layers, text, title, width, height, k)
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format="pdf", metadata={
-                    "Title": title, "Author": text.organisation or "", "Subject": text.attribution or "",
-                    "Creator": "gridmap"})
-        finally:
-            plt.close(fig)
+        # A Figure of its own, not pyplot's: no backend is chosen for the whole process (a notebook
+        # that imports gridmap keeps its inline plots).
+        fig = Figure(figsize=(width * MM, height * MM))
+        _compose(fig, layers, text, title, width, height, k)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="pdf", metadata={
+                "Title": title, "Author": text.organisation or "", "Subject": text.attribution or "",
+                "Creator": "gridmap"})
     log.info("wrote %s (%s, font %s)", path, name, font)
     return Path(path)
 
