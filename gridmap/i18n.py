@@ -7,6 +7,16 @@ gettext reads it. ``GRIDMAP_LANG=zh|en`` overrides the locale (``LANGUAGE``, ``L
 ``LC_MESSAGES``, ``LANG``). The language is read when a message is translated, so a test or a
 notebook may switch it at any time.
 
+What is translated: everything a user reads on the console — help texts, summaries, table titles
+and headers, notes, ``GridmapError`` messages, warnings (with their titles, ``gridmap.errors``) —
+and the ``gridmap init`` template. Write the message in English inside ``_()``, values as named
+``str.format`` fields after the call (``_("{path}: no such file.").format(path=p)``), never an
+f-string inside ``_()``. A code shown to a user (a situation, a unit kind, a status) is shown as its
+``gridmap.vocab`` label under Chinese (:func:`term`), never translated here a second time.
+What is not: log messages (``log.info``, ``log.warning``) are for developers and stay English; CSV
+and GeoPackage outputs keep English column names and codes (scripts rely on them); workbooks, maps
+and the report are Chinese whatever the locale.
+
 To update the catalogue after changing messages (from the repository root)::
 
     pybabel extract -F gridmap/locale/babel.cfg -k _ -k N_ -o gridmap/locale/gridmap.pot gridmap
@@ -56,9 +66,15 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _catalogue(language()).ngettext(singular, plural, n)
 
 
+def term(code, label) -> str:
+    """How a code reads on the console: its Chinese ``label`` (from ``gridmap.vocab``) under Chinese,
+    the code itself under English."""
+    return str(label) if language() == "zh" else str(code)
+
+
 def N_(message: str) -> str:
     """Mark ``message`` for extraction without translating it yet (tables of messages)."""
     return message
 
 
-__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "N_", "_", "language", "ngettext"]
+__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "N_", "_", "language", "ngettext", "term"]
