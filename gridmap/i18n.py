@@ -77,4 +77,55 @@ def N_(message: str) -> str:
     return message
 
 
-__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "N_", "_", "language", "ngettext", "term"]
+#: What typer and click print of their own (help panels, usage errors), as they write it: their own
+#: gettext calls find nothing in gettext's default domain, so :func:`translate_libraries` routes them
+#: through gridmap's catalogue, where these are translated.
+LIBRARY_MESSAGES = (
+    N_("Usage:"), N_("Show this message and exit."), N_("Arguments"), N_("Options"), N_("Commands"), N_("Error"),
+    N_("[default: {}]"), N_("[required]"), N_("Aborted."), N_("Aborted!"),
+    N_("Try [blue]'{command_path} {help_option}'[/] for help."), N_("Missing argument"), N_("Missing option"),
+    N_("Missing parameter"), N_("Missing command."), N_("No such command {name!r}."), N_("No such option {name!r}."),
+    N_("Option {name!r} does not take a value."), N_("Invalid value for {param_hint}: {message}"),
+    N_("Invalid value: {message}"), N_("{value!r} is not a valid {number_type}."), N_("integer"), N_("float"),
+    # The types typer shows beside each option.
+    N_("<str>"), N_("<list[str]>"), N_("<float>"), N_("<int>"), N_("<bool>"), N_("<path>"),
+)
+#: typer's help texts of its own, set when its module is imported (before any language is known).
+_TYPER_TEXTS = {"DEFAULT_STRING": "[default: {}]", "REQUIRED_LONG_STRING": "[required]",
+                "ARGUMENTS_PANEL_TITLE": "Arguments", "OPTIONS_PANEL_TITLE": "Options",
+                "COMMANDS_PANEL_TITLE": "Commands", "ERRORS_PANEL_TITLE": "Error", "ABORTED_TEXT": "Aborted.",
+                "RICH_HELP": "Try [blue]'{command_path} {help_option}'[/] for help."}
+
+
+def translate_libraries() -> None:
+    """Let typer and click speak the user's language too (``gridmap.cli`` calls this on import).
+
+    click and typer call gettext's default domain, which holds no translation: their modules' ``_``
+    and ``ngettext`` are pointed at gridmap's, typer's help titles are set in the current language,
+    and the type names typer shows in help (``<str>``) are translated. Messages missing from the
+    catalogue stay as the libraries write them."""
+    import click
+    import typer.core
+    import typer.rich_utils
+
+    for module in (click.core, click.exceptions, click.formatting, click.parser, click.types, click.decorators,
+                   typer.core):
+        if hasattr(module, "_"):
+            module._ = _
+        if hasattr(module, "ngettext"):
+            module.ngettext = ngettext
+    for name, english in _TYPER_TEXTS.items():
+        if hasattr(typer.rich_utils, name):
+            setattr(typer.rich_utils, name, _(english))
+    for cls in (typer.core.TyperOption, typer.core.TyperArgument):
+        shown = getattr(cls, "display_type_rich", None)
+        if shown is not None and not getattr(shown, "translated", False):
+            def display_type_rich(self, ctx, _shown=shown):
+                text = _shown(self, ctx)
+                return _(text) if text else text
+            display_type_rich.translated = True
+            cls.display_type_rich = display_type_rich
+
+
+__all__ = ["DOMAIN", "LANGUAGES", "LIBRARY_MESSAGES", "LOCALE_DIR", "N_", "_", "language", "ngettext", "term",
+           "translate_libraries"]
