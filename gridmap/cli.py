@@ -118,8 +118,13 @@ def handled(func):
 
 
 def _print_error(text: str) -> None:
-    label = escape(_("Error:"))
-    err_console.print(f"[bold red]{label}[/] {escape(text)}", soft_wrap=True, highlight=False)
+    err_console.print(_labelled(_("Error:"), "bold red", text), soft_wrap=True, highlight=False)
+
+
+def _labelled(label: str, style: str, text: str) -> str:
+    """``label`` in ``style``, then ``text`` (a space after an ASCII colon, none after a full-width one)."""
+    space = "" if label.endswith("：") else " "
+    return f"[{style}]{escape(label)}[/]{space}{escape(text)}"
 
 
 _SHOWN: set[str] = set()
@@ -131,7 +136,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
         return
     _SHOWN.add(str(message))
     title = _("{title}:").format(title=warning_title(category))
-    err_console.print(f"[yellow]{escape(title)}[/] {escape(str(message))}", soft_wrap=True, highlight=False)
+    err_console.print(_labelled(title, "yellow", str(message)), soft_wrap=True, highlight=False)
 
 
 def _read_options(engine: str, encoding: list[str] | None, crs: list[str] | None):
@@ -290,6 +295,17 @@ def microgrids_cmd(
                             building_id=building_id, households=households,
                             households_per_building=households_per_building,
                             households_range=parse_range(households_per_microgrid) if households_per_microgrid else None)
+    print_microgrids(result, staffed=bool(grid_workers))
+    if shapefiles:
+        write_shapefiles(out, microgrids=result, engine=engine)
+    written = (_("Wrote {path} and {other}").format(path=out / "microgrids.gpkg", other=out / "shp" / "microgrids.shp")
+               if shapefiles else _("Wrote {path}").format(path=out / "microgrids.gpkg"))
+    out_console.print(escape(written), soft_wrap=True)
+
+
+def print_microgrids(result, staffed: bool = False) -> None:
+    """Micro-grids within, under and over the household range, buildings left out, and (``staffed``)
+    micro-grids without a worker."""
     s = result.summary()
     lo, hi = result.households_range
     t = Table(Column("", overflow="fold"), Column(_("count"), justify="right"), title=_("Micro-grids"))
@@ -300,7 +316,7 @@ def microgrids_cmd(
             (_("  in several parts (their grid is)"), s["multipart"]),
             (_("buildings crossing a grid boundary"), s["buildings_crossing"]),
             (_("buildings outside every grid"), s["buildings_outside"])]
-    if grid_workers:
+    if staffed:
         rows.append((_("micro-grids without a worker"), s["unstaffed"]))
     for label, value in rows:
         t.add_row(escape(label), str(value))
@@ -309,11 +325,6 @@ def microgrids_cmd(
     if q:
         out_console.print(escape(_("Households per micro-grid: min {low:,.0f}, median {median:,.0f}, max {high:,.0f}.")
                                  .format(low=q[0], median=q[0.5], high=q[1])))
-    if shapefiles:
-        write_shapefiles(out, microgrids=result, engine=engine)
-    written = (_("Wrote {path} and {other}").format(path=out / "microgrids.gpkg", other=out / "shp" / "microgrids.shp")
-               if shapefiles else _("Wrote {path}").format(path=out / "microgrids.gpkg"))
-    out_console.print(escape(written), soft_wrap=True)
 
 
 # ------------------------------------------------------------------ org
@@ -711,9 +722,8 @@ def print_run_summary(result) -> None:
         t.add_row(_("offices"), _("{count} folders in offices/ (map.pdf, tables.xlsx); shapefiles in shp/").format(
             count=len(result.offices)), seconds.get("offices", ""))
     out_console.print(t)
-    note = escape(_("Note:"))
     for text in result.notes:
-        out_console.print(f"[dim]{note}[/] {escape(text)}", soft_wrap=True)
+        out_console.print(_labelled(_("Note:"), "dim", text), soft_wrap=True)
     out_console.print(escape(_("Outputs in {folder}").format(folder=result.out)), soft_wrap=True)
     out_console.print(escape(_("Maps:   {index}").format(index=result.index)), soft_wrap=True)
     if result.report:

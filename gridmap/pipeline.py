@@ -29,7 +29,7 @@ from gridmap import settings, vocab
 from gridmap.align import align
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError
-from gridmap.i18n import N_, _
+from gridmap.i18n import N_, _, term
 from gridmap.io import find_field, metric_crs, read_layer, warn_if_far_apart, write_csv
 from gridmap.io.layers import ReadOptions
 from gridmap.io.tables import read_roster
@@ -164,11 +164,11 @@ def run_job(project: Project, *, progress: Callable[[str, int], None] | None = N
                     raise
                 except GridmapError as exc:
                     raise StageError(_("Stage '{stage}' failed: {reason}").format(
-                        stage=stage_title(name), reason=exc)) from exc
+                        stage=term(name, stage_title(name)), reason=exc)) from exc
                 except Exception as exc:
                     raise StageError(_("Stage '{stage}' failed unexpectedly ({error}: {reason}); "
                                        "run again with --debug for the traceback.").format(
-                        stage=stage_title(name), error=type(exc).__name__, reason=exc)) from exc
+                        stage=term(name, stage_title(name)), error=type(exc).__name__, reason=exc)) from exc
                 result.seconds[name] = round(time.perf_counter() - started, 2)
                 log.info("stage %s took %.1f s", name, result.seconds[name])
         except BaseException as exc:

@@ -397,7 +397,7 @@ microgrid_households = [30, 100]
 walk_m = 500                  # 距所有服务站都超过此距离（米）的小区将列出
 # align_types = ["老旧型"]     # 只对这些类型的小区拉平对齐
 # keep = ["WG0101"]           # 不得调整的网格
-# community_committee_min = 100       # 党员达到此数的社区设社区党委
+# community_committee_min = 100       # 社区党员达到此数设党委
 # community_general_branch_min = 50   # 达到此数设社区党总支，不足设社区党支部
 
 # 本区的经费政策（经费测算）：运行时写出 funding.csv，并在报告和 organization.xlsx 中
