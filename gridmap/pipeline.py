@@ -42,7 +42,7 @@ from gridmap.offices import write_offices
 from gridmap.org import Thresholds, funding_for, organise, programme_sections, read_ledger, write_organisation
 from gridmap.project import LayerConfig, Project
 from gridmap.report import ReportFacts, write_report
-from gridmap.validate import issue_label, kind_name, layer_findings
+from gridmap.validate import finding_text, kind_name, layer_findings
 from gridmap.vocab import COMPOUND_SITUATIONS, COMPOUND_TYPES, COMPUTED_COLUMNS, NO_GEOMETRY, UNTYPED, canonical_type
 
 log = logging.getLogger(__name__)
@@ -377,7 +377,7 @@ def _stage_validate(project, state, work, result):
             errors = findings[findings.severity == "error"]
             raise GridmapError(_("{layer}: {problems} (all findings in check.csv).").format(
                 layer=layer.attrs.get("source", name),
-                problems="; ".join(f"{issue_label(r.issue)}: {r.detail} ({r.feature_id})" for r in errors.itertuples())))
+                problems=_("; ").join(finding_text(r.issue, r.detail, r.feature_id) for r in errors.itertuples())))
         # Features without a usable geometry are measured nowhere but counted everywhere: classify
         # keeps them (situation no_geometry); the geometry stages work on the cleaned layer.
         state[f"{name}_input"] = layer
@@ -403,7 +403,7 @@ def _stage_classify(project, state, work, result):
             for what, table in (("compounds", cls.compounds[cls.compounds.situation == NO_GEOMETRY]),
                                 ("grids", cls.grids[cls.grids.situation == NO_GEOMETRY]))}
     if any(len(v) for v in lost.values()):
-        said = "; ".join(f"{len(v)} {kind_name(what)} ({', '.join(map(str, list(v)[:10]))}{' …' if len(v) > 10 else ''})"
+        said = _("; ").join(f"{len(v)} {kind_name(what)} ({', '.join(map(str, list(v)[:10]))}{' …' if len(v) > 10 else ''})"
                          for what, v in lost.items() if len(v))
         result.notes.append(_("No usable geometry (null, empty or no area): {features}. They keep their rows with "
                               "situation {code} (geometry_issue says why), count in every total and are "

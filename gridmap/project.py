@@ -90,7 +90,7 @@ class Project:
         if missing:
             where = _(" (named in {file})").format(file=self.source) if self.source else ""
             raise GridmapError(_("{count} layer files do not exist{where}: {files}. Nothing was run.").format(
-                count=len(missing), where=where, files="; ".join(missing)))
+                count=len(missing), where=where, files=_("; ").join(missing)))
         if self.database or any(is_database_url(cfg.spec) for cfg in self.layers.values()):
             from gridmap.io.postgis import check_urls
 

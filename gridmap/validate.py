@@ -55,6 +55,13 @@ def issue_label(issue: str) -> str:
     return _(ISSUES[issue]) if issue in ISSUES else str(issue)
 
 
+def finding_text(issue: str, detail: str, feature=None) -> str:
+    """A finding as one clause of a message: issue, detail and (when known) the features."""
+    if feature:
+        return _("{issue}: {detail} ({features})").format(issue=issue_label(issue), detail=detail, features=feature)
+    return _("{issue}: {detail}").format(issue=issue_label(issue), detail=detail)
+
+
 def severity_label(severity: str) -> str:
     """A severity of check.csv as people read it, in the user's language."""
     return _(SEVERITIES[severity]) if severity in SEVERITIES else str(severity)
@@ -180,10 +187,9 @@ def clean_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str, *,
     errors = issues[issues.severity == "error"]
     if len(errors):
         source = gdf.attrs.get("source", kind)
-        lines = [f"{issue_label(r.issue)}: {r.detail}" + (f" ({r.feature_id})" if r.feature_id else "")
-                 for r in errors.itertuples()]
+        lines = [finding_text(r.issue, r.detail, r.feature_id) for r in errors.itertuples()]
         raise GridmapError(_("{source}: {problems}. Fix the layer (gridmap check lists every problem) and run "
-                             "again.").format(source=source, problems="; ".join(lines)))
+                             "again.").format(source=source, problems=_("; ").join(lines)))
     repaired = issues[issues.severity == "repaired"]
     if len(repaired):
         warnings.warn(_("{source}: repaired {count} invalid geometries with make_valid ({features})").format(

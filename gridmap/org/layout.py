@@ -469,8 +469,8 @@ def _unit_table(roots: list[_Node], bld: pd.DataFrame, members: np.ndarray, cats
         stack.extend((child, f"{uid}.{k}", uid, depth + 1)
                      for k, child in reversed(list(enumerate(node.children, start=1))))
     n = len(nodes)
-    lengths = np.array([len(node.rows) for node, *_ in nodes], dtype=np.int64)
-    rows = np.concatenate([node.rows for node, *_ in nodes]) if n else np.empty(0, dtype=np.int64)
+    lengths = np.array([len(node.rows) for node, *_rest in nodes], dtype=np.int64)
+    rows = np.concatenate([node.rows for node, *_rest in nodes]) if n else np.empty(0, dtype=np.int64)
     owner = np.repeat(np.arange(n), lengths)
     placed = bld.reason.to_numpy() == ""
     total = np.bincount(owner, weights=members[rows], minlength=n).astype(np.int64)
@@ -485,16 +485,17 @@ def _unit_table(roots: list[_Node], bld: pd.DataFrame, members: np.ndarray, cats
     listed = bids[rows[np.lexsort((rank[rows], owner))]].tolist()
     bounds = np.r_[0, np.cumsum(lengths)].tolist()
     sep = settings.LIST_SEP
+    joiner = _("; ")  # between a unit's review remarks, and between its notes
     # One sweep over the nodes for every text column.
     (kind, name, community, situation, compound_ids, grid_ids, review, note) = zip(*[
         (node.kind, node.name, node.community, node.situation, sep.join(node.compound_ids), sep.join(node.grid_ids),
-         "; ".join(dict.fromkeys(node.review)) if node.review else "",
-         "; ".join(dict.fromkeys(node.note)) if node.note else "") for node, *_ in nodes]) if n else ((),) * 8
+         joiner.join(dict.fromkeys(node.review)) if node.review else "",
+         joiner.join(dict.fromkeys(node.note)) if node.note else "") for node, *_rest in nodes]) if n else ((),) * 8
     kinds = np.array(kind, dtype=object)
     units = pd.DataFrame({
-        "unit_id": [uid for _, uid, _, _ in nodes],
-        "parent_id": [parent for _, _, parent, _ in nodes],
-        "depth": np.array([depth for *_, depth in nodes], dtype=np.int64),
+        "unit_id": [uid for _node, uid, _parent, _depth in nodes],
+        "parent_id": [parent for _node, _uid, parent, _depth in nodes],
+        "depth": np.array([depth for *_rest, depth in nodes], dtype=np.int64),
         "kind": kinds,
         "name": list(name),
         "community": list(community),

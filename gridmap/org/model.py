@@ -291,7 +291,7 @@ def merge_organisations(parts: Sequence[Organisation]) -> Organisation:
     twice = sorted(n for n, c in Counter(r[0] for r in roots).items() if c > 1)
     if twice:
         raise ValueError(f"communities laid out in more than one part: {sample_text(twice)}")
-    number = [{} for _ in parts]
+    number = [{} for _part in parts]
     for g, (_root, k, uid) in enumerate(roots, start=1):
         number[k][uid] = str(g)
     tables = []

@@ -96,7 +96,7 @@ def top_parts(area: Area, bld: pd.DataFrame) -> tuple[list[Part], np.ndarray]:
                                       geometry, [], [gid]))
         mixed = [cid for cid in homed if C["situation"][cid] == "mixed"]
         if mixed:
-            spans = "; ".join(_("{compound} spans {grids}").format(compound=C["label"][c],
+            spans = _("; ").join(_("{compound} spans {grids}").format(compound=C["label"][c],
                                                                    grids=settings.LIST_SEP.join(C["grids"][c]))
                               for c in mixed)
             part.review.append(_("{spans}: laid out on its main grid {grid} until the boundaries are "

@@ -164,7 +164,8 @@ def _summary_sheet(org: Organisation) -> Sheet:
     members not placed (per building)."""
     table = org.summary()
     rows: list[list] = [[_SUMMARY_HEADERS[c] for c in table.columns]]
-    rows += [[_cell(v) for v in row] for row in table.itertuples(index=False)]
+    rows += [[_whole(v) if c == "households" else _cell(v) for c, v in zip(table.columns, row)]
+             for row in table.itertuples(index=False)]
     width = len(rows[0])
     autofilter = f"A1:{column_letter(width - 1)}{len(rows)}" if len(rows) > 1 else None
     row_styles = {len(rows) - 1: BOLD}
@@ -217,6 +218,8 @@ def _sheet_column(units: pd.DataFrame, column: str) -> list:
         return [names.get(v, "") for v in s.tolist()]
     if column == "has_committee":
         return ["是" if v else "" for v in s.tolist()]
+    if column == "households":  # whole households, as every surface shows them
+        return [_whole(v) for v in s.tolist()]
     if pd.api.types.is_integer_dtype(s.dtype):
         return s.tolist()
     if pd.api.types.is_float_dtype(s.dtype):
@@ -237,6 +240,12 @@ def _cell(v):
     if isinstance(v, str) and len(v) > CELL_MAX:
         return v[: CELL_MAX - 1] + "…"
     return v
+
+
+def _whole(v) -> int | None:
+    """A household figure as a whole number; None when missing."""
+    v = _cell(v)
+    return None if v is None or not math.isfinite(float(v)) else int(round(float(v)))
 
 
 def _sheet_name(name: str, used: set[str]) -> str:
