@@ -74,7 +74,7 @@ class RenamedColumnWarning(GridmapWarning):
 class PlacementWarning(GridmapWarning):
     """Buildings or ledger members could not be placed in the organisation as given."""
 
-    title = N_("Not placed")
+    title = N_("Placement")
 
 
 def warning_title(category: type) -> str:
