@@ -26,6 +26,7 @@ from pyproj import CRS
 
 from gridmap.classify import Classification
 from gridmap.errors import GridmapError
+from gridmap.i18n import N_, _
 from gridmap.io import id_strings
 from gridmap.microgrids import MicroGrids, microgrids
 from gridmap.org import community_area, merge_organisations, natural_key, organise
@@ -55,19 +56,21 @@ def connect(workers: int | None = None, scheduler: str | None = None):
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise GridmapError(f"Cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT} s "
-                               f"({type(exc).__name__}). Is `dask scheduler` running there, and is the "
-                               "address (tcp://HOST:PORT) right?") from None
+            raise GridmapError(_("Cannot reach the Dask scheduler at {scheduler} within {seconds} s "
+                                 "({error}). Is `dask scheduler` running there, and is the "
+                                 "address (tcp://HOST:PORT) right?").format(
+                scheduler=scheduler, seconds=CONNECT_TIMEOUT, error=type(exc).__name__)) from None
         if not client.scheduler_info().get("workers"):
             try:
                 client.wait_for_workers(1, timeout=CONNECT_TIMEOUT * 2)
             except TimeoutError:
                 client.close()
-                raise GridmapError(f"The Dask scheduler at {scheduler} has no workers: start some with "
-                                   f"`dask worker {scheduler}`.") from None
+                raise GridmapError(_("The Dask scheduler at {scheduler} has no workers: start some with "
+                                     "`dask worker {scheduler}`.").format(scheduler=scheduler)) from None
         return client
     if not workers or workers < 1:
-        raise GridmapError(f"--workers {workers}: give a number of worker processes, 1 or more.")
+        raise GridmapError(_("--workers {workers}: give a number of worker processes, 1 or more.").format(
+            workers=workers))
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=logging.ERROR)
     return Client(cluster, set_as_default=False)
@@ -87,8 +90,9 @@ def check_address(scheduler: str) -> None:
     """
     m = _ADDRESS.match(str(scheduler).strip())
     if not m or (m.group(4) is not None and not 0 < int(m.group(4)) < 65536):
-        raise GridmapError(f"--scheduler {scheduler!r} is not a Dask scheduler address: write it as "
-                           "tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786 (the address `dask scheduler` prints).")
+        raise GridmapError(_("--scheduler {scheduler} is not a Dask scheduler address: write it as "
+                             "tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786 (the address `dask scheduler` prints).").format(
+            scheduler=repr(scheduler)))
 
 
 def close(client) -> None:
@@ -201,9 +205,11 @@ def _gather(client, futures: list, parts: list[list[str]], what: str) -> list:
         except Exception as exc:  # the part's own error, or KilledWorker when its worker died twice
             for other in futures:
                 other.cancel()
-            shown = ", ".join(map(str, part[:5])) + (f" and {len(part) - 5} more" if len(part) > 5 else "")
-            raise GridmapError(f"The {what} part of {shown} failed on the cluster ({type(exc).__name__}: "
-                               f"{exc}); nothing of this run was written as complete.") from exc
+            shown = ", ".join(map(str, part[:5])) + (_(" and {count} more").format(count=len(part) - 5)
+                                                     if len(part) > 5 else "")
+            raise GridmapError(_("The {what} part of {parts} failed on the cluster ({error}: "
+                                 "{reason}); nothing of this run was written as complete.").format(
+                what=_(what), parts=shown, error=type(exc).__name__, reason=exc)) from exc
     return results
 
 
@@ -214,7 +220,7 @@ def organise_distributed(client, exchange: Exchange, community_names: Sequence[s
     futures = [client.submit(_organise_part, str(exchange.folder), part, options, key=f"organise-part-{i}",
                              pure=False, retries=1) for i, part in enumerate(parts)]
     log.info("organising %d communities in %d parts on %d workers", len(community_names), len(parts), n_workers)
-    return merge_organisations(_gather(client, futures, parts, "organisation"))
+    return merge_organisations(_gather(client, futures, parts, N_("organisation")))
 
 
 def microgrids_distributed(client, exchange: Exchange, grids: gpd.GeoDataFrame, grid_id: str,
@@ -227,7 +233,7 @@ def microgrids_distributed(client, exchange: Exchange, grids: gpd.GeoDataFrame, 
     parts = [list(ids[np.isin(community, g)]) for g in groups]
     futures = [client.submit(_microgrids_part, str(exchange.folder), part, options, key=f"microgrids-part-{i}",
                              pure=False, retries=1) for i, part in enumerate(parts)]
-    keys = _gather(client, futures, parts, "micro-grid")
+    keys = _gather(client, futures, parts, N_("micro-grid"))
     mg = pd.concat([gpd.read_parquet(exchange.folder / f"microgrids-{k}.parquet") for k in keys])
     position = pd.Series(np.arange(len(ids)), index=ids)
     mg = mg.iloc[np.lexsort((mg.microgrid_id.to_numpy(dtype=object).astype(str),

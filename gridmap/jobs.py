@@ -18,6 +18,7 @@ from gridmap import settings, vocab
 from gridmap.align import Alignment, align, with_inferred
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError
+from gridmap.i18n import _
 from gridmap.infer import Inference, infer_outlines
 from gridmap.io import (ReadOptions, find_field, layer_name, read_layer, warn_if_far_apart, write_csv,
                         write_gpkg)
@@ -126,11 +127,11 @@ def classify_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | N
 def write_classification(result: Classification, out: Path, engine: str | None = None) -> None:
     """Write the classification tables of docs/design.md §5."""
     out.mkdir(parents=True, exist_ok=True)
-    write_csv(result.compounds, out / "compounds.csv")
-    write_csv(result.grids, out / "grids.csv")
+    compounds, grids = vocab.with_label_columns(result.compounds), vocab.with_label_columns(result.grids)
+    write_csv(compounds, out / "compounds.csv")
+    write_csv(grids, out / "grids.csv")
     write_csv(result.overlaps, out / "overlaps.csv")
-    write_gpkg({"compounds": result.compounds, "grids": result.grids}, out / "classification.gpkg",
-               engine=engine)
+    write_gpkg({"compounds": compounds, "grids": grids}, out / "classification.gpkg", engine=engine)
 
 
 # ------------------------------------------------------------------ infer and align
@@ -187,8 +188,8 @@ def align_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | None
     communities (polygons) keep land within its community where grids carry no community field."""
     read = read or ReadOptions()
     if streets is not None and buildings is None:
-        raise GridmapError("--streets needs --buildings: outlines for compounds that have buildings but "
-                           "no polygon are drawn between the streets.")
+        raise GridmapError(_("--streets needs --buildings: outlines for compounds that have buildings but "
+                             "no polygon are drawn between the streets."))
     start("align", out, [compounds, grids, buildings, streets, communities])
     c = read.read(compounds, "compounds")
     g = read.read(grids, "grids")
@@ -213,10 +214,12 @@ def align_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | None
 
 
 def write_alignment(result: Alignment, out: Path, engine: str | None = None) -> None:
-    """Write ``proposal.gpkg`` (layers ``grids``, ``changes``) and ``proposal.csv``."""
+    """Write ``proposal.gpkg`` (layers ``grids``, ``changes``) and ``proposal.csv``, each grid's
+    ``status`` also as its label (``status_label``, the last column)."""
     out.mkdir(parents=True, exist_ok=True)
-    write_gpkg({"grids": result.grids, "changes": result.changes}, out / "proposal.gpkg", engine=engine)
-    write_csv(result.table, out / "proposal.csv")
+    write_gpkg({"grids": vocab.with_label_columns(result.grids), "changes": result.changes},
+               out / "proposal.gpkg", engine=engine)
+    write_csv(vocab.with_label_columns(result.table), out / "proposal.csv")
 
 
 # ------------------------------------------------------------------ organisation
@@ -357,7 +360,8 @@ def map_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | None =
     read = read or ReadOptions()
     walk_m = settings.WALK_M if walk_m is None else walk_m
     if not (walk_m == walk_m and 0 < walk_m < float("inf")):
-        raise GridmapError(f"--walk-m {walk_m!r}: the walking distance must be a positive number of metres.")
+        raise GridmapError(_("--walk-m {value}: the walking distance must be a positive number of metres.").format(
+            value=repr(walk_m)))
     out = Path(out)
     start("map", out, [compounds, grids, buildings, members, microgrids, proposal, communities, stations,
                        org, workers, streets])

@@ -31,6 +31,7 @@ from pyproj import CRS, Transformer
 
 from gridmap import vocab
 from gridmap.errors import GridmapError
+from gridmap.i18n import _
 from gridmap.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -70,16 +71,16 @@ def find_cjk_font() -> str:
     for name in sorted(installed):
         if any(word in name for word in ("CJK", " SC", "Hei", "Song", "Kai", "Ming")):
             return name
-    raise GridmapError("No font with Chinese characters is installed, so the print maps (map.pdf) cannot be "
-                       "drawn. Install one — on Debian/Ubuntu `apt-get install fonts-noto-cjk` (or "
-                       "fonts-wqy-microhei); on Windows 微软雅黑 or 黑体 come with the system — then run again.")
+    raise GridmapError(_("No font with Chinese characters is installed, so the print maps (map.pdf) cannot be "
+                         "drawn. Install one — on Debian/Ubuntu `apt-get install fonts-noto-cjk` (or "
+                         "fonts-wqy-microhei); on Windows 微软雅黑 or 黑体 come with the system — then run again."))
 
 
 def paper_size(paper: str | None) -> tuple[str, tuple[float, float]]:
     """The paper's name and (width, height) mm; A3 by default, A4 on request."""
     name = (paper or PAPER).strip().upper()
     if name not in PAPERS:
-        raise GridmapError(f"paper {paper!r}: use A3 or A4 (landscape).")
+        raise GridmapError(_("paper {paper}: use A3 or A4 (landscape).").format(paper=repr(paper)))
     return name, PAPERS[name]
 
 
@@ -197,7 +198,7 @@ def _frame(layers: MapLayers, map_w: float, map_h: float) -> tuple[int, tuple[fl
     parts += list(layers.grids) + list(layers.compounds)
     geoms = np.array([g for g in parts if g is not None and not shapely.is_empty(g)], dtype=object)
     if not len(geoms):
-        raise GridmapError("nothing to draw: the community has no compound or grid with a geometry")
+        raise GridmapError(_("nothing to draw: the community has no compound or grid with a geometry"))
     x0, y0, x1, y1 = shapely.total_bounds(geoms)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     need = max((x1 - x0) / (map_w / 1000), (y1 - y0) / (map_h / 1000)) * 1.12  # 6 % each side

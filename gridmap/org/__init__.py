@@ -42,7 +42,8 @@ from gridmap.org.funding import FUNDING_COLUMNS, FundingPolicy, funding_table
 from gridmap.org.ledger import CATEGORY_WORDS, IDENTITY_WORDS, LEDGER_COLUMNS, read_ledger, standardise_ledger
 from gridmap.org.layout import organise
 from gridmap.org.model import (BRANCH_KINDS, CATEGORIES, CATEGORY_COLUMNS, KIND_NAMES, KINDS, NO_BUILDING, NO_GEOMETRY,
-                               OUTSIDE, UNIT_COLUMNS, UNKNOWN_BUILDING, Organisation, Thresholds, merge_organisations)
+                               OUTSIDE, UNIT_COLUMNS, UNKNOWN_BUILDING, Organisation, Thresholds, merge_organisations,
+                               reason_label)
 from gridmap.org.names import natural_key
 from gridmap.org.programme import Section, Table, funding_for, programme_sections, property_status
 from gridmap.org.write import write_organisation, write_roster, write_workbook
@@ -51,5 +52,6 @@ __all__ = ["BRANCH_KINDS", "CATEGORIES", "CATEGORY_COLUMNS", "CATEGORY_WORDS", "
            "IDENTITY_WORDS", "KINDS", "KIND_NAMES", "LEDGER_COLUMNS", "NO_BUILDING", "NO_GEOMETRY", "OUTSIDE",
            "Organisation", "Section", "Table", "Thresholds", "UNIT_COLUMNS", "UNKNOWN_BUILDING", "candidate_counts",
            "committee_candidates", "community_area", "funding_for", "funding_table", "merge_organisations",
-           "natural_key", "organise", "programme_sections", "property_status", "read_ledger", "secretary_candidates",
+           "natural_key", "organise", "programme_sections", "property_status", "read_ledger", "reason_label",
+           "secretary_candidates",
            "standardise_ledger", "write_organisation", "write_roster", "write_workbook"]
