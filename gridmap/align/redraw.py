@@ -17,6 +17,8 @@ large compound releases its core. Then, until every grid is one piece:
 - where a community would end with more grids outside the household range than before, the
   smallest rebuilt grids under the minimum are dissolved into neighbours with room.
 
+A grid a planner placed a compound in (``Problem.fixed``) is never dissolved.
+
 Every step is a vectorised shapely operation over arrays of pieces.
 """
 
@@ -144,8 +146,10 @@ def apply_plan(layout: Layout, plan: Plan, problem: Problem) -> None:
     for src, dst in (plan.core_owner or {}).items():
         # A swap: the compound became this grid; the rest of it joins the other grid.
         core_owner[with_atoms == src] = dst
-    pieces = np.concatenate([cores[~released], atoms[on]])
-    piece_owner = np.concatenate([core_owner[~released], owner[on]])
+    # A grid that only receives (a planner placed a bordering compound in it) keeps all its land.
+    receiving = np.setdiff1d(rebuilt[rebuilt < n_l], np.r_[with_atoms, plan.anchors]).astype(np.intp)
+    pieces = np.concatenate([cores[~released], layout.geoms[receiving], atoms[on]])
+    piece_owner = np.concatenate([core_owner[~released], receiving, owner[on]])
     geoms = grouped_union(pieces, np.searchsorted(rebuilt, piece_owner), len(rebuilt), grid_size=PRECISION)
     layout.geoms[rebuilt] = polygons_only(geoms)
     layout.touched[rebuilt] = True
@@ -463,7 +467,7 @@ def _dissolve_emptied(layout: Layout, problem: Problem) -> None:
     before = problem.households.before
     cand = np.flatnonzero(layout.touched[:n_g] & layout.alive[:n_g] & ~layout.kept[:n_g]
                           & (layout.role[:n_g] == FREE) & (np.nan_to_num(before) >= 0.5)
-                          & (layout.load[:n_g] < 0.5))
+                          & (layout.load[:n_g] < 0.5) & ~problem.protected(n_g))
     for _ in range(3):
         # Again while some go: a grid whose only neighbour was dissolved with it may now have one.
         cand = cand[layout.alive[cand]]
@@ -489,7 +493,7 @@ def _repair_range(layout: Layout, problem: Problem) -> None:
         was = np.r_[problem.households.before, np.full(len(load) - layout.n_g, np.inf)]
         cand = np.flatnonzero(alive & layout.touched & ~layout.kept & (layout.role == FREE)
                               & (load < problem.low) & (np.nan_to_num(was, nan=-1) >= problem.low)
-                              & (excess[layout.zone] > 0))
+                              & (excess[layout.zone] > 0) & ~problem.protected(len(load)))
         if not len(cand):
             return
         cand = cand[np.argsort(load[cand], kind="stable")]
