@@ -430,6 +430,7 @@ def align_cmd(
     buildings: Annotated[Optional[str], typer.Option("--buildings", help="Buildings with households (and a compound id): a grid's households when it has no 户数 of its own, located where people live; with --streets, outlines for compounds that have buildings but no polygon are inferred first.")] = None,
     streets: Annotated[Optional[str], typer.Option("--streets", help="Street lines bounding inferred outlines (with --buildings).")] = None,
     communities: Annotated[Optional[str], typer.Option("--communities", help="Communities layer (社区): the community of grids without a community field; land never moves between communities.")] = None,
+    edits: Annotated[Optional[str], typer.Option("--edits", help="A planner's edits.csv (compound_id, to_grid_id, note; 导出调整 in proposal.html): each compound lies wholly in that grid, and the rest is aligned around them.")] = None,
     compound_id: CompoundId = None,
     grid_id: GridId = None,
     building_id: BuildingId = None,
@@ -455,7 +456,8 @@ def align_cmd(
                        compound_id=compound_id, grid_id=grid_id, households=households,
                        grid_households=check_range(grid_households) if grid_households else None, types=_id_list(types),
                        keep=_id_list(keep), buildings=buildings, streets=streets,
-                       building_id=building_id, sliver=sliver, nest=nest, communities=communities)
+                       building_id=building_id, sliver=sliver, nest=nest, communities=communities,
+                       edits=edits)
     print_alignment(result)
     if shapefiles:
         write_shapefiles(out, alignment=result, engine=engine)
@@ -505,6 +507,9 @@ def print_alignment(result) -> None:
             out_console.print(f"Still straddling ({escape(code)}): {escape(ids)}", soft_wrap=True)
     if result.inferred is not None:
         out_console.print(f"Outlines inferred from buildings first: {len(result.inferred)}.")
+    if s.get("planner_edits"):
+        out_console.print(f"Planner's edits applied: {s['planner_edits']} ({s['planner_compounds_moved']} compounds "
+                          "moved, reason planner in changes).", soft_wrap=True)
     if len(result.unresolved):
         out_console.print(f"[yellow]{len(result.unresolved)} compounds still straddle grids:[/]")
         for r in result.unresolved.head(10).itertuples():
