@@ -338,10 +338,10 @@ def _stage_load(project, state, work, result):
         names = ledger["name"] if ledger is not None and "name" in ledger else None
         state["workers"] = read_roster(spec, options.encoding_for(spec, "grid_workers", plain=False),
                                         names=names)
-    if project.rule("edits", None):  # a planner's edits.csv, checked as a table before any work
-        state["edits"] = read_edits(project.rule("edits", None))
         result.notes.append(f"Grid workers: ids taken from column '{state['workers'].attrs['worker_id_field']}' "
                             f"of {Path(spec).name}; names are never shown.")
+    if project.rule("edits", None):  # a planner's edits.csv, checked as a table before any work
+        state["edits"] = read_edits(project.rule("edits", None))
     options.check_names()
 
 
