@@ -228,7 +228,7 @@ def settle(layout: Layout, problem: Problem, loose: np.ndarray, loose_from: np.n
         # cut off: snapped onto it, they make one piece with it.
         near = shapely.dwithin(rest, main[rest_of], TOUCH_M) if len(rest) else np.zeros(0, dtype=bool)
         if near.any():
-            snapped = shapely.snap(rest[near], main[rest_of[near]], TOUCH_M)
+            snapped = off_others(layout, shapely.snap(rest[near], main[rest_of[near]], TOUCH_M), rebuilt[rest_of[near]])
             groups = np.r_[np.arange(len(main)), rest_of[near]]
             merged = polygons_only(grouped_union(np.r_[main, snapped], groups, len(main), grid_size=PRECISION))
             whole = shapely.get_num_geometries(merged) == 1
@@ -354,12 +354,39 @@ def place(layout: Layout, problem: Problem, loose: np.ndarray, loose_from: np.nd
         snapped = shapely.snap(loose[joining], layout.geoms[target[joining]], TOUCH_M)
         bad = ~shapely.is_valid(snapped)
         snapped[bad] = polygons_only(shapely.make_valid(snapped[bad]))
+        snapped = off_others(layout, snapped, target[joining])
         members = np.concatenate([layout.geoms[receivers], snapped])
         groups = np.concatenate([np.arange(len(receivers)), np.searchsorted(receivers, target[joining])])
         layout.geoms[receivers] = polygons_only(grouped_union(members, groups, len(receivers), grid_size=PRECISION))
         layout.touched[receivers] = True
         np.add.at(layout.load, target[joining], hh[joining])
     return given_back
+
+
+def off_others(layout: Layout, pieces: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """The pieces less any land of a grid other than the one each joins.
+
+    Snapping a piece onto the grid it joins moves its vertices by up to ``TOUCH_M``; where it
+    also borders a third grid (a compound placed there by a planner, next to the land its old
+    grid gives up), a vertex can move onto that grid's land: the sliver is cut off again.
+    """
+    alive = np.flatnonzero(layout.alive)
+    if not len(pieces) or not len(alive):
+        return pieces
+    p, q = shapely.STRtree(layout.geoms[alive]).query(pieces, predicate="intersects")
+    q = alive[q]
+    other = q != owner[p]
+    p, q = p[other], q[other]
+    if len(p):
+        meet = ~shapely.touches(pieces[p], layout.geoms[q])
+        p, q = p[meet], q[meet]
+    if not len(p):
+        return pieces
+    hit = np.unique(p)
+    cover = grouped_union(layout.geoms[q], np.searchsorted(hit, p), len(hit), grid_size=PRECISION)
+    out = pieces.copy()
+    out[hit] = polygons_only(shapely.difference(pieces[hit], cover, grid_size=PRECISION))
+    return out
 
 
 def _share_out(layout: Layout, problem: Problem, pieces: np.ndarray, piece_from: np.ndarray
