@@ -127,7 +127,7 @@
   // The popup of a compound: its households, grids now and proposed, and one button per grid.
   function popupFor(k, popup) {
     var box = el('div', null, 'gm-edit-pop'), t = el('table');
-    box.appendChild(el('b', C.name[k] || C.id[k]));
+    box.appendChild(el('strong', C.name[k] || C.id[k]));
     function row(label, value) { var tr = el('tr'); tr.appendChild(el('th', label)); tr.appendChild(el('td', value)); t.appendChild(tr); }
     row('小区编码', C.id[k]);
     row('户数', C.hh[k] === null ? '—' : whole(C.hh[k]));
