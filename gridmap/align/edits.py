@@ -347,7 +347,8 @@ def edit_warnings(edits: Edits, table: pd.DataFrame, overlaps: pd.DataFrame, aft
             into = pd.Series(ids).groupby(to).agg(", ".join)
             said = "; ".join(f"grid {g}: {int(v)} households" + (f" (takes {into[g]})" if g in into.index else "")
                              for g, v in out.items())
-            warnings.warn(f"{source}: the planner's edits leave {len(out)} grids outside the household range "
+            warnings.warn(f"{source}: the planner's edits leave {len(out)} {'grid' if len(out) == 1 else 'grids'} "
+                          "outside the household range "
                           f"{low:g}–{high:g}: {said}. The edits were applied as given.", GridmapWarning, stacklevel=3)
     a = after_overlaps[after_overlaps.compound_id.isin(set(ids)) & (after_overlaps.overlap_m2 > HOLD_M2)]
     want = dict(zip(ids, to))
