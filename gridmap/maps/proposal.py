@@ -222,6 +222,7 @@ EDIT_CSS = (".gm-edit-bar button, .gm-edit-pop button { font: inherit; font-size
             ".gm-edit-pop .gm-cands { margin-top: 6px; } .gm-edit-pop .gm-cur { font-size: 12px; color: #555; "
             "margin: 2px 0 4px; }"
             ".gm-edit-pop td, .gm-edit-pop th { padding: 1px 6px 1px 0; text-align: left; font-size: 13px; }"
+            ".gm-edit-pop th { white-space: nowrap; color: #555; font-weight: normal; }"
             ".gm-out { color: #b2182b; font-weight: bold; } .gm-in { color: #1a7f37; }"
             ".gm-edit-item { margin: 4px 0; padding: 3px 0; border-bottom: 1px solid #e4e4e4; }"
             ".gm-edit-item input { width: 150px; font-size: 12px; margin-right: 4px; }"

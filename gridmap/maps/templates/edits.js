@@ -125,6 +125,13 @@
   }
 
   // The popup of a compound: its households, grids now and proposed, and one button per grid.
+  // The popup shows the new state in place: the map does not pan for it (a pan redraws every feature).
+  function update(popup, k) {
+    var pan = popup.options.autoPan;
+    popup.options.autoPan = false;
+    popup.setContent(popupFor(k, popup));
+    popup.options.autoPan = pan;
+  }
   function popupFor(k, popup) {
     var box = el('div', null, 'gm-edit-pop'), t = el('table');
     box.appendChild(el('strong', C.name[k] || C.id[k]));
@@ -154,7 +161,7 @@
         L.DomEvent.stop(e);
         place(k, g === C.home[k] && !(placed[k] && placed[k].applied) ? null : g);
         refresh();
-        popup.setContent(popupFor(k, popup));
+        update(popup, k);
         requestAnimationFrame(function () { requestAnimationFrame(function () { api.lastMs = performance.now() - t0; }); });
       });
       cands.appendChild(btn);
@@ -163,7 +170,7 @@
     if (placed[k]) {
       var undo = el('button', '撤销此项');
       undo.type = 'button';
-      undo.addEventListener('click', function (e) { L.DomEvent.stop(e); place(k, null); refresh(); popup.setContent(popupFor(k, popup)); });
+      undo.addEventListener('click', function (e) { L.DomEvent.stop(e); place(k, null); refresh(); update(popup, k); });
       cands.appendChild(undo);
     }
     box.appendChild(cands);
