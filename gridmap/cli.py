@@ -508,8 +508,8 @@ def print_alignment(result) -> None:
     if result.inferred is not None:
         out_console.print(f"Outlines inferred from buildings first: {len(result.inferred)}.")
     if s.get("planner_edits"):
-        out_console.print(f"Planner's edits applied: {s['planner_edits']} ({s['planner_compounds_moved']} compounds "
-                          "moved, reason planner in changes).", soft_wrap=True)
+        out_console.print(f"Planner's edits applied: {s['planner_edits']} (compounds moved: {s['planner_compounds_moved']}; "
+                          "reason planner in changes).", soft_wrap=True)
     if len(result.unresolved):
         out_console.print(f"[yellow]{len(result.unresolved)} compounds still straddle grids:[/]")
         for r in result.unresolved.head(10).itertuples():

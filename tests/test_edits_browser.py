@@ -317,4 +317,9 @@ def test_embedded_data_is_json(demo):
     html = (demo / "proposal.html").read_text(encoding="utf-8")
     block = re.search(r'<script type="application/json" id="gm-edit-data">(.*?)</script>', html, re.S).group(1)
     data = json.loads(block)
-    assert len(data["compounds"]["id"]) == len(data["compounds"]["cand"]) and data["range"] == [300.0, 500.0]
+    C, G = data["compounds"], data["grids"]
+    assert len(C["id"]) == len(C["cand"]) and data["range"] == [300.0, 500.0]
+    # Candidates are grids that exist now (never a new one), and a compound's own grid is one of them.
+    assert not any(G["new"][g] for cand in C["cand"] for g in cand)
+    assert all(G["new"][h] or h in cand for h, cand, why in zip(C["home"], C["cand"], C["why"]) if h >= 0 and not why)
+    assert all(now for now, why in zip(C["now"], C["why"]) if not why)

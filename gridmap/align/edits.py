@@ -141,13 +141,15 @@ def check_ids(rows: pd.DataFrame, compounds, compound_id: str | None, usable: se
     _fail(rows.attrs.get("source", "edits.csv"), problems)
 
 
-def bordering(C: np.ndarray, G: np.ndarray, tolerance: float = TOUCH_M, min_border: float = MIN_BORDER_M
+def bordering(C: np.ndarray, G: np.ndarray, tolerance: float = TOUCH_M, min_border: float = MIN_BORDER_M,
+              overlaps: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs of compounds and grids (metric polygons) that share area or a border.
 
     A compound may be placed in a grid it overlaps (more than overlay noise) or shares at least
     ``min_border`` metres of border with (within ``tolerance``): then the grid with the compound
-    is one piece. One STRtree query for all pairs.
+    is one piece. One STRtree query for all pairs; ``overlaps`` (compound, grid, area m², as
+    ``gridmap.overlay.overlap_table`` gives them) saves measuring the pairs that share area again.
 
     Returns positions in ``C`` and ``G`` and the area (m²) each pair shares.
     """
@@ -156,7 +158,17 @@ def bordering(C: np.ndarray, G: np.ndarray, tolerance: float = TOUCH_M, min_bord
     if not len(C) or not len(G):
         return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp), np.zeros(0)
     ci, gi = shapely.STRtree(G).query(C, predicate="dwithin", distance=tolerance)
-    area = shapely.area(shapely.intersection(C[ci], G[gi]))
+    if overlaps is None:
+        area = shapely.area(shapely.intersection(C[ci], G[gi]))
+    else:
+        # Pairs the table lacks share no area (it lists every pair whose shared area is positive).
+        oc, og, oa = (np.asarray(v) for v in overlaps)
+        key = oc.astype(np.int64) * len(G) + og
+        order = np.argsort(key, kind="stable")
+        want = ci.astype(np.int64) * len(G) + gi
+        at = np.minimum(np.searchsorted(key[order], want), max(len(key) - 1, 0))
+        hit = (key[order][at] == want) if len(key) else np.zeros(len(want), dtype=bool)
+        area = np.where(hit, oa[order][at] if len(key) else 0.0, 0.0)
     touch = area <= NOISE_M2
     ok = ~touch
     if touch.any():

@@ -331,7 +331,7 @@ def edit_data(ctx: Context, after: gpd.GeoDataFrame, a_ids: pd.Series, status: p
         if s_:
             sig_grids.setdefault(c, []).append(g)
     own = {c: {zone[g] for g in gs} for c, gs in sig_grids.items()}
-    ci, gi, _ = bordering(C, A, TOUCH_M)
+    ci, gi, _ = bordering(C, A, TOUCH_M, overlaps=(comp, grid, t.overlap_m2.to_numpy()))
     cands: dict = {}
     for c, g in zip(ci.tolist(), gi.tolist()):
         if not is_new[g] and own.get(c) == {zone[g]}:
@@ -373,20 +373,34 @@ def _grid_communities(ctx: Context, after: gpd.GeoDataFrame, a_ids: pd.Series) -
 
 
 def _current_grids(ctx: Context, C: np.ndarray, before: gpd.GeoDataFrame | None, sliver: float) -> list:
-    """The grids each compound lies in now (before alignment), as text."""
+    """The grids each compound lies in now (before alignment), as text (第5网格（G05）、…), the one
+    holding most of it first: the classification's, unless the pages show the proposal's grids
+    (``before`` then holds the current ones, measured here)."""
     metric = ctx.classification.crs
     grids = before if before is not None else ctx.classification.grids
     grids = grids[grids.geometry.notna() & ~grids.geometry.is_empty]
     gid = find_field(grids, "grid_id", required=False)
     ids = stripped_text(grids[gid]) if gid else pd.Series(None, index=grids.index, dtype=object)
     name = find_field(grids, "grid_name", required=False, exclude=vocab.COMPUTED_COLUMNS)
-    if name:  # 第5网格（G05）
+    labels = ids
+    if name:
         named = stripped_text(grids[name])
-        ids = named.where(named.isna() | ids.isna(), named + "（" + ids.fillna("") + "）").fillna(ids)
-    ids = ids.to_numpy(dtype=object)
+        labels = named.where(named.isna() | ids.isna(), named + "（" + ids.fillna("") + "）").fillna(ids)
+    if before is None:
+        comps = ctx.classification.compounds
+        label_of = pd.Series(labels.to_numpy(), index=ids.to_numpy())
+        label_of = label_of[~label_of.index.duplicated()]
+        main = stripped_text(comps["main_grid_id"]).fillna("")
+        lists = comps["grid_ids"].fillna("").astype(str).str.split(settings.LIST_SEP)
+        out = []
+        for first, many in zip(main, lists):
+            order = [first] + [g for g in many if g and g != first] if first else [g for g in many if g]
+            out.append("、".join(str(label_of.get(g, g)) for g in order) or None)
+        return out
     t = overlap_table(C, grids.geometry.to_crs(metric).to_numpy())
     t = t[(t.share_of_compound >= sliver) | (t.share_of_grid >= sliver)]
     t = t.sort_values(["compound", "share_of_compound"], ascending=[True, False])
-    text = pd.Series(ids[t.grid.to_numpy()]).groupby(t.compound.to_numpy()).agg(
+    labels = labels.to_numpy(dtype=object)
+    text = pd.Series(labels[t.grid.to_numpy()]).groupby(t.compound.to_numpy()).agg(
         lambda s: "、".join(str(v) for v in s if v is not None))
     return [text.get(k) or None for k in range(len(C))]
