@@ -400,6 +400,6 @@ def map_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | None =
                      attribution=attribution, reach=reach, walk_m=walk_m)
 
 
-__all__ = ["align_job", "check_job", "read_edits", "classify_job", "guess_kind", "infer_job", "infer_missing", "map_job",
-           "microgrids_job", "org_job", "reach_table", "read_layer", "write_alignment", "write_classification",
+__all__ = ["align_job", "check_job", "classify_job", "guess_kind", "infer_job", "infer_missing", "map_job",
+           "microgrids_job", "org_job", "reach_table", "read_edits", "read_layer", "write_alignment", "write_classification",
            "write_funding", "write_inferred", "write_microgrids", "with_labels", "write_shapefiles"]
