@@ -43,13 +43,10 @@ from gridmap.validate import issue_label, severity_label
 translate_libraries()
 
 app = typer.Typer(
-    name="gridmap",
-    help=_("Compounds (小区) and grids (网格): the three situations, alignment, organisation, "
+    name="gridmap", help=_("Compounds (小区) and grids (网格): the three situations, alignment, organisation, "
            "micro-grids and offline maps. Layers are paths, or PATH:LAYER for multi-layer sources."),
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich",
-    subcommand_metavar=_("COMMAND [ARGS]..."),
-    options_metavar=_("[OPTIONS]"),
-)
+    subcommand_metavar=_("COMMAND [ARGS]..."), options_metavar=_("[OPTIONS]"))
 out_console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 DEBUG = False
@@ -475,14 +472,14 @@ def _id_list(text: str | None) -> list[str]:
     "reason) and proposal.csv."))
 @handled
 def align_cmd(
-    compounds: COMPOUNDS,
-    grids: GRIDS,
+    compounds: COMPOUNDS, grids: GRIDS,
     grid_households: Annotated[Optional[str], typer.Option("--grid-households", help=_("Households a grid should hold, MIN:MAX. A compound with more than MAX is tiled by grids inside it; a loose piece with at least MIN becomes a grid. Default {low}:{high}.").format(low=settings.GRID_HOUSEHOLDS[0], high=settings.GRID_HOUSEHOLDS[1]))] = None,
     types: Annotated[Optional[str], typer.Option("--types", help=_("Align only compounds of these types, comma-separated (e.g. 老旧型); compounds without a type (inferred outlines) are included."))] = None,
     keep: Annotated[Optional[str], typer.Option("--keep", help=_("Grid ids that must not change, comma-separated."))] = None,
     buildings: Annotated[Optional[str], typer.Option("--buildings", help=_("Buildings with households (and a compound id): a grid's households when it has no 户数 of its own, located where people live; with --streets, outlines for compounds that have buildings but no polygon are inferred first."))] = None,
     streets: Annotated[Optional[str], typer.Option("--streets", help=_("Street lines bounding inferred outlines (with --buildings)."))] = None,
     communities: Annotated[Optional[str], typer.Option("--communities", help=_("Communities layer (社区): the community of grids without a community field; land never moves between communities."))] = None,
+    edits: Annotated[Optional[str], typer.Option("--edits", help=_("A planner's edits.csv (compound_id, to_grid_id, note; 导出调整 in proposal.html): each compound lies wholly in that grid, and the rest is aligned around them."))] = None,
     compound_id: CompoundId = None,
     grid_id: GridId = None,
     building_id: BuildingId = None,
@@ -499,7 +496,8 @@ def align_cmd(
                        compound_id=compound_id, grid_id=grid_id, households=households,
                        grid_households=check_range(grid_households) if grid_households else None, types=_id_list(types),
                        keep=_id_list(keep), buildings=buildings, streets=streets,
-                       building_id=building_id, sliver=sliver, nest=nest, communities=communities)
+                       building_id=building_id, sliver=sliver, nest=nest, communities=communities,
+                       edits=edits)
     print_alignment(result)
     if shapefiles:
         write_shapefiles(out, alignment=result, engine=engine)
@@ -556,6 +554,9 @@ def print_alignment(result) -> None:
                                    "{grids}.").format(grids=empty)), soft_wrap=True)
     if result.inferred is not None:
         out_console.print(escape(_("Outlines inferred from buildings first: {count}.").format(count=len(result.inferred))))
+    if s.get("planner_edits"):
+        out_console.print(escape(_("Planner's edits applied: {edits} (compounds moved: {moved}; reason planner in "
+                                   "changes).").format(edits=s["planner_edits"], moved=s["planner_compounds_moved"])))
     if len(result.unresolved):
         out_console.print(escape(_("{count} compounds still straddle grids:").format(count=len(result.unresolved))),
                           style="yellow")

@@ -34,8 +34,8 @@ from gridmap.io import find_field, metric_crs, warn_if_far_apart, write_csv
 from gridmap.io.layers import ReadOptions
 from gridmap.io.tables import read_roster
 from gridmap.io.write import input_paths
-from gridmap.jobs import (infer_missing, reach_table, write_alignment, write_classification, write_funding,
-                          write_inferred, write_microgrids, write_shapefiles)
+from gridmap.jobs import (infer_missing, reach_table, read_edits, write_alignment, write_classification,
+                          write_funding, write_inferred, write_microgrids, write_shapefiles)
 from gridmap.maps import make_maps
 from gridmap.microgrids import microgrids
 from gridmap.offices import write_offices
@@ -362,6 +362,8 @@ def _stage_load(project, state, work, result):
                                         names=names)
         result.notes.append(_("Grid workers: ids taken from column '{column}' of {file}; names are never "
                               "shown.").format(column=state["workers"].attrs["worker_id_field"], file=Path(spec).name))
+    if project.rule("edits", None):  # a planner's edits.csv, checked as a table before any work
+        state["edits"] = read_edits(project.rule("edits", None))
     options.check_names()
 
 
@@ -464,7 +466,7 @@ def _stage_align(project, state, work, result):
                              buildings=state["buildings"], communities=state["communities"],
                              grid_households_field=_field(project, "grids", "households"),
                              building_households=_field(project, "buildings", "households"),
-                             community=_field(project, "grids", "community"))
+                             community=_field(project, "grids", "community"), edits=state.get("edits"))
     write_alignment(result.alignment, work, engine=project.engine)
     on = project.rule("layout_on", "current")
     result.notes.append("Organisation, micro-grids and maps are laid out on " + (

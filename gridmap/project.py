@@ -31,7 +31,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
 }
 RULES: dict[str, type | tuple] = {
     "sliver": float, "nest": float, "grid_households": list, "microgrid_households": list,
-    "walk_m": float, "align_types": list, "keep": list, "layout_on": str,
+    "walk_m": float, "align_types": list, "keep": list, "layout_on": str, "edits": str,
     "branch_min_members": int, "branch_max_members": int, "committee_min_members": int, "group_min_members": int,
     "community_committee_min": int, "community_general_branch_min": int,
 }
@@ -85,8 +85,10 @@ class Project:
 
     def missing_files(self) -> list[str]:
         """Layer files that do not exist, as ``name: path``."""
+        edits = self.rules.get("edits")
         return [f"{name}: {cfg.spec}" for name, cfg in self.layers.items()
-                if not is_database_url(cfg.spec) and not parse_layer_spec(cfg.spec).path.exists()]
+                if not is_database_url(cfg.spec) and not parse_layer_spec(cfg.spec).path.exists()] + \
+            ([f"edits: {edits}"] if edits and not Path(edits).exists() else [])
 
     def require_files(self) -> None:
         missing = self.missing_files()
@@ -183,6 +185,8 @@ def load_project(path: str | Path) -> Project:
             fail("rules", key, _("expected [MIN, MAX] households, e.g. [300, 500]"))
         if key == "layout_on" and value not in LAYOUT_ON:
             fail("rules", key, _("expected one of {values}").format(values=", ".join(repr(v) for v in LAYOUT_ON)))
+        if key == "edits":  # a planner's edits.csv, relative to the project file
+            value = str(base / value) if not Path(value).is_absolute() else value
         project.rules[key] = value
 
     maps = data.get("maps", {})
@@ -325,6 +329,7 @@ microgrid_households = [30, 100]
 walk_m = 500                  # compounds farther than this from every station are listed
 # align_types = ["老旧型"]     # align only these compound types
 # keep = ["WG0101"]           # grids that must not change
+# edits = "edits.csv"         # a planner's decisions from proposal.html (导出调整): compound → grid
 # layout_on = "proposal"      # lay organisation, micro-grids and maps on the proposal's grids
 # community_committee_min = 100       # a community with this many members: 党委
 # community_general_branch_min = 50   # this many: 社区党总支; fewer: 社区党支部

@@ -142,6 +142,7 @@ CHANGE_REASONS: dict[str, str] = {
     "shared_grid_split": "两个大小区共用的网格沿小区界线拆分",
     "sliver_absorbed": "零星用地并入相邻网格",
     "large_compound_tile": "大小区划分为若干网格",
+    "planner": "规划人员调整",
 }
 #: Why a straddling compound was not aligned (the ``reason`` of ``unresolved``).
 UNRESOLVED_REASONS: dict[str, str] = {
