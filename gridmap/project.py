@@ -408,6 +408,7 @@ microgrid_households = [30, 100]
 walk_m = 500                  # 距所有服务站都超过此距离（米）的小区将列出
 # align_types = ["老旧型"]     # 只对这些类型的小区拉平对齐
 # keep = ["WG0101"]           # 不得调整的网格
+# edits = "edits.csv"         # 规划人员在 proposal.html 中“导出调整”的决定：小区 → 网格
 # layout_on = "proposal"      # 组织设置、微网格和地图依据拉平对齐方案的网格
 # community_committee_min = 100       # 社区党员达到此数设党委
 # community_general_branch_min = 50   # 达到此数设社区党总支，不足设社区党支部
