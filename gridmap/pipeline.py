@@ -469,10 +469,10 @@ def _stage_align(project, state, work, result):
                              community=_field(project, "grids", "community"), edits=state.get("edits"))
     write_alignment(result.alignment, work, engine=project.engine)
     on = project.rule("layout_on", "current")
-    result.notes.append("Organisation, micro-grids and maps are laid out on " + (
-        "the alignment proposal's grids (layout_on = proposal)." if on == "proposal" else
-        "the current grids; the alignment proposal is in proposal.gpkg and proposal.html "
-        "(layout_on = proposal lays them out on it)."))
+    result.notes.append(_("Organisation, micro-grids and maps are laid out on the alignment proposal's grids "
+                          "(layout_on = proposal).") if on == "proposal" else
+                        _("Organisation, micro-grids and maps are laid out on the current grids; the alignment "
+                          "proposal is in proposal.gpkg and proposal.html (layout_on = proposal lays them out on it)."))
 
 
 def layout_grids(project: Project, state: dict, result: RunResult) -> tuple[Classification, gpd.GeoDataFrame, str | None]:
