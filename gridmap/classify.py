@@ -20,6 +20,7 @@ from pyproj import CRS
 
 from gridmap import settings, vocab
 from gridmap.errors import GridmapError, RenamedColumnWarning, SliverWarning
+from gridmap.i18n import _
 from gridmap.io import feature_areas, find_field, id_strings, metric_crs, reconcile
 from gridmap.overlay import overlap_table
 from gridmap.validate import clean_layer
@@ -104,9 +105,9 @@ def classify(
     sliver = settings.SLIVER if sliver is None else sliver
     nest = settings.NEST if nest is None else nest
     if not 0 <= sliver < 1:
-        raise GridmapError(f"--sliver {sliver} must lie in [0, 1).")
+        raise GridmapError(_("--sliver {value} must lie in [0, 1).").format(value=sliver))
     if not 0 < nest <= 1:
-        raise GridmapError(f"--nest {nest} must lie in (0, 1].")
+        raise GridmapError(_("--nest {value} must lie in (0, 1].").format(value=nest))
     cid = find_field(compounds, "compound_id", compound_id)
     gid = find_field(grids, "grid_id", grid_id)
     # Features without a usable geometry keep their rows (situation no_geometry): nothing
@@ -135,9 +136,9 @@ def classify(
     table["significant"] = (table.share_of_compound >= sliver) | (table.share_of_grid >= sliver)
     slivers = int((~table.significant).sum())
     if slivers:
-        warnings.warn(f"{slivers} compound–grid overlaps are below the sliver share {sliver:g} and "
-                      "were not used (listed in overlaps.csv with significant = False)",
-                      SliverWarning, stacklevel=2)
+        warnings.warn(_("{count} compound–grid overlaps are below the sliver share {sliver:g} and "
+                        "were not used (listed in overlaps.csv with significant = False)").format(
+            count=slivers, sliver=sliver), SliverWarning, stacklevel=2)
 
     c_situation, g_situation = situations(table, len(c_ids), len(g_ids), nest)
     sig = table[table.significant]
@@ -296,9 +297,11 @@ def _with_inputs(out: pd.DataFrame, layer: gpd.GeoDataFrame, id_field: str) -> g
         taken.add(name.lower())
     if renames:
         attrs = attrs.rename(columns=renames)
-        warnings.warn(f"{layer.attrs.get('source', 'a layer')}: input columns renamed so that none is lost "
-                      "beside gridmap's own (names that differ only in case clash in GeoPackage and Excel): "
-                      + ", ".join(f"{a} → {b}" for a, b in renames.items()), RenamedColumnWarning, stacklevel=3)
+        warnings.warn(_("{layer}: input columns renamed so that none is lost "
+                        "beside gridmap's own (names that differ only in case clash in GeoPackage and Excel): "
+                        "{renames}").format(layer=layer.attrs.get("source", _("a layer")),
+                                            renames=", ".join(f"{a} → {b}" for a, b in renames.items())),
+                      RenamedColumnWarning, stacklevel=3)
     result = gpd.GeoDataFrame(pd.concat([out, attrs], axis=1), geometry=layer.geometry.to_numpy(),
                               crs=layer.crs)
     result.index = layer.index

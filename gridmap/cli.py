@@ -3,6 +3,11 @@
 
 Problems with the user's input are ``GridmapError``: printed as one paragraph, exit status 1, no
 traceback unless ``--debug`` is given (anywhere on the command line).
+
+Everything printed is in the user's language (``gridmap.i18n``): help texts are translated when
+this module is imported, so the language is the one in the environment when the command starts.
+typer and click print a few words of their own (Usage:, Options, Show this message and exit., their
+usage errors): ``gridmap.i18n.translate_libraries`` routes them through gridmap's catalogue too.
 """
 
 from __future__ import annotations
@@ -19,44 +24,49 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from gridmap import settings, vocab
 from gridmap.align import check_range
-from gridmap.errors import GridmapError, GridmapWarning
+from gridmap.errors import GridmapError, GridmapWarning, warning_title
+from gridmap.i18n import N_, _, language, term, translate_libraries
 from gridmap.io import ReadOptions, find_field
 from gridmap.jobs import (align_job, check_job, classify_job, infer_job, map_job, microgrids_job, org_job,
                           write_shapefiles)
 from gridmap.offices import paper_size
 from gridmap.org import Thresholds
-from gridmap.pipeline import STAGES, demo_project, run_job
+from gridmap.org.model import TOTAL
+from gridmap.pipeline import STAGES, demo_project, run_job, stage_title
 from gridmap.project import LAYOUT_ON, LayerConfig, Project, load_project, parse_range, write_template
+from gridmap.validate import issue_label, severity_label
+
+translate_libraries()
 
 app = typer.Typer(
-    name="gridmap",
-    help="Compounds (小区) and grids (网格): the three situations, alignment, organisation, "
-         "micro-grids and offline maps. Layers are paths, or PATH:LAYER for multi-layer sources.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
+    name="gridmap", help=_("Compounds (小区) and grids (网格): the three situations, alignment, organisation, "
+           "micro-grids and offline maps. Layers are paths, or PATH:LAYER for multi-layer sources."),
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich",
+    subcommand_metavar=_("COMMAND [ARGS]..."), options_metavar=_("[OPTIONS]"))
 out_console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 DEBUG = False
+#: Every command's usage line says [OPTIONS] in the user's language.
+COMMAND = {"options_metavar": _("[OPTIONS]")}
 
 # ------------------------------------------------------------------ shared options
-CompoundId = Annotated[Optional[str], typer.Option("--compound-id", help="Compound id field (default: compound_id, 小区编码, 小区编号, XQBM).")]
-GridId = Annotated[Optional[str], typer.Option("--grid-id", help="Grid id field (default: grid_id, 网格编码, 网格编号, WGBM).")]
-BuildingId = Annotated[Optional[str], typer.Option("--building-id", help="Building id field (default: building_id, 楼栋编码).")]
-Households = Annotated[Optional[str], typer.Option("--households", help="Households field (default: households, 户数).")]
-Crs = Annotated[Optional[list[str]], typer.Option("--crs", help="CRS for layers that have none (a shapefile without .prj, a CSV), e.g. EPSG:4490; gcj02 or bd09 for data digitised on Gaode or Baidu maps (converted to WGS 84); NAME=EPSG:CODE sets the CRS of the layer NAME (its role, file name or stem) even over a wrong .prj. Repeatable or comma-separated.")]
-Encoding = Annotated[Optional[list[str]], typer.Option("--encoding", help="Attribute encoding of shapefiles and CSVs, e.g. gb18030; NAME=ENCODING for one layer (its role, file name or stem), e.g. --encoding compounds=gbk. Repeatable or comma-separated. By default .cpg / code page, else UTF-8, else GB18030.")]
-Engine = Annotated[Optional[str], typer.Option("--engine", help=f"I/O engine: pyogrio or fiona (default {settings.ENGINE}).")]
-Sliver = Annotated[Optional[float], typer.Option("--sliver", help=f"Overlaps below this share of the compound's and of the grid's area are slivers, reported but not used (default {settings.SLIVER:g}).")]
-Nest = Annotated[Optional[float], typer.Option("--nest", help=f"A grid nests in a compound when at least this share of its area lies in it (default {settings.NEST:g}).")]
-Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
-Shapefiles = Annotated[bool, typer.Option("--shapefiles", help="Also write shp/ in --out: shapefiles for ArcGIS and SuperMap (GBK, Chinese field names).")]
+CompoundId = Annotated[Optional[str], typer.Option("--compound-id", help=_("Compound id field (default: compound_id, 小区编码, 小区编号, XQBM)."))]
+GridId = Annotated[Optional[str], typer.Option("--grid-id", help=_("Grid id field (default: grid_id, 网格编码, 网格编号, WGBM)."))]
+BuildingId = Annotated[Optional[str], typer.Option("--building-id", help=_("Building id field (default: building_id, 楼栋编码)."))]
+Households = Annotated[Optional[str], typer.Option("--households", help=_("Households field (default: households, 户数)."))]
+Crs = Annotated[Optional[list[str]], typer.Option("--crs", help=_("CRS for layers that have none (a shapefile without .prj, a CSV), e.g. EPSG:4490; gcj02 or bd09 for data digitised on Gaode or Baidu maps (converted to WGS 84); NAME=EPSG:CODE sets the CRS of the layer NAME (its role, file name or stem) even over a wrong .prj. Repeatable or comma-separated."))]
+Encoding = Annotated[Optional[list[str]], typer.Option("--encoding", help=_("Attribute encoding of shapefiles and CSVs, e.g. gb18030; NAME=ENCODING for one layer (its role, file name or stem), e.g. --encoding compounds=gbk. Repeatable or comma-separated. By default .cpg / code page, else UTF-8, else GB18030."))]
+Engine = Annotated[Optional[str], typer.Option("--engine", help=_("I/O engine: pyogrio or fiona (default {engine}).").format(engine=settings.ENGINE))]
+Sliver = Annotated[Optional[float], typer.Option("--sliver", help=_("Overlaps below this share of the compound's and of the grid's area are slivers, reported but not used (default {value:g}).").format(value=settings.SLIVER))]
+Nest = Annotated[Optional[float], typer.Option("--nest", help=_("A grid nests in a compound when at least this share of its area lies in it (default {value:g}).").format(value=settings.NEST))]
+Out = Annotated[Path, typer.Option("--out", "-o", help=_("Output folder."))]
+Shapefiles = Annotated[bool, typer.Option("--shapefiles", help=_("Also write shp/ in --out: shapefiles for ArcGIS and SuperMap (GBK, Chinese field names)."))]
+COMPOUNDS = Annotated[str, typer.Argument(metavar=_("COMPOUNDS"), help=_("Compounds layer (小区)."), show_default=False)]
+GRIDS = Annotated[str, typer.Argument(metavar=_("GRIDS"), help=_("Grids layer (网格)."), show_default=False)]
 DEFAULT_OUT = Path("gridmap-out")
 
 
@@ -76,29 +86,39 @@ def handled(func):
             except GridmapError as exc:
                 if DEBUG:
                     raise
-                err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+                _print_error(str(exc))
                 raise typer.Exit(1) from None
             except OSError as exc:  # a file that cannot be read or written (permissions, disk full)
                 if DEBUG:
                     raise
                 where = f"{exc.filename}: " if exc.filename else ""
-                err_console.print(f"[bold red]Error:[/] {escape(where)}{escape(exc.strerror or str(exc))}. Check that "
-                                  "the file or folder exists and that you may read or write it, and that the "
-                                  "disk has room.", soft_wrap=True, highlight=False)
+                text = _("{where}{reason}. Check that the file or folder exists and that you may read or write it, "
+                         "and that the disk has room.").format(where=where, reason=exc.strerror or str(exc))
+                _print_error(text)
                 raise typer.Exit(1) from None
             except KeyboardInterrupt:
-                err_console.print("[red]Interrupted[/]; outputs already moved into place are complete, "
-                                  "others were not written.")
+                err_console.print(escape(_("Interrupted; outputs already moved into place are complete, "
+                                           "others were not written.")), style="red")
                 raise typer.Exit(130) from None
             except Exception as exc:  # an unforeseen failure: still no traceback for users
                 if DEBUG:
                     raise
-                err_console.print(f"[bold red]Error:[/] unexpected {type(exc).__name__}: {escape(str(exc))}. "
-                                  "Run again with --debug for the traceback, and report it.",
-                                  soft_wrap=True)
+                text = _("unexpected {error}: {reason}. Run again with --debug for the traceback, and report "
+                         "it.").format(error=type(exc).__name__, reason=exc)
+                _print_error(text)
                 raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _print_error(text: str) -> None:
+    err_console.print(_labelled(_("Error:"), "bold red", text), soft_wrap=True, highlight=False)
+
+
+def _labelled(label: str, style: str, text: str) -> str:
+    """``label`` in ``style``, then ``text`` (a space after an ASCII colon, none after a full-width one)."""
+    space = "" if label.endswith("：") else " "
+    return f"[{style}]{escape(label)}[/]{space}{escape(text)}"
 
 
 _SHOWN: set[str] = set()
@@ -109,8 +129,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     if str(message) in _SHOWN:
         return
     _SHOWN.add(str(message))
-    name = category.__name__ if issubclass(category, GridmapWarning) else "Warning"
-    err_console.print(f"[yellow]{name}:[/] {escape(str(message))}", soft_wrap=True, highlight=False)
+    title = _("{title}:").format(title=warning_title(category))
+    err_console.print(_labelled(title, "yellow", str(message)), soft_wrap=True, highlight=False)
 
 
 def _read_options(engine: str, encoding: list[str] | None, crs: list[str] | None):
@@ -121,10 +141,14 @@ def _read_options(engine: str, encoding: list[str] | None, crs: list[str] | None
 # ------------------------------------------------------------------ check
 
 
-@app.command()
+@app.command(**COMMAND, help=_(
+    "Validate layers: ids, geometry types, invalid geometries, overlaps, gaps between grids.\n\n"
+    "Writes check.csv. Exit status 0 when the layers are usable (repairs and warnings allowed), 1 when a layer "
+    "has errors. Null and empty geometries are dropped with a warning that counts them; invalid geometries are "
+    "repaired with make_valid and listed."))
 @handled
 def check(
-    layers: Annotated[list[str], typer.Argument(help="Layers to check (compounds, grids, …).")],
+    layers: Annotated[list[str], typer.Argument(metavar=_("LAYERS..."), help=_("Layers to check (compounds, grids, …)."))],
     compound_id: CompoundId = None,
     grid_id: GridId = None,
     crs: Crs = None,
@@ -132,46 +156,54 @@ def check(
     engine: Engine = None,
     out: Out = DEFAULT_OUT,
 ):
-    """Validate layers: ids, geometry types, invalid geometries, overlaps, gaps between grids.
-
-    Writes check.csv. Exit status 0 when the layers are usable (repairs and warnings allowed),
-    1 when a layer has errors. Null and empty geometries are dropped with a warning that counts
-    them; invalid geometries are repaired with make_valid and listed.
-    """
     table = check_job(layers, out, read=_read_options(engine, encoding, crs),
                       compound_id=compound_id, grid_id=grid_id)
     _print_issues(table)
     errors = int((table.severity == "error").sum()) if len(table) else 0
-    out_console.print(f"Wrote {out / 'check.csv'}")
+    out_console.print(escape(_("Wrote {path}").format(path=out / "check.csv")))
     if errors:
-        err_console.print(f"[bold red]{errors} errors[/]: the layers are not usable as they are.")
+        err_console.print(escape(_("{count} errors: the layers are not usable as they are.").format(count=errors)),
+                          style="bold red")
         raise typer.Exit(1)
-    out_console.print("[green]Usable[/]" + (f" ({len(table)} findings to review)" if len(table) else ": no findings"))
+    said = (_("Usable ({count} findings to review)").format(count=len(table)) if len(table)
+            else _("Usable: no findings"))
+    out_console.print(escape(said), style="green")
 
 
 def _print_issues(table, limit: int = 40) -> None:
     if not len(table):
         return
-    t = Table(title="Findings", show_lines=False)
-    for col in ("layer", "feature_id", "severity", "issue", "detail"):
+    t = Table(title=_("Findings"), show_lines=False)
+    for col in (_("layer"), _("feature"), _("severity"), _("issue"), _("detail")):
         t.add_column(col, overflow="fold")
     colour = {"error": "red", "repaired": "yellow", "dropped": "yellow", "warning": "cyan"}
     for r in table.head(limit).itertuples():
-        t.add_row(escape(str(r.layer)), escape(str(r.feature_id)), f"[{colour.get(r.severity, 'white')}]{r.severity}[/]",
-                  escape(str(r.issue)), escape(str(r.detail)))
+        t.add_row(escape(str(r.layer)), escape(str(r.feature_id)),
+                  f"[{colour.get(r.severity, 'white')}]{escape(severity_label(r.severity))}[/]",
+                  escape(issue_label(r.issue)), escape(str(r.detail)))
     out_console.print(t)
     if len(table) > limit:
-        out_console.print(f"… and {len(table) - limit} more in check.csv")
+        out_console.print(escape(_("… and {count} more in check.csv").format(count=len(table) - limit)))
 
 
 # ------------------------------------------------------------------ classify
 
 
-@app.command("classify")
+def _situation(code) -> str:
+    """A situation as the console shows it: its label under Chinese, its code under English."""
+    return term(code, vocab.situation_label(code))
+
+
+@app.command("classify", **COMMAND, help=_(
+    "Classify every compound and grid: {situations}.\n\n"
+    "Writes compounds.csv, grids.csv, overlaps.csv and classification.gpkg. Null and empty geometries are "
+    "dropped with a warning; invalid ones are repaired with make_valid.").format(
+    situations=_(", ").join(map(_situation, vocab.COMPOUND_SITUATIONS[:-1]))
+    + _(", ") + _situation("uncovered") + " / " + _situation("no_compound")))
 @handled
 def classify_cmd(
-    compounds: Annotated[str, typer.Argument(help="Compounds layer (小区).")],
-    grids: Annotated[str, typer.Argument(help="Grids layer (网格).")],
+    compounds: COMPOUNDS,
+    grids: GRIDS,
     compound_id: CompoundId = None,
     grid_id: GridId = None,
     crs: Crs = None,
@@ -182,65 +214,67 @@ def classify_cmd(
     out: Out = DEFAULT_OUT,
     shapefiles: Shapefiles = False,
 ):
-    """Classify every compound and grid: large_compound, large_grid, equal, mixed, uncovered / no_compound.
-
-    Writes compounds.csv, grids.csv, overlaps.csv and classification.gpkg. Null and empty
-    geometries are dropped with a warning; invalid ones are repaired with make_valid.
-    """
     result = classify_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
                           compound_id=compound_id, grid_id=grid_id, sliver=sliver, nest=nest)
     print_classification(result)
     if shapefiles:
         write_shapefiles(out, classification=result, engine=engine)
-    out_console.print("Wrote compounds.csv, grids.csv, overlaps.csv, classification.gpkg"
-                      + (", shp/compounds.shp, shp/grids.shp" if shapefiles else "") + f" in {out}", soft_wrap=True)
+    files = "compounds.csv, grids.csv, overlaps.csv, classification.gpkg" + (
+        ", shp/compounds.shp, shp/grids.shp" if shapefiles else "")
+    out_console.print(escape(_("Wrote {files} in {folder}").format(files=files, folder=out)), soft_wrap=True)
 
 
 def print_classification(result) -> None:
     """Counts per situation (and per compound type), and the CRS areas were measured in."""
     counts = result.counts()
-    t = Table(title="Situations")
-    t.add_column("situation")
-    t.add_column("compounds", justify="right")
-    t.add_column("grids", justify="right")
+    t = Table(title=_("Situations"))
+    t.add_column(_("situation"), overflow="fold")
+    t.add_column(_("compounds"), justify="right")
+    t.add_column(_("grids"), justify="right")
     for name in dict.fromkeys([*vocab.COMPOUND_SITUATIONS, *vocab.GRID_SITUATIONS, *counts["compounds"].index,
                                *counts["grids"].index]):
         c = counts["compounds"].get(name)
         g = counts["grids"].get(name)
-        t.add_row(name, "" if c is None else str(c), "" if g is None else str(g))
-    t.add_row("[bold]total", f"[bold]{len(result.compounds)}", f"[bold]{len(result.grids)}")
+        t.add_row(escape(_situation(name)), "" if c is None else str(c), "" if g is None else str(g))
+    t.add_row(escape(_("total")), str(len(result.compounds)), str(len(result.grids)), style="bold")
     out_console.print(t)
     type_field = find_field(result.compounds, "compound_type", required=False,
                             exclude=vocab.COMPUTED_COLUMNS)
     if type_field:
-        types = result.compounds[type_field].map(vocab.canonical_type).fillna("(none)").astype(str)
+        types = result.compounds[type_field].map(vocab.canonical_type).fillna(term("(none)", vocab.UNTYPED)).astype(str)
         cross = pd.crosstab(types, result.compounds.situation)
         known = [t for t in vocab.COMPOUND_TYPES if t in cross.index]
         cross = cross.reindex(known + sorted(set(cross.index) - set(known)))
         cross = cross[[c for c in (*vocab.COMPOUND_SITUATIONS, vocab.NO_GEOMETRY) if c in cross.columns]]
-        tt = Table(title=f"Compounds by type ({type_field}) and situation")
-        tt.add_column(type_field)
-        for col in cross.columns:
-            tt.add_column(str(col), justify="right")
-        for idx, row in cross.iterrows():
-            tt.add_row(str(idx), *[str(v) for v in row])
+        # A row per situation and a column per type: the types are short, the situations' labels long.
+        tt = Table(Column(_("situation"), overflow="fold"),
+                   title=_("Compounds by situation and type ({field})").format(field=type_field))
+        for name in cross.index:
+            tt.add_column(escape(str(name)), justify="right", overflow="fold")
+        for situation in cross.columns:
+            tt.add_row(escape(_situation(situation)), *[str(v) for v in cross[situation]])
         out_console.print(tt)
-    out_console.print(f"Areas measured in {result.crs.to_string()} ({result.crs.name}); "
-                      f"sliver {result.sliver:g}, nest {result.nest:g}.", soft_wrap=True)
+    out_console.print(escape(_("Areas measured in {crs} ({name}); sliver {sliver:g}, nest {nest:g}.").format(
+        crs=result.crs.to_string(), name=result.crs.name, sliver=result.sliver, nest=result.nest)), soft_wrap=True)
 
 
 # ------------------------------------------------------------------ microgrids
 
 
-@app.command("microgrids")
+@app.command("microgrids", **COMMAND, help=_(
+    "Cut every grid into micro-grids (微网格) of whole buildings, 30–100 households each by default.\n\n"
+    "Micro-grids tile their grid (no gaps, no overlaps), are in one piece, and are numbered west to east in bands "
+    "from north to south, with codes extending the grid's (WG010203-01, -02, …). A building crossing a grid "
+    "boundary belongs to the grid holding most of it and is clipped to that grid. Buildings outside every grid "
+    "are listed and left out. Writes microgrids.gpkg (layers microgrids and buildings)."))
 @handled
 def microgrids_cmd(
-    grids: Annotated[str, typer.Argument(help="Grids layer (网格).")],
-    buildings: Annotated[str, typer.Argument(help="Buildings layer: footprints or points, with households (户数).")],
-    streets: Annotated[Optional[str], typer.Option("--streets", help="Street lines: micro-grid borders then follow streets where the household counts allow.")] = None,
-    households_per_microgrid: Annotated[Optional[str], typer.Option("--households-per-microgrid", help="Households per micro-grid, MIN:MAX (default {}:{}).".format(*settings.MICROGRID_HOUSEHOLDS))] = None,
-    households_per_building: Annotated[Optional[float], typer.Option("--households-per-building", help="Count a building with no households figure as N households (also when the layer has no households field). Without it, missing figures are an error.")] = None,
-    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Roster of grid workers (CSV or Excel: worker_id/网格员编号/工号, grid_id/网格编码; a column of names such as 网格员 or 姓名 is never taken as the id): one per micro-grid, in roster order. Only worker ids are written, never names.")] = None,
+    grids: GRIDS,
+    buildings: Annotated[str, typer.Argument(metavar=_("BUILDINGS"), help=_("Buildings layer: footprints or points, with households (户数)."))],
+    streets: Annotated[Optional[str], typer.Option("--streets", help=_("Street lines: micro-grid borders then follow streets where the household counts allow."))] = None,
+    households_per_microgrid: Annotated[Optional[str], typer.Option("--households-per-microgrid", help=_("Households per micro-grid, MIN:MAX (default {low}:{high}).").format(low=settings.MICROGRID_HOUSEHOLDS[0], high=settings.MICROGRID_HOUSEHOLDS[1]))] = None,
+    households_per_building: Annotated[Optional[float], typer.Option("--households-per-building", help=_("Count a building with no households figure as N households (also when the layer has no households field). Without it, missing figures are an error."))] = None,
+    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help=_("Roster of grid workers (CSV or Excel: worker_id/网格员编号/工号, grid_id/网格编码; a column of names such as 网格员 or 姓名 is never taken as the id): one per micro-grid, in roster order. Only worker ids are written, never names."))] = None,
     grid_id: GridId = None,
     building_id: BuildingId = None,
     households: Households = None,
@@ -250,62 +284,66 @@ def microgrids_cmd(
     out: Out = DEFAULT_OUT,
     shapefiles: Shapefiles = False,
 ):
-    """Cut every grid into micro-grids (微网格) of whole buildings, 30–100 households each by default.
-
-    Micro-grids tile their grid (no gaps, no overlaps), are in one piece, and are numbered west to
-    east in bands from north to south, with codes extending the grid's (WG010203-01, -02, …).
-    A building crossing a grid boundary belongs to the grid holding most of it and is clipped to
-    that grid. Buildings outside every grid are listed and left out. Writes microgrids.gpkg
-    (layers microgrids and buildings).
-    """
     result = microgrids_job(grids, buildings, out, read=_read_options(engine, encoding, crs),
                             streets=streets, roster=grid_workers, grid_id=grid_id,
                             building_id=building_id, households=households,
                             households_per_building=households_per_building,
                             households_range=parse_range(households_per_microgrid) if households_per_microgrid else None)
+    print_microgrids(result, staffed=bool(grid_workers))
+    if shapefiles:
+        write_shapefiles(out, microgrids=result, engine=engine)
+    written = (_("Wrote {path} and {other}").format(path=out / "microgrids.gpkg", other=out / "shp" / "microgrids.shp")
+               if shapefiles else _("Wrote {path}").format(path=out / "microgrids.gpkg"))
+    out_console.print(escape(written), soft_wrap=True)
+
+
+def print_microgrids(result, staffed: bool = False) -> None:
+    """Micro-grids within, under and over the household range, buildings left out, and (``staffed``)
+    micro-grids without a worker."""
     s = result.summary()
     lo, hi = result.households_range
-    t = Table(title="Micro-grids")
-    t.add_column("")
-    t.add_column("count", justify="right")
-    t.add_row("grids", str(s["grids"]))
-    t.add_row("micro-grids", str(s["microgrids"]))
-    t.add_row(f"  with {lo}–{hi} households", str(s["within_range"]))
-    t.add_row(f"  under {lo}", str(s["below_min"]))
-    t.add_row(f"  over {hi} (a building alone, or a grid that allows no better)", str(s["above_max"]))
-    t.add_row("  in several parts (their grid is)", str(s["multipart"]))
-    t.add_row("buildings crossing a grid boundary", str(s["buildings_crossing"]))
-    t.add_row("buildings outside every grid", str(s["buildings_outside"]))
-    if grid_workers:
-        t.add_row("micro-grids without a worker", str(s["unstaffed"]))
+    t = Table(Column("", overflow="fold"), Column(_("count"), justify="right"), title=_("Micro-grids"))
+    rows = [(_("grids"), s["grids"]), (_("micro-grids"), s["microgrids"]),
+            (_("  with {low}–{high} households").format(low=lo, high=hi), s["within_range"]),
+            (_("  under {low}").format(low=lo), s["below_min"]),
+            (_("  over {high} (a building alone, or a grid that allows no better)").format(high=hi), s["above_max"]),
+            (_("  in several parts (their grid is)"), s["multipart"]),
+            (_("buildings crossing a grid boundary"), s["buildings_crossing"]),
+            (_("buildings outside every grid"), s["buildings_outside"])]
+    if staffed:
+        rows.append((_("micro-grids without a worker"), s["unstaffed"]))
+    for label, value in rows:
+        t.add_row(escape(label), str(value))
     out_console.print(t)
     q = s["quantiles"]
     if q:
-        out_console.print(f"Households per micro-grid: min {q[0]:g}, median {q[0.5]:g}, max {q[1]:g}.")
-    if shapefiles:
-        write_shapefiles(out, microgrids=result, engine=engine)
-    out_console.print(f"Wrote {out / 'microgrids.gpkg'}" + (f" and {out / 'shp' / 'microgrids.shp'}" if shapefiles else ""))
+        out_console.print(escape(_("Households per micro-grid: min {low:,.0f}, median {median:,.0f}, max {high:,.0f}.")
+                                 .format(low=q[0], median=q[0.5], high=q[1])))
 
 
 # ------------------------------------------------------------------ org
 
 
-@app.command("org")
+@app.command("org", **COMMAND, help=_(
+    "Lay out the party organisation: community committee → compound (grid) branches → building groups.\n\n"
+    "Units follow the three situations and the member counts (docs/design.md §3). Writes organization.csv, "
+    "organization.json and organization.xlsx (counts only: no names or phone numbers), and with --roster a "
+    "separate member roster."))
 @handled
 def org_cmd(
-    compounds: Annotated[str, typer.Argument(help="Compounds layer (小区).")],
-    grids: Annotated[str, typer.Argument(help="Grids layer (网格), with their community (社区) if known.")],
-    buildings: Annotated[str, typer.Option("--buildings", help="Buildings layer (楼栋): footprints or points with a building id; households and party members optional.")],
-    members: Annotated[Optional[list[str]], typer.Option("--members", help="Member ledger (台账), CSV or .xlsx, columns member_id/党员编号, name/姓名, building_id/楼栋编码, category/类别, phone/电话; repeat for one file per category. Without it, counts come from the buildings' party-member field.")] = None,
-    communities: Annotated[Optional[str], typer.Option("--communities", help="Community polygons (社区); by default the grids' community field, else one tree for the whole area.")] = None,
-    proposal: Annotated[Optional[str], typer.Option("--proposal", help="Alignment proposal (proposal.gpkg from gridmap align): lay the organisation out on its grids.")] = None,
-    roster: Annotated[Optional[Path], typer.Option("--roster", help="Also write a member roster (names, unit, group) for the community office, CSV or .xlsx. It holds personal data: keep it apart from shared outputs.")] = None,
-    ledger_encoding: Annotated[Optional[str], typer.Option("--ledger-encoding", help="Encoding of CSV ledgers; by default UTF-8 (with or without BOM), else GB18030.")] = None,
-    party_members: Annotated[Optional[str], typer.Option("--party-members", help="Buildings' party-member field, used without a ledger (default: party_members, 党员数).")] = None,
-    branch_min: Annotated[Optional[int], typer.Option("--branch-min", help=f"Members a branch needs; smaller units are joined with neighbours (default {settings.BRANCH_MIN_MEMBERS}).")] = None,
-    branch_max: Annotated[Optional[int], typer.Option("--branch-max", help=f"Members a branch holds at most; larger units become general branches (党总支) (default {settings.BRANCH_MAX_MEMBERS}).")] = None,
-    committee_min: Annotated[Optional[int], typer.Option("--committee-min", help=f"Members from which a branch has a committee (支委会) (default {settings.COMMITTEE_MIN_MEMBERS}).")] = None,
-    group_min: Annotated[Optional[int], typer.Option("--group-min", help=f"Members a building group (党小组) needs; smaller buildings join a neighbour's (default {settings.GROUP_MIN_MEMBERS}).")] = None,
+    compounds: COMPOUNDS,
+    grids: Annotated[str, typer.Argument(metavar=_("GRIDS"), help=_("Grids layer (网格), with their community (社区) if known."))],
+    buildings: Annotated[str, typer.Option("--buildings", help=_("Buildings layer (楼栋): footprints or points with a building id; households and party members optional."))],
+    members: Annotated[Optional[list[str]], typer.Option("--members", help=_("Member ledger (台账), CSV or .xlsx, columns member_id/党员编号, name/姓名, building_id/楼栋编码, category/类别, phone/电话; repeat for one file per category. Without it, counts come from the buildings' party-member field."))] = None,
+    communities: Annotated[Optional[str], typer.Option("--communities", help=_("Community polygons (社区); by default the grids' community field, else one tree for the whole area."))] = None,
+    proposal: Annotated[Optional[str], typer.Option("--proposal", help=_("Alignment proposal (proposal.gpkg from gridmap align): lay the organisation out on its grids."))] = None,
+    roster: Annotated[Optional[Path], typer.Option("--roster", help=_("Also write a member roster (names, unit, group) for the community office, CSV or .xlsx. It holds personal data: keep it apart from shared outputs."))] = None,
+    ledger_encoding: Annotated[Optional[str], typer.Option("--ledger-encoding", help=_("Encoding of CSV ledgers; by default UTF-8 (with or without BOM), else GB18030."))] = None,
+    party_members: Annotated[Optional[str], typer.Option("--party-members", help=_("Buildings' party-member field, used without a ledger (default: party_members, 党员数)."))] = None,
+    branch_min: Annotated[Optional[int], typer.Option("--branch-min", help=_("Members a branch needs; smaller units are joined with neighbours (default {value}).").format(value=settings.BRANCH_MIN_MEMBERS))] = None,
+    branch_max: Annotated[Optional[int], typer.Option("--branch-max", help=_("Members a branch holds at most; larger units become general branches (党总支) (default {value}).").format(value=settings.BRANCH_MAX_MEMBERS))] = None,
+    committee_min: Annotated[Optional[int], typer.Option("--committee-min", help=_("Members from which a branch has a committee (支委会) (default {value}).").format(value=settings.COMMITTEE_MIN_MEMBERS))] = None,
+    group_min: Annotated[Optional[int], typer.Option("--group-min", help=_("Members a building group (党小组) needs; smaller buildings join a neighbour's (default {value}).").format(value=settings.GROUP_MIN_MEMBERS))] = None,
     compound_id: CompoundId = None,
     grid_id: GridId = None,
     building_id: BuildingId = None,
@@ -317,12 +355,6 @@ def org_cmd(
     nest: Nest = None,
     out: Out = DEFAULT_OUT,
 ):
-    """Lay out the party organisation: community committee → compound (grid) branches → building groups.
-
-    Units follow the three situations and the member counts (docs/design.md §3). Writes organization.csv,
-    organization.json and organization.xlsx (counts only: no names or phone numbers), and with
-    --roster a separate member roster.
-    """
     given = dict(branch_min=branch_min, branch_max=branch_max, committee_min=committee_min, group_min=group_min)
     thresholds = Thresholds(**{k: v for k, v in given.items() if v is not None})
     org = org_job(compounds, grids, buildings, out, members=members, communities=communities,
@@ -332,50 +364,68 @@ def org_cmd(
                   building_id=building_id, households=households, party_members=party_members,
                   sliver=sliver, nest=nest, thresholds=thresholds)
     print_organisation(org)
-    written = "organization.csv, organization.json, organization.xlsx"
-    out_console.print(f"Wrote {written} in {out}" + (f", and the roster {roster}" if roster else ""))
+    files = "organization.csv, organization.json, organization.xlsx"
+    written = (_("Wrote {files} in {folder}, and the roster {roster}").format(files=files, folder=out, roster=roster)
+               if roster else _("Wrote {files} in {folder}").format(files=files, folder=out))
+    out_console.print(escape(written), soft_wrap=True)
 
 
 def print_organisation(org) -> None:
     """Units by kind per community, and members placed and not placed."""
     summary = org.summary()
-    t = Table(title="Organisation (units by kind)", caption=" · ".join(f"{vocab.KIND_LABELS[k]} {k.replace('_', ' ')}" for k in vocab.KINDS))
-    t.add_column("community", no_wrap=True)
-    for label in vocab.KIND_LABELS.values():
-        t.add_column(label, justify="right")
-    t.add_column("members", justify="right")
-    t.add_column("review", justify="right")
+    # Six kinds beside the community fit 80 columns when each label takes two short lines; under
+    # English a caption says what the labels are.
+    legend = " · ".join(f"{vocab.KIND_LABELS[k]} {k.replace('_', ' ')}" for k in vocab.KINDS)
+    t = Table(Column(_("community"), overflow="fold"), title=_("Organisation (units by kind)"),
+              caption=None if language() == "zh" else legend)
+    for kind in vocab.KINDS:
+        t.add_column(_two_lines(vocab.KIND_LABELS[kind]), justify="right")
+    t.add_column(_("members"), justify="right")
     for r in summary.to_dict("records"):
-        bold = "[bold]" if r["community"] == "合计" else ""
-        t.add_row(bold + (r["community"] or "(all)"), *[f"{bold}{r[k]}" for k in vocab.KIND_LABELS],
-                  f"{bold}{r['members']}", f"{bold}{r['review']}")
+        total = r["community"] == TOTAL
+        t.add_row(escape(_("total") if total else r["community"] or _("(all)")),
+                  *[str(r[k]) for k in vocab.KINDS], str(r["members"]), style="bold" if total else None)
     out_console.print(t)
-    colour = "green" if org.members_unplaced == 0 else "red"
-    out_console.print(f"Members: {org.members_total} ({org.source}); placed in a group "
-                      f"{org.members_placed}; [{colour}]not placed {org.members_unplaced}[/]")
+    review = int(summary.review.iloc[-1]) if len(summary) else 0
+    if review:
+        out_console.print(escape(_("Units to review: {count} (column review of organization.csv, 需复核 in "
+                                   "organization.xlsx).").format(count=review)), soft_wrap=True)
+    source = _("ledger") if org.source == "ledger" else org.source
+    said = _("Members: {total} ({source}); placed in a group {placed}; not placed {unplaced}").format(
+        total=org.members_total, source=source, placed=org.members_placed, unplaced=org.members_unplaced)
+    out_console.print(escape(said), style=None if org.members_unplaced == 0 else "red", soft_wrap=True)
+
+
+def _two_lines(label: str) -> str:
+    """A label of four or more Chinese characters on two lines (社区 / 党委), for a narrow column."""
+    return label if len(label) < 4 else label[:len(label) // 2] + "\n" + label[len(label) // 2:]
 
 
 # ------------------------------------------------------------------ map
 
 
-@app.command("map")
+@app.command("map", **COMMAND, help=_(
+    "Write offline HTML maps: index.html, one page per community, and proposal.html with --proposal.\n\n"
+    "Pages are self-contained (Leaflet inlined) and open with no internet; compounds are coloured by situation "
+    "and outlined by type, with grids, micro-grids, buildings, stations, a legend, a layer control, search by "
+    "compound name and the community's organisation beside the map."))
 @handled
 def map_cmd(
-    compounds: Annotated[str, typer.Argument(help="Compounds layer (小区).")],
-    grids: Annotated[str, typer.Argument(help="Grids layer (网格), with their community (社区) if known.")],
-    buildings: Annotated[Optional[str], typer.Option("--buildings", help="Buildings layer (楼栋): footprints or points; shown with their group (党小组).")] = None,
-    members: Annotated[Optional[str], typer.Option("--members", help="Member ledger (CSV/Excel): only its count of members per building is shown, never names.")] = None,
-    microgrids: Annotated[Optional[str], typer.Option("--microgrids", help="Micro-grids (microgrids.gpkg from gridmap microgrids), drawn per community.")] = None,
-    proposal: Annotated[Optional[str], typer.Option("--proposal", help="Alignment proposal (proposal.gpkg from gridmap align): adds the planners' view proposal.html.")] = None,
-    communities: Annotated[Optional[str], typer.Option("--communities", help="Community polygons (社区); by default the grids' community field, else map sections of a few dozen grids.")] = None,
-    stations: Annotated[Optional[str], typer.Option("--stations", help="Party-mass service stations (党群服务站), points: compounds farther than --walk-m from every station are marked.")] = None,
-    streets: Annotated[Optional[str], typer.Option("--streets", help="Street lines: with --stations, distances are walked along the streets (else straight-line).")] = None,
-    walk_m: Annotated[Optional[float], typer.Option("--walk-m", help=f"Walking distance (m) to a station within which a compound is served (default {settings.WALK_M:g}).")] = None,
-    org: Annotated[Optional[str], typer.Option("--org", help="organization.csv from gridmap org (default: the one in --out, if there).")] = None,
-    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Roster of grid workers (worker_id, grid_id): worker ids are shown, never names.")] = None,
-    basemap: Annotated[Optional[str], typer.Option("--basemap", help="Background tiles: osm, tianditu (needs --tianditu-key), gaode (data shifted to GCJ-02) or none. Offline, tiles are simply missing.")] = None,
-    tianditu_key: Annotated[Optional[str], typer.Option("--tianditu-key", help="Tianditu token for --basemap tianditu.")] = None,
-    attribution: Annotated[Optional[str], typer.Option("--attribution", help="Data credit shown on every map (OpenStreetMap-derived layers get one by default).")] = None,
+    compounds: COMPOUNDS,
+    grids: Annotated[str, typer.Argument(metavar=_("GRIDS"), help=_("Grids layer (网格), with their community (社区) if known."))],
+    buildings: Annotated[Optional[str], typer.Option("--buildings", help=_("Buildings layer (楼栋): footprints or points; shown with their group (党小组)."))] = None,
+    members: Annotated[Optional[str], typer.Option("--members", help=_("Member ledger (CSV/Excel): only its count of members per building is shown, never names."))] = None,
+    microgrids: Annotated[Optional[str], typer.Option("--microgrids", help=_("Micro-grids (microgrids.gpkg from gridmap microgrids), drawn per community."))] = None,
+    proposal: Annotated[Optional[str], typer.Option("--proposal", help=_("Alignment proposal (proposal.gpkg from gridmap align): adds the planners' view proposal.html."))] = None,
+    communities: Annotated[Optional[str], typer.Option("--communities", help=_("Community polygons (社区); by default the grids' community field, else map sections of a few dozen grids."))] = None,
+    stations: Annotated[Optional[str], typer.Option("--stations", help=_("Party-mass service stations (党群服务站), points: compounds farther than --walk-m from every station are marked."))] = None,
+    streets: Annotated[Optional[str], typer.Option("--streets", help=_("Street lines: with --stations, distances are walked along the streets (else straight-line)."))] = None,
+    walk_m: Annotated[Optional[float], typer.Option("--walk-m", help=_("Walking distance (m) to a station within which a compound is served (default {value:g}).").format(value=settings.WALK_M))] = None,
+    org: Annotated[Optional[str], typer.Option("--org", help=_("organization.csv from gridmap org (default: the one in --out, if there)."))] = None,
+    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help=_("Roster of grid workers (worker_id, grid_id): worker ids are shown, never names."))] = None,
+    basemap: Annotated[Optional[str], typer.Option("--basemap", help=_("Background tiles: osm, tianditu (needs --tianditu-key), gaode (data shifted to GCJ-02) or none. Offline, tiles are simply missing."))] = None,
+    tianditu_key: Annotated[Optional[str], typer.Option("--tianditu-key", help=_("Tianditu token for --basemap tianditu."))] = None,
+    attribution: Annotated[Optional[str], typer.Option("--attribution", help=_("Data credit shown on every map (OpenStreetMap-derived layers get one by default)."))] = None,
     compound_id: CompoundId = None,
     grid_id: GridId = None,
     building_id: BuildingId = None,
@@ -387,12 +437,6 @@ def map_cmd(
     nest: Nest = None,
     out: Out = DEFAULT_OUT,
 ):
-    """Write offline HTML maps: index.html, one page per community, and proposal.html with --proposal.
-
-    Pages are self-contained (Leaflet inlined) and open with no internet; compounds are coloured
-    by situation and outlined by type, with grids, micro-grids, buildings, stations, a legend, a
-    layer control, search by compound name and the community's organisation beside the map.
-    """
     pages = map_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
                     compound_id=compound_id, grid_id=grid_id, building_id=building_id,
                     households=households, buildings=buildings, members=members,
@@ -400,13 +444,12 @@ def map_cmd(
                     stations=stations, org=org, workers=grid_workers, basemap=basemap,
                     tianditu_key=tianditu_key, attribution=attribution, sliver=sliver, nest=nest,
                     streets=streets, walk_m=walk_m)
-    t = Table(title="Map pages")
-    t.add_column("page")
-    t.add_column("size", justify="right")
+    t = Table(Column(_("page"), overflow="fold"), Column(_("size"), justify="right"), title=_("Map pages"))
     for path in pages:
-        t.add_row(path.name, f"{path.stat().st_size / 1e6:.2f} MB")
+        t.add_row(escape(path.name), f"{path.stat().st_size / 1e6:.2f} MB")
     out_console.print(t)
-    out_console.print(f"Wrote {len(pages)} pages in {out}; open {out / 'index.html'} in a browser.")
+    out_console.print(escape(_("Wrote {count} pages in {folder}; open {index} in a browser.").format(
+        count=len(pages), folder=out, index=out / "index.html")), soft_wrap=True)
 
 
 # ------------------------------------------------------------------ align
@@ -419,17 +462,24 @@ def _id_list(text: str | None) -> list[str]:
     return [t.strip() for t in text.replace("，", ",").replace("、", ",").split(",") if t.strip()]
 
 
-@app.command("align")
+@app.command("align", **COMMAND, help=_(
+    "Propose grid boundaries under which no compound straddles grids (拉平对齐).\n\n"
+    "Each straddling compound moves wholly into one of its grids, chosen per community by an exact optimiser "
+    "(fewest households moved, never more grids outside the household range than before); one with more "
+    "households than a grid's maximum is tiled by grids inside it. Land never moves between communities; grids "
+    "stay in one piece and keep their ids. Households are the grids' own 户数, else their buildings', else their "
+    "compounds'. Writes proposal.gpkg (layers grids and changes: every piece of land that changes grid, with its "
+    "reason) and proposal.csv."))
 @handled
 def align_cmd(
-    compounds: Annotated[str, typer.Argument(help="Compounds layer (小区).")],
-    grids: Annotated[str, typer.Argument(help="Grids layer (网格).")],
-    grid_households: Annotated[Optional[str], typer.Option("--grid-households", help="Households a grid should hold, MIN:MAX. A compound with more than MAX is tiled by grids inside it; a loose piece with at least MIN becomes a grid. Default {}:{}.".format(*settings.GRID_HOUSEHOLDS))] = None,
-    types: Annotated[Optional[str], typer.Option("--types", help="Align only compounds of these types, comma-separated (e.g. 老旧型); compounds without a type (inferred outlines) are included.")] = None,
-    keep: Annotated[Optional[str], typer.Option("--keep", help="Grid ids that must not change, comma-separated.")] = None,
-    buildings: Annotated[Optional[str], typer.Option("--buildings", help="Buildings with households (and a compound id): a grid's households when it has no 户数 of its own, located where people live; with --streets, outlines for compounds that have buildings but no polygon are inferred first.")] = None,
-    streets: Annotated[Optional[str], typer.Option("--streets", help="Street lines bounding inferred outlines (with --buildings).")] = None,
-    communities: Annotated[Optional[str], typer.Option("--communities", help="Communities layer (社区): the community of grids without a community field; land never moves between communities.")] = None,
+    compounds: COMPOUNDS, grids: GRIDS,
+    grid_households: Annotated[Optional[str], typer.Option("--grid-households", help=_("Households a grid should hold, MIN:MAX. A compound with more than MAX is tiled by grids inside it; a loose piece with at least MIN becomes a grid. Default {low}:{high}.").format(low=settings.GRID_HOUSEHOLDS[0], high=settings.GRID_HOUSEHOLDS[1]))] = None,
+    types: Annotated[Optional[str], typer.Option("--types", help=_("Align only compounds of these types, comma-separated (e.g. 老旧型); compounds without a type (inferred outlines) are included."))] = None,
+    keep: Annotated[Optional[str], typer.Option("--keep", help=_("Grid ids that must not change, comma-separated."))] = None,
+    buildings: Annotated[Optional[str], typer.Option("--buildings", help=_("Buildings with households (and a compound id): a grid's households when it has no 户数 of its own, located where people live; with --streets, outlines for compounds that have buildings but no polygon are inferred first."))] = None,
+    streets: Annotated[Optional[str], typer.Option("--streets", help=_("Street lines bounding inferred outlines (with --buildings)."))] = None,
+    communities: Annotated[Optional[str], typer.Option("--communities", help=_("Communities layer (社区): the community of grids without a community field; land never moves between communities."))] = None,
+    edits: Annotated[Optional[str], typer.Option("--edits", help=_("A planner's edits.csv (compound_id, to_grid_id, note; 导出调整 in proposal.html): each compound lies wholly in that grid, and the rest is aligned around them."))] = None,
     compound_id: CompoundId = None,
     grid_id: GridId = None,
     building_id: BuildingId = None,
@@ -442,86 +492,94 @@ def align_cmd(
     out: Out = DEFAULT_OUT,
     shapefiles: Shapefiles = False,
 ):
-    """Propose grid boundaries under which no compound straddles grids (拉平对齐).
-
-    Each straddling compound moves wholly into one of its grids, chosen per community by an exact
-    optimiser (fewest households moved, never more grids outside the household range than
-    before); one with more households than a grid's maximum is tiled by grids inside it. Land never
-    moves between communities; grids stay in one piece and keep their ids. Households are the
-    grids' own 户数, else their buildings', else their compounds'. Writes proposal.gpkg (layers grids
-    and changes: every piece of land that changes grid, with its reason) and proposal.csv.
-    """
     result = align_job(compounds, grids, out, read=_read_options(engine, encoding, crs),
                        compound_id=compound_id, grid_id=grid_id, households=households,
                        grid_households=check_range(grid_households) if grid_households else None, types=_id_list(types),
                        keep=_id_list(keep), buildings=buildings, streets=streets,
-                       building_id=building_id, sliver=sliver, nest=nest, communities=communities)
+                       building_id=building_id, sliver=sliver, nest=nest, communities=communities,
+                       edits=edits)
     print_alignment(result)
     if shapefiles:
         write_shapefiles(out, alignment=result, engine=engine)
     written = "proposal.gpkg, proposal.csv" + (", inferred.gpkg" if result.inferred is not None else "") \
         + (", shp/proposal_grids.shp" if shapefiles else "")
-    out_console.print(f"Wrote {written} in {out}")
+    out_console.print(escape(_("Wrote {files} in {folder}").format(files=written, folder=out)), soft_wrap=True)
+
+
+BASIS = {"grids": N_("the grids' own field"), "buildings": N_("their buildings"),  # households_basis
+         "compounds": N_("their compounds")}
 
 
 def print_alignment(result) -> None:
     """Straddling compounds, grids changed, area and households moved, before and after."""
     s = result.summary
-    t = Table(title="Alignment proposal")
-    t.add_column("")
-    t.add_column("before", justify="right")
-    t.add_column("after", justify="right")
-    t.add_row("compounds straddling grids (mixed)", str(s["straddling_before"]), str(s["straddling_after"]))
+    t = Table(Column("", overflow="fold"), Column(_("before"), justify="right"), Column(_("after"), justify="right"),
+              title=_("Alignment proposal"))
+    t.add_row(escape(_("compounds straddling grids ({label})").format(label=_situation("mixed"))),
+              str(s["straddling_before"]), str(s["straddling_after"]))
     if s["straddling_in_scope_before"] != s["straddling_before"]:
-        t.add_row("  of the types aligned", str(s["straddling_in_scope_before"]), str(s["straddling_in_scope_after"]))
-    t.add_row("grids", str(s["grids_before"]), str(s["grids_after"]))
+        t.add_row(escape(_("  of the types aligned")), str(s["straddling_in_scope_before"]),
+                  str(s["straddling_in_scope_after"]))
+    t.add_row(escape(_("grids")), str(s["grids_before"]), str(s["grids_after"]))
     low, high = s["grid_households"]
     if s["capacity_enforced"]:
-        t.add_row(f"grids outside {low:g}–{high:g} households", str(s["outside_range_before"]),
-                  str(s["outside_range_after"]))
+        t.add_row(escape(_("grids outside {low:g}–{high:g} households").format(low=low, high=high)),
+                  str(s["outside_range_before"]), str(s["outside_range_after"]))
     out_console.print(t)
-    out_console.print(f"Grids kept {s['grids_kept']}, changed {s['grids_changed']}, new {s['grids_new']}, "
-                      f"removed {s['grids_removed']}.", soft_wrap=True)
-    moved = (f"Moved: {s['compounds_moved']} compounds, {s['compound_area_moved_m2']:,.0f} m² of compound "
-             f"land and {max(s['land_moved_m2'] - s['compound_area_moved_m2'], 0):,.0f} m² outside compounds")
+    out_console.print(escape(_("Grids kept {kept}, changed {changed}, new {new}, removed {removed}.").format(
+        kept=s["grids_kept"], changed=s["grids_changed"], new=s["grids_new"], removed=s["grids_removed"])),
+        soft_wrap=True)
+    figures = dict(compounds=s["compounds_moved"], compound_m2=s["compound_area_moved_m2"],
+                   other_m2=max(s["land_moved_m2"] - s["compound_area_moved_m2"], 0), households=s.get("households_moved"))
     if s["capacity_enforced"]:
-        moved += f", {s['households_moved']:,.0f} households"
-        basis = ", ".join(f"{v} {k}" for k, v in (s.get("households_basis") or {}).items())
-        moved += f" (grids' households from: {basis})." if basis else "."
+        moved = _("Moved: {compounds} compounds, {compound_m2:,.0f} m² of compound land and {other_m2:,.0f} m² "
+                  "outside compounds, {households:,.0f} households.").format(**figures)
+        basis = ", ".join(f"{v} {_(BASIS.get(k, k))}" for k, v in (s.get("households_basis") or {}).items())
+        if basis:
+            moved += " " + _("Grids' households from: {basis}.").format(basis=basis)
     else:
-        moved += (". No households field: grid capacity was not enforced (shares of area decided); "
-                  "name one with --households.")
-    out_console.print(moved, soft_wrap=True)
-    by_reason = ", ".join(f"{k} {v}" for k, v in s.get("changes_by_reason", {}).items())
-    out_console.print(f"Changes: {s.get('changes_rows', len(result.changes))} pieces of land" +
-                      (f" ({by_reason})" if by_reason else "") + "; grids taking land from another "
-                      f"community: {s.get('grids_crossing_community', 0)}.", soft_wrap=True)
+        moved = _("Moved: {compounds} compounds, {compound_m2:,.0f} m² of compound land and {other_m2:,.0f} m² "
+                  "outside compounds. No households field: grid capacity was not enforced (shares of area "
+                  "decided); name one with --households.").format(**figures)
+    out_console.print(escape(moved), soft_wrap=True)
+    by_reason = ", ".join(f"{term(k, vocab.CHANGE_REASONS.get(k, k))} {v}"
+                          for k, v in s.get("changes_by_reason", {}).items())
+    out_console.print(escape(_("Changes: {count} pieces of land{reasons}; grids taking land from another community: "
+                               "{crossing}.").format(count=s.get("changes_rows", len(result.changes)),
+                                                     reasons=f" ({by_reason})" if by_reason else "",
+                                                     crossing=s.get("grids_crossing_community", 0))), soft_wrap=True)
     if s.get("empty_new_grids"):
-        out_console.print(f"New grids without households (the only way to keep a grid in one piece): "
-                          f"{', '.join(s.get('empty_new_grids_ids', []))}.", soft_wrap=True)
-    if len(result.unresolved):
-        reasons = result.unresolved.groupby("reason").compound_id.apply(lambda v: ", ".join(v))
-        for code, ids in reasons.items():
-            out_console.print(f"Still straddling ({escape(code)}): {escape(ids)}", soft_wrap=True)
+        empty = ", ".join(s.get("empty_new_grids_ids", []))
+        out_console.print(escape(_("New grids without households (the only way to keep a grid in one piece): "
+                                   "{grids}.").format(grids=empty)), soft_wrap=True)
     if result.inferred is not None:
-        out_console.print(f"Outlines inferred from buildings first: {len(result.inferred)}.")
+        out_console.print(escape(_("Outlines inferred from buildings first: {count}.").format(count=len(result.inferred))))
+    if s.get("planner_edits"):
+        out_console.print(escape(_("Planner's edits applied: {edits} (compounds moved: {moved}; reason planner in "
+                                   "changes).").format(edits=s["planner_edits"], moved=s["planner_compounds_moved"])))
     if len(result.unresolved):
-        out_console.print(f"[yellow]{len(result.unresolved)} compounds still straddle grids:[/]")
+        out_console.print(escape(_("{count} compounds still straddle grids:").format(count=len(result.unresolved))),
+                          style="yellow")
         for r in result.unresolved.head(10).itertuples():
-            out_console.print(escape(f"  {r.compound_id} ({r.grid_ids}): {r.reason}"), soft_wrap=True)
+            reason = term(r.reason, vocab.UNRESOLVED_REASONS.get(r.reason, r.reason))
+            out_console.print(escape(f"  {r.compound_id} ({r.grid_ids}): {reason}"), soft_wrap=True)
 
 
 # ------------------------------------------------------------------ infer
 
 
-@app.command("infer")
+@app.command("infer", **COMMAND, help=_(
+    "Draw outlines for compounds that have buildings but no polygon.\n\n"
+    "The space between buildings is shared out street block by street block (each point to the nearest "
+    "building); a compound's outline is its buildings' share, kept within --reach of them, off the streets and "
+    "off existing compounds. Writes inferred.gpkg (layer compounds)."))
 @handled
 def infer_cmd(
-    buildings: Annotated[str, typer.Argument(help="Buildings layer (楼栋) with a compound id.")],
-    streets: Annotated[str, typer.Option("--streets", help="Street lines: outlines stay between them.")],
-    compounds: Annotated[Optional[str], typer.Option("--compounds", help="Existing compounds: outlines are drawn for compound ids that have none, and do not overlap them.")] = None,
-    reach: Annotated[Optional[float], typer.Option("--reach", help=f"How far (m) an outline may extend beyond the hull of its buildings (default {settings.INFER_REACH:g}).")] = None,
-    clearance: Annotated[Optional[float], typer.Option("--clearance", help=f"Distance (m) outlines keep from street centrelines (default {settings.INFER_CLEARANCE:g}).")] = None,
+    buildings: Annotated[str, typer.Argument(metavar=_("BUILDINGS"), help=_("Buildings layer (楼栋) with a compound id."))],
+    streets: Annotated[str, typer.Option("--streets", help=_("Street lines: outlines stay between them."))],
+    compounds: Annotated[Optional[str], typer.Option("--compounds", help=_("Existing compounds: outlines are drawn for compound ids that have none, and do not overlap them."))] = None,
+    reach: Annotated[Optional[float], typer.Option("--reach", help=_("How far (m) an outline may extend beyond the hull of its buildings (default {value:g}).").format(value=settings.INFER_REACH))] = None,
+    clearance: Annotated[Optional[float], typer.Option("--clearance", help=_("Distance (m) outlines keep from street centrelines (default {value:g}).").format(value=settings.INFER_CLEARANCE))] = None,
     compound_id: CompoundId = None,
     building_id: BuildingId = None,
     households: Households = None,
@@ -530,43 +588,47 @@ def infer_cmd(
     engine: Engine = None,
     out: Out = DEFAULT_OUT,
 ):
-    """Draw outlines for compounds that have buildings but no polygon.
-
-    The space between buildings is shared out street block by street block (each point to the
-    nearest building); a compound's outline is its buildings' share, kept within --reach of them,
-    off the streets and off existing compounds. Writes inferred.gpkg (layer compounds).
-    """
     result = infer_job(buildings, out, streets=streets, compounds=compounds,
                        read=_read_options(engine, encoding, crs), compound_id=compound_id,
                        building_id=building_id, households=households, reach=reach,
                        clearance=clearance)
     c = result.compounds
-    out_console.print(f"Inferred {len(c)} outlines ({int(c.n_buildings.sum()) if len(c) else 0} buildings"
-                      + (f", {c.households.sum():,.0f} households" if len(c) and c.households.notna().any() else "")
-                      + f"); {len(result.skipped)} buildings without a compound id were left out.",
-                      soft_wrap=True)
+    figures = dict(count=len(c), buildings=int(c.n_buildings.sum()) if len(c) else 0, skipped=len(result.skipped))
+    if len(c) and c.households.notna().any():
+        said = _("Inferred {count} outlines ({buildings} buildings, {households:,.0f} households); {skipped} buildings "
+                 "without a compound id were left out.").format(households=c.households.sum(), **figures)
+    else:
+        said = _("Inferred {count} outlines ({buildings} buildings); {skipped} buildings without a compound id were "
+                 "left out.").format(**figures)
+    out_console.print(escape(said), soft_wrap=True)
     short = c[c.buildings_outside > 0] if len(c) else c
     if len(short):
-        out_console.print(f"[yellow]{len(short)} outlines do not hold all their buildings[/] (they overlap "
-                          "an existing compound, another outline or a street).", soft_wrap=True)
-    out_console.print(f"Wrote {out / 'inferred.gpkg'}")
+        out_console.print(escape(_("{count} outlines do not hold all their buildings (they overlap an existing "
+                                   "compound, another outline or a street).").format(count=len(short))),
+                          style="yellow", soft_wrap=True)
+    out_console.print(escape(_("Wrote {path}").format(path=out / "inferred.gpkg")), soft_wrap=True)
 
 
 # ------------------------------------------------------------------ run, demo, init
 
 
-@app.command("run")
+@app.command("run", **COMMAND, help=_(
+    "Run every stage: validate, classify, align, organise, micro-grids, station reach, maps, report.\n\n"
+    "All outputs land in one folder, written aside and moved into place only when every stage has run, so the "
+    "folder never mixes two runs. A stage that fails names itself; what earlier stages wrote is kept in "
+    "OUT.incomplete. Stages that need a layer you did not give are skipped with a note (no buildings: no "
+    "organisation, no micro-grids)."))
 @handled
 def run_cmd(
-    project_file: Annotated[Optional[Path], typer.Argument(help="Project file (TOML; `gridmap init` writes a template). Or give the layers as flags.")] = None,
-    compounds: Annotated[Optional[str], typer.Option("--compounds", help="Compounds layer (小区).")] = None,
-    grids: Annotated[Optional[str], typer.Option("--grids", help="Grids layer (网格).")] = None,
-    buildings: Annotated[Optional[str], typer.Option("--buildings", help="Buildings layer (楼栋): organisation and micro-grids.")] = None,
-    members: Annotated[Optional[str], typer.Option("--members", help="Member ledger (CSV or Excel).")] = None,
-    communities: Annotated[Optional[str], typer.Option("--communities", help="Communities layer (社区).")] = None,
-    streets: Annotated[Optional[str], typer.Option("--streets", help="Streets layer (lines): outline inference, micro-grid borders, walking distances.")] = None,
-    stations: Annotated[Optional[str], typer.Option("--stations", help="Party-service stations (党群服务站, points).")] = None,
-    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help="Grid workers roster (worker_id, name, grid_id).")] = None,
+    project_file: Annotated[Optional[Path], typer.Argument(metavar=_("PROJECT_FILE"), help=_("Project file (TOML; `gridmap init` writes a template). Or give the layers as flags."), show_default=False)] = None,
+    compounds: Annotated[Optional[str], typer.Option("--compounds", help=_("Compounds layer (小区)."))] = None,
+    grids: Annotated[Optional[str], typer.Option("--grids", help=_("Grids layer (网格)."))] = None,
+    buildings: Annotated[Optional[str], typer.Option("--buildings", help=_("Buildings layer (楼栋): organisation and micro-grids."))] = None,
+    members: Annotated[Optional[str], typer.Option("--members", help=_("Member ledger (CSV or Excel)."))] = None,
+    communities: Annotated[Optional[str], typer.Option("--communities", help=_("Communities layer (社区)."))] = None,
+    streets: Annotated[Optional[str], typer.Option("--streets", help=_("Streets layer (lines): outline inference, micro-grid borders, walking distances."))] = None,
+    stations: Annotated[Optional[str], typer.Option("--stations", help=_("Party-service stations (党群服务站, points)."))] = None,
+    grid_workers: Annotated[Optional[str], typer.Option("--grid-workers", help=_("Grid workers roster (worker_id, name, grid_id)."))] = None,
     compound_id: CompoundId = None,
     grid_id: GridId = None,
     building_id: BuildingId = None,
@@ -576,29 +638,22 @@ def run_cmd(
     engine: Engine = None,
     sliver: Sliver = None,
     nest: Nest = None,
-    grid_households: Annotated[Optional[str], typer.Option("--grid-households", help="Households a grid should hold, MIN:MAX (default {}:{}).".format(*settings.GRID_HOUSEHOLDS))] = None,
-    microgrid_households: Annotated[Optional[str], typer.Option("--households-per-microgrid", help="Households a micro-grid should hold, MIN:MAX (default {}:{}).".format(*settings.MICROGRID_HOUSEHOLDS))] = None,
-    walk_m: Annotated[Optional[float], typer.Option("--walk-m", help=f"Walking distance (m) to a station within which a compound is served (default {settings.WALK_M:g}).")] = None,
-    layout_on: Annotated[Optional[str], typer.Option("--layout-on", help="Grids to lay organisation, micro-grids, maps and report on: current (default) or proposal (the alignment proposal's).")] = None,
-    basemap: Annotated[Optional[str], typer.Option("--basemap", help=f"osm, tianditu, gaode or none (default {settings.BASEMAP}).")] = None,
-    tianditu_key: Annotated[Optional[str], typer.Option("--tianditu-key", help="Tianditu token for --basemap tianditu.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the project file's, else gridmap-out). Replaced as a whole.")] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", help="Run the per-community stages on a local Dask cluster of N worker processes.")] = None,
-    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Run them on an existing dask.distributed cluster: tcp://HOST:PORT of `dask scheduler` (the output folder must be on storage every worker sees).")] = None,
-    to_db: Annotated[Optional[str], typer.Option("--to-db", help="Also write the run's tables into a PostGIS schema: postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA (password from PGPASSWORD or ~/.pgpass, never in the URL).")] = None,
-    paper: Annotated[Optional[str], typer.Option("--paper", help="Paper of the offices' print maps (offices/<community>/map.pdf): A3 (default) or A4, landscape.")] = None,
-    roster: Annotated[Optional[Path], typer.Option("--roster", help="Also write the member roster with the sheets 书记人选 and 支委人选 (secretary and committee candidates from the ledger's 身份 column) to this .xlsx (or .csv: members only), and each office's own (offices/<community>/roster.xlsx). It holds personal data: keep it apart from shared outputs. Needs the ledger.")] = None,
+    grid_households: Annotated[Optional[str], typer.Option("--grid-households", help=_("Households a grid should hold, MIN:MAX (default {low}:{high}).").format(low=settings.GRID_HOUSEHOLDS[0], high=settings.GRID_HOUSEHOLDS[1]))] = None,
+    microgrid_households: Annotated[Optional[str], typer.Option("--households-per-microgrid", help=_("Households a micro-grid should hold, MIN:MAX (default {low}:{high}).").format(low=settings.MICROGRID_HOUSEHOLDS[0], high=settings.MICROGRID_HOUSEHOLDS[1]))] = None,
+    walk_m: Annotated[Optional[float], typer.Option("--walk-m", help=_("Walking distance (m) to a station within which a compound is served (default {value:g}).").format(value=settings.WALK_M))] = None,
+    layout_on: Annotated[Optional[str], typer.Option("--layout-on", help=_("Grids to lay organisation, micro-grids, maps and report on: current (default) or proposal (the alignment proposal's)."))] = None,
+    basemap: Annotated[Optional[str], typer.Option("--basemap", help=_("osm, tianditu, gaode or none (default {value}).").format(value=settings.BASEMAP))] = None,
+    tianditu_key: Annotated[Optional[str], typer.Option("--tianditu-key", help=_("Tianditu token for --basemap tianditu."))] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help=_("Output folder (default: the project file's, else gridmap-out). Replaced as a whole."))] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help=_("Run the per-community stages on a local Dask cluster of N worker processes."))] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help=_("Run them on an existing dask.distributed cluster: tcp://HOST:PORT of `dask scheduler` (the output folder must be on storage every worker sees)."))] = None,
+    to_db: Annotated[Optional[str], typer.Option("--to-db", help=_("Also write the run's tables into a PostGIS schema: postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA (password from PGPASSWORD or ~/.pgpass, never in the URL)."))] = None,
+    paper: Annotated[Optional[str], typer.Option("--paper", help=_("Paper of the offices' print maps (offices/<community>/map.pdf): A3 (default) or A4, landscape."))] = None,
+    roster: Annotated[Optional[Path], typer.Option("--roster", help=_("Also write the member roster with the sheets 书记人选 and 支委人选 (secretary and committee candidates from the ledger's 身份 column) to this .xlsx (or .csv: members only), and each office's own (offices/<community>/roster.xlsx). It holds personal data: keep it apart from shared outputs. Needs the ledger."))] = None,
 ):
-    """Run every stage: validate, classify, align, organise, micro-grids, station reach, maps, report.
-
-    All outputs land in one folder, written aside and moved into place only when every stage has
-    run, so the folder never mixes two runs. A stage that fails names itself; what earlier stages
-    wrote is kept in OUT.incomplete. Stages that need a layer you did not give are skipped with a
-    note (no buildings: no organisation, no micro-grids).
-    """
     if project_file is not None:
         if compounds or grids:
-            raise GridmapError("Give either a project file or --compounds/--grids, not both.")
+            raise GridmapError(_("Give either a project file or --compounds/--grids, not both."))
         project = load_project(project_file)
         if out is not None:
             project.out = out
@@ -619,8 +674,8 @@ def run_cmd(
 
 def _project_from_flags(flags: dict):
     if not flags["compounds"] or not flags["grids"]:
-        raise GridmapError("gridmap run needs a project file (gridmap run project.toml; `gridmap init` "
-                           "writes one) or at least --compounds and --grids.")
+        raise GridmapError(_("gridmap run needs a project file (gridmap run project.toml; `gridmap init` "
+                             "writes one) or at least --compounds and --grids."))
     fields = {
         "compounds": {"id": flags["compound_id"], "households": flags["households"]},
         "grids": {"id": flags["grid_id"]},
@@ -643,97 +698,95 @@ def _project_from_flags(flags: dict):
 
 def _run(project, workers: int | None = None, scheduler: str | None = None) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-
-    names = {"load": "reading layers", "validate": "validating", "classify": "classifying",
-             "align": "aligning (拉平对齐)", "organise": "organising (组织设置)", "microgrids": "cutting micro-grids",
-             "reach": "measuring station reach", "maps": "drawing maps", "report": "writing the report",
-             "shapefiles": "writing shapefiles", "offices": "community offices (社区)"}
-    with Progress(TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False) as bar:
-        task = bar.add_task("starting", total=len(STAGES))
+    # The description's column is measured in cells: a Chinese character takes two.
+    with Progress(TextColumn("{task.description}", table_column=Column(width=34, no_wrap=True)), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=False) as bar:
+        task = bar.add_task(escape(_("starting")), total=len(STAGES))
         # The communities of a long stage (organisation, micro-grids, pages, offices), with the time left.
         units = bar.add_task("", total=1, visible=False)
         shown = {"total": None}
 
         def progress(stage: str, number: int, done: int | None = None, total: int | None = None) -> None:
             if done is None:
-                bar.update(task, completed=number, description=names.get(stage, stage))
+                bar.update(task, completed=number, description=escape(stage_title(stage)))
                 bar.update(units, visible=False)
                 shown["total"] = None
-                return
-            if shown["total"] != total:
-                bar.reset(units, total=total, description="  communities (社区)", visible=True)
-                shown["total"] = total
-            bar.update(units, completed=done)
+            else:
+                if shown["total"] != total:
+                    bar.reset(units, total=total, description="  " + escape(_("communities")), visible=True)
+                    shown["total"] = total
+                bar.update(units, completed=done)
 
         result = run_job(project, progress=progress, workers=workers, scheduler=scheduler)
         bar.update(units, visible=False)
-        bar.update(task, completed=len(STAGES), description="done")
+        bar.update(task, completed=len(STAGES), description=escape(_("done")))
     print_run_summary(result)
 
 
 def print_run_summary(result) -> None:
     """The figures of each stage, the notes, and where the maps and report are."""
     print_classification(result.classification)
-    t = Table(title="Run")
-    t.add_column("stage")
-    t.add_column("result", overflow="fold")
-    t.add_column("s", justify="right")
+    t = Table(Column(_("stage"), overflow="fold"), Column(_("result"), overflow="fold"),
+              Column(_("s"), justify="right"), title=_("Run"))
+    seconds = {k: str(v) for k, v in result.seconds.items()}
     a = result.alignment
     if a is not None:
         s = a.summary
-        t.add_row("align", f"straddling compounds {s.get('straddling_before')} → {s.get('straddling_after')}; "
-                  f"{s.get('grids_changed', 0)} grids changed", str(result.seconds.get("align", "")))
+        t.add_row(_("align"), _("straddling compounds {before} → {after}; {changed} grids changed").format(
+            before=s.get("straddling_before"), after=s.get("straddling_after"), changed=s.get("grids_changed", 0)),
+            seconds.get("align", ""))
     if result.organisation is not None:
-        kinds = result.organisation.units.kind.value_counts()
-        t.add_row("organise", ", ".join(f"{k} {v}" for k, v in kinds.items())
-                  + f"; members placed {result.organisation.members_placed}/{result.organisation.members_total}",
-                  str(result.seconds.get("organise", "")))
+        org = result.organisation
+        kinds = _(", ").join(f"{term(k, vocab.kind_label(k))} {v}" for k, v in org.units.kind.value_counts().items())
+        t.add_row(_("organise"), _("{kinds}; members placed {placed}/{total}").format(
+            kinds=kinds, placed=org.members_placed, total=org.members_total), seconds.get("organise", ""))
     if result.microgrids is not None:
         mg = result.microgrids.microgrids
-        t.add_row("micro-grids", f"{len(mg)} micro-grids, median {mg.households.median():.0f} households",
-                  str(result.seconds.get("microgrids", "")))
+        t.add_row(_("micro-grids"), _("{count} micro-grids, median {median:.0f} households").format(
+            count=len(mg), median=mg.households.median()), seconds.get("microgrids", ""))
     if result.funding is not None:
         total = result.funding.iloc[-1]
-        t.add_row("funding", f"one-off ¥{total.one_off:,}, per year ¥{total.per_year:,} (funding.csv)", "")
+        t.add_row(_("funding"), _("one-off ¥{once:,}, per year ¥{yearly:,} (funding.csv)").format(
+            once=total.one_off, yearly=total.per_year), "")
     if result.reach is not None:
-        t.add_row("reach", f"{int((~result.reach.served).sum())} compounds beyond walking distance of a station",
-                  str(result.seconds.get("reach", "")))
-    t.add_row("maps", f"{len(result.pages)} pages", str(result.seconds.get("maps", "")))
+        t.add_row(_("reach"), _("{count} compounds beyond walking distance of a station").format(
+            count=int((~result.reach.served).sum())), seconds.get("reach", ""))
+    t.add_row(_("maps"), _("{count} pages").format(count=len(result.pages)), seconds.get("maps", ""))
     if result.offices:
-        t.add_row("offices", f"{len(result.offices)} folders in offices/ (map.pdf, tables.xlsx); shapefiles in shp/",
-                  str(result.seconds.get("offices", "")))
+        t.add_row(_("offices"), _("{count} folders in offices/ (map.pdf, tables.xlsx); shapefiles in shp/").format(
+            count=len(result.offices)), seconds.get("offices", ""))
     out_console.print(t)
-    for note in result.notes:
-        out_console.print(f"[dim]Note:[/] {escape(note)}", soft_wrap=True)
-    out_console.print(f"Outputs in {result.out}", soft_wrap=True)
-    out_console.print(f"Maps:   {result.index}", soft_wrap=True)
+    for text in result.notes:
+        out_console.print(_labelled(_("Note:"), "dim", text), soft_wrap=True)
+    out_console.print(escape(_("Outputs in {folder}").format(folder=result.out)), soft_wrap=True)
+    out_console.print(escape(_("Maps:   {index}").format(index=result.index)), soft_wrap=True)
     if result.report:
-        out_console.print(f"Report: {result.report[0]}  and  {result.report[1]}", soft_wrap=True)
-    out_console.print(f"Done in {sum(result.seconds.values()):.1f} s.")
+        out_console.print(escape(_("Report: {html}  and  {xlsx}").format(html=result.report[0], xlsx=result.report[1])),
+                          soft_wrap=True)
+    out_console.print(escape(_("Done in {seconds:.1f} s.").format(seconds=sum(result.seconds.values()))))
 
 
-@app.command("demo")
+@app.command("demo", **COMMAND, help=_(
+    "Run every stage on the bundled central-Taiyuan sample (OpenStreetMap compounds and streets, synthesised "
+    "grids, buildings and members) and say where the maps and the report are."))
 @handled
 def demo_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (replaced as a whole).")] = Path("gridmap-demo"),
-    workers: Annotated[Optional[int], typer.Option("--workers", help="Per-community stages on a local Dask cluster of N processes.")] = None,
-    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Per-community stages on the dask.distributed scheduler at tcp://HOST:PORT.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help=_("Output folder (replaced as a whole)."))] = Path("gridmap-demo"),
+    workers: Annotated[Optional[int], typer.Option("--workers", help=_("Per-community stages on a local Dask cluster of N processes."))] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help=_("Per-community stages on the dask.distributed scheduler at tcp://HOST:PORT."))] = None,
 ):
-    """Run every stage on the bundled central-Taiyuan sample (OpenStreetMap compounds and streets,
-    synthesised grids, buildings and members) and say where the maps and the report are."""
     _run(demo_project(out), workers=workers, scheduler=scheduler)
 
 
-@app.command("init")
+@app.command("init", **COMMAND, help=_("Write a commented project-file template for `gridmap run`."))
 @handled
 def init_cmd(
-    path: Annotated[Path, typer.Argument(help="Project file to write.")] = Path("gridmap.toml"),
+    path: Annotated[Path, typer.Argument(metavar=_("PATH"), help=_("Project file to write."))] = Path("gridmap.toml"),
 ):
-    """Write a commented project-file template for `gridmap run`."""
     written = write_template(path)
-    out_console.print(f"Wrote {written}: edit the layer paths and fields, then run `gridmap run {written}`.")
+    out_console.print(escape(_("Wrote {path}: edit the layer paths and fields, then run `gridmap run {path}`.").format(
+        path=written)), soft_wrap=True)
 
 
 # ------------------------------------------------------------------ entry point

@@ -15,12 +15,12 @@ import logging
 import re
 
 from gridmap.errors import GridmapError
+from gridmap.i18n import _
 
 log = logging.getLogger(__name__)
 
 #: Seconds to wait for a scheduler before saying it cannot be reached.
 CONNECT_TIMEOUT = 5
-
 
 def connect(workers: int | None = None, scheduler: str | None = None):
     """A dask.distributed Client: on an existing scheduler, or on a local cluster of ``workers``.
@@ -38,19 +38,21 @@ def connect(workers: int | None = None, scheduler: str | None = None):
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise GridmapError(f"Cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT} s "
-                               f"({type(exc).__name__}). Is `dask scheduler` running there, and is the "
-                               "address (tcp://HOST:PORT) right?") from None
+            raise GridmapError(_("Cannot reach the Dask scheduler at {scheduler} within {seconds} s "
+                                 "({error}). Is `dask scheduler` running there, and is the "
+                                 "address (tcp://HOST:PORT) right?").format(
+                scheduler=scheduler, seconds=CONNECT_TIMEOUT, error=type(exc).__name__)) from None
         if not client.scheduler_info().get("workers"):
             try:
                 client.wait_for_workers(1, timeout=CONNECT_TIMEOUT * 2)
             except TimeoutError:
                 client.close()
-                raise GridmapError(f"The Dask scheduler at {scheduler} has no workers: start some with "
-                                   f"`dask worker {scheduler}`.") from None
+                raise GridmapError(_("The Dask scheduler at {scheduler} has no workers: start some with "
+                                     "`dask worker {scheduler}`.").format(scheduler=scheduler)) from None
         return client
     if not workers or workers < 1:
-        raise GridmapError(f"--workers {workers}: give a number of worker processes, 1 or more.")
+        raise GridmapError(_("--workers {workers}: give a number of worker processes, 1 or more.").format(
+            workers=workers))
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=logging.ERROR)
     return Client(cluster, set_as_default=False)
@@ -70,8 +72,9 @@ def check_address(scheduler: str) -> None:
     """
     m = _ADDRESS.match(str(scheduler).strip())
     if not m or (m.group(4) is not None and not 0 < int(m.group(4)) < 65536):
-        raise GridmapError(f"--scheduler {scheduler!r} is not a Dask scheduler address: write it as "
-                           "tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786 (the address `dask scheduler` prints).")
+        raise GridmapError(_("--scheduler {scheduler} is not a Dask scheduler address: write it as "
+                             "tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786 (the address `dask scheduler` prints).").format(
+            scheduler=repr(scheduler)))
 
 
 def close(client) -> None:

@@ -25,6 +25,7 @@ import shapely
 from pyproj import CRS
 
 from gridmap.errors import GridmapError, GridmapWarning
+from gridmap.i18n import _
 from gridmap.geomops import EMPTY, grouped_union, polygons_only
 from gridmap import settings
 from gridmap.io import find_field, id_strings, metric_crs, reconcile
@@ -113,7 +114,7 @@ def infer_outlines(
     reach = settings.INFER_REACH if reach is None else reach
     clearance = settings.INFER_CLEARANCE if clearance is None else clearance
     if reach < 0 or clearance <= 0 or segment <= 0 or shrink < 0:
-        raise GridmapError("infer needs reach ≥ 0, clearance > 0, segment > 0 and shrink ≥ 0 (metres).")
+        raise GridmapError(_("infer needs reach ≥ 0, clearance > 0, segment > 0 and shrink ≥ 0 (metres)."))
     b_source = buildings.attrs.get("source", "buildings")
     cid = find_field(buildings, "compound_id", compound_id)
     bid = find_field(buildings, "building_id", building_id, required=False)
@@ -142,9 +143,9 @@ def infer_outlines(
     skipped = pd.DataFrame({"building": labels[no_id]})
     if no_id.any():
         shown = ", ".join(map(str, labels[no_id][:_LISTED]))
-        more = f" and {no_id.sum() - _LISTED} more" if no_id.sum() > _LISTED else ""
-        warnings.warn(f"{b_source}: {no_id.sum()} buildings have no {cid}; they belong to no "
-                      f"outline ({shown}{more})", GridmapWarning, stacklevel=2)
+        more = _(" and {count} more").format(count=no_id.sum() - _LISTED) if no_id.sum() > _LISTED else ""
+        warnings.warn(_("{source}: {count} buildings have no {field}; they belong to no outline ({ids})").format(
+            source=b_source, count=no_id.sum(), field=cid, ids=shown + more), GridmapWarning, stacklevel=2)
     geoms = buildings.geometry.to_crs(measure).to_numpy()
     ids_arr = ids.to_numpy(dtype=object)
     hh = pd.to_numeric(buildings[hid], errors="coerce").to_numpy(float) if hid else None
@@ -170,9 +171,9 @@ def infer_outlines(
     out = table.to_crs(buildings.crs)
     if (table.buildings_outside > 0).any():
         bad = table[table.buildings_outside > 0]
-        warnings.warn(f"{len(bad)} inferred outlines do not hold all their buildings (they overlap an "
-                      f"existing compound, another outline or a street): "
-                      f"{', '.join(map(str, bad.compound_id[:_LISTED]))}", GridmapWarning, stacklevel=2)
+        warnings.warn(_("{count} inferred outlines do not hold all their buildings (they overlap an "
+                        "existing compound, another outline or a street): {ids}").format(
+            count=len(bad), ids=", ".join(map(str, bad.compound_id[:_LISTED]))), GridmapWarning, stacklevel=2)
     return Inference(compounds=out, skipped=skipped, crs=measure)
 
 
@@ -185,11 +186,12 @@ def _usable_buildings(buildings: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFr
     types = shapely.get_type_id(geoms)
     wrong = ~missing & ~np.isin(types, (0, 3, 4, 6))
     if wrong.any():
-        raise GridmapError(f"{source}: buildings must be polygons (footprints) or points; "
-                           f"{wrong.sum()} are not (features {_numbers(wrong)}).")
+        raise GridmapError(_("{source}: buildings must be polygons (footprints) or points; "
+                             "{count} are not (features {numbers}).").format(
+            source=source, count=wrong.sum(), numbers=_numbers(wrong)))
     if missing.any():
-        warnings.warn(f"{source}: dropped {missing.sum()} buildings with no geometry", GridmapWarning,
-                      stacklevel=3)
+        warnings.warn(_("{source}: dropped {count} buildings with no geometry").format(
+            source=source, count=missing.sum()), GridmapWarning, stacklevel=3)
     out = buildings.loc[~missing].copy()
     polys = np.isin(shapely.get_type_id(out.geometry.to_numpy()), (3, 6))
     invalid = polys & ~shapely.is_valid(out.geometry.to_numpy())
@@ -211,9 +213,10 @@ def check_streets(streets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if wrong.any():
         kinds = pd.Series(np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
                                     "MultiLineString", "MultiPolygon", "GeometryCollection"])[types[wrong]]).value_counts()
-        raise GridmapError(f"{source}: streets must be lines (centrelines); {wrong.sum()} features are "
-                           + ", ".join(f"{n} {t}" for t, n in kinds.items())
-                           + f" (features {_numbers(wrong)}). Give a layer of street lines.")
+        raise GridmapError(_("{source}: streets must be lines (centrelines); {count} features are {types} "
+                             "(features {numbers}). Give a layer of street lines.").format(
+            source=source, count=wrong.sum(), types=", ".join(f"{n} {t}" for t, n in kinds.items()),
+            numbers=_numbers(wrong)))
     out = streets.loc[~missing].copy()
     out.attrs.update(streets.attrs)
     return out
@@ -222,7 +225,7 @@ def check_streets(streets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def _numbers(mask: np.ndarray) -> str:
     where = np.flatnonzero(mask) + 1
     shown = ", ".join(map(str, where[:_LISTED]))
-    return shown + (f" and {len(where) - _LISTED} more" if len(where) > _LISTED else "")
+    return shown + (_(" and {count} more").format(count=len(where) - _LISTED) if len(where) > _LISTED else "")
 
 
 def _labels(gdf: pd.DataFrame, id_field: str | None) -> np.ndarray:

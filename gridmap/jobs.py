@@ -15,9 +15,10 @@ import geopandas as gpd
 import pandas as pd
 
 from gridmap import settings, vocab
-from gridmap.align import Alignment, align, with_inferred
+from gridmap.align import Alignment, align, edit_rows, with_inferred
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError
+from gridmap.i18n import _
 from gridmap.infer import Inference, infer_outlines
 from gridmap.io import (ReadOptions, find_field, layer_name, read_layer, warn_if_far_apart, write_csv,
                         write_gpkg)
@@ -126,11 +127,11 @@ def classify_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | N
 def write_classification(result: Classification, out: Path, engine: str | None = None) -> None:
     """Write the classification tables of docs/design.md §5."""
     out.mkdir(parents=True, exist_ok=True)
-    write_csv(result.compounds, out / "compounds.csv")
-    write_csv(result.grids, out / "grids.csv")
+    compounds, grids = vocab.with_label_columns(result.compounds), vocab.with_label_columns(result.grids)
+    write_csv(compounds, out / "compounds.csv")
+    write_csv(grids, out / "grids.csv")
     write_csv(result.overlaps, out / "overlaps.csv")
-    write_gpkg({"compounds": result.compounds, "grids": result.grids}, out / "classification.gpkg",
-               engine=engine)
+    write_gpkg({"compounds": compounds, "grids": grids}, out / "classification.gpkg", engine=engine)
 
 
 # ------------------------------------------------------------------ infer and align
@@ -180,16 +181,19 @@ def align_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | None
               grid_households=None, types=None, keep=(), buildings: str | None = None,
               streets: str | None = None, building_id: str | None = None,
               sliver: float | None = None, nest: float | None = None,
-              communities: str | None = None) -> Alignment:
+              communities: str | None = None, edits: str | None = None) -> Alignment:
     """Read the layers, infer missing outlines (with buildings and streets), align, and write
     ``proposal.gpkg`` (layers ``grids`` and ``changes``) and ``proposal.csv`` into ``out``; with
     buildings and streets also ``inferred.gpkg``. Buildings alone give the grids' households;
-    communities (polygons) keep land within its community where grids carry no community field."""
+    communities (polygons) keep land within its community where grids carry no community field.
+    ``edits`` (edits.csv from proposal.html) are the planner's fixed decisions, checked as a table
+    before any layer is read."""
     read = read or ReadOptions()
     if streets is not None and buildings is None:
-        raise GridmapError("--streets needs --buildings: outlines for compounds that have buildings but "
-                           "no polygon are drawn between the streets.")
-    start("align", out, [compounds, grids, buildings, streets, communities])
+        raise GridmapError(_("--streets needs --buildings: outlines for compounds that have buildings but "
+                             "no polygon are drawn between the streets."))
+    start("align", out, [compounds, grids, buildings, streets, communities, edits])
+    planned = read_edits(edits) if edits is not None else None
     c = read.read(compounds, "compounds")
     g = read.read(grids, "grids")
     b = read.read(buildings, "buildings") if buildings is not None else None
@@ -206,17 +210,28 @@ def align_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | None
     result = align(c, g, compound_id=compound_id, grid_id=grid_id, households=households,
                    grid_households=grid_households, types=types, keep=keep, sliver=sliver, nest=nest,
                    buildings=b, communities=comm,
-                   building_households=households if b is not None and households in b.columns else None)
+                   building_households=households if b is not None and households in b.columns else None,
+                   edits=planned)
     result.inferred = inferred
     write_alignment(result, Path(out), engine=read.engine)
     return result
 
 
+def read_edits(path: str | Path, encoding: str | None = None) -> pd.DataFrame:
+    """A planner's edits.csv (compound_id, to_grid_id, note; UTF-8 with or without BOM, else
+    GB18030), checked as a table (``gridmap.align.edit_rows``) before any work."""
+    frame = read_table(path, encoding, what="edits file")
+    edit_rows(frame)
+    return frame
+
+
 def write_alignment(result: Alignment, out: Path, engine: str | None = None) -> None:
-    """Write ``proposal.gpkg`` (layers ``grids``, ``changes``) and ``proposal.csv``."""
+    """Write ``proposal.gpkg`` (layers ``grids``, ``changes``) and ``proposal.csv``, each grid's
+    ``status`` also as its label (``status_label``, the last column)."""
     out.mkdir(parents=True, exist_ok=True)
-    write_gpkg({"grids": result.grids, "changes": result.changes}, out / "proposal.gpkg", engine=engine)
-    write_csv(result.table, out / "proposal.csv")
+    write_gpkg({"grids": vocab.with_label_columns(result.grids), "changes": result.changes},
+               out / "proposal.gpkg", engine=engine)
+    write_csv(vocab.with_label_columns(result.table), out / "proposal.csv")
 
 
 # ------------------------------------------------------------------ organisation
@@ -357,7 +372,8 @@ def map_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | None =
     read = read or ReadOptions()
     walk_m = settings.WALK_M if walk_m is None else walk_m
     if not (walk_m == walk_m and 0 < walk_m < float("inf")):
-        raise GridmapError(f"--walk-m {walk_m!r}: the walking distance must be a positive number of metres.")
+        raise GridmapError(_("--walk-m {value}: the walking distance must be a positive number of metres.").format(
+            value=repr(walk_m)))
     out = Path(out)
     start("map", out, [compounds, grids, buildings, members, microgrids, proposal, communities, stations,
                        org, workers, streets])
@@ -389,5 +405,5 @@ def map_job(compounds: str, grids: str, out: Path, *, read: ReadOptions | None =
 
 
 __all__ = ["align_job", "check_job", "classify_job", "guess_kind", "infer_job", "infer_missing", "map_job",
-           "microgrids_job", "org_job", "reach_table", "read_layer", "write_alignment", "write_classification",
+           "microgrids_job", "org_job", "reach_table", "read_edits", "read_layer", "write_alignment", "write_classification",
            "write_funding", "write_inferred", "write_microgrids", "with_labels", "write_shapefiles"]

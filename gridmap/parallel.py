@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from gridmap import settings
 from gridmap.errors import GridmapError
+from gridmap.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -209,8 +210,11 @@ def _failed(exc: Exception, stage: str, keys, i: int) -> Exception:
     pass as they are."""
     if isinstance(exc, GridmapError):
         return exc
-    where = f" of {keys[i]}" if keys else ""
-    return GridmapError(f"The {stage} task{where} failed ({type(exc).__name__}: {exc}).")
+    if keys:
+        return GridmapError(_("The {stage} task of {key} failed ({error}: {reason}).").format(
+            stage=_(stage), key=keys[i], error=type(exc).__name__, reason=exc))
+    return GridmapError(_("The {stage} task failed ({error}: {reason}).").format(
+        stage=_(stage), error=type(exc).__name__, reason=exc))
 
 
 __all__ = ["IN_FLIGHT", "PRELOAD", "Runner", "cores", "timed"]

@@ -29,12 +29,13 @@ from gridmap import settings, vocab
 from gridmap.align import align
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError
+from gridmap.i18n import N_, _, term
 from gridmap.io import find_field, warn_if_far_apart, write_csv
 from gridmap.io.layers import ReadOptions
 from gridmap.io.tables import read_roster
 from gridmap.io.write import input_paths
-from gridmap.jobs import (infer_missing, reach_table, write_alignment, write_classification, write_funding,
-                          write_inferred, write_microgrids, write_shapefiles)
+from gridmap.jobs import (infer_missing, reach_table, read_edits, write_alignment, write_classification,
+                          write_funding, write_inferred, write_microgrids, write_shapefiles)
 from gridmap.maps import make_maps
 from gridmap.microgrids import cut_share, finish_cut, prepare_cut
 from gridmap.offices import write_offices
@@ -43,7 +44,7 @@ from gridmap.org import (Thresholds, finish_layout, funding_for, lay_out, prepar
 from gridmap.parallel import Runner
 from gridmap.project import LayerConfig, Project
 from gridmap.report import ReportFacts, write_report
-from gridmap.validate import layer_findings
+from gridmap.validate import finding_text, kind_name, layer_findings
 from gridmap.vocab import COMPOUND_SITUATIONS, COMPOUND_TYPES, COMPUTED_COLUMNS, NO_GEOMETRY, UNTYPED, canonical_type
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,17 @@ STAGES = ("load", "validate", "classify", "align", "organise", "microgrids", "re
 #: Written into a run's folder, with the list of the files the run wrote: a folder holding it and
 #: nothing else may be replaced as a whole by the next run.
 RUN_MARK = ".gridmap-run"
+#: What each stage does, as the progress bar and messages say it (translated when shown: :func:`stage_title`).
+STAGE_TITLES = {"load": N_("reading layers"), "validate": N_("validating"), "classify": N_("classifying"),
+                "align": N_("aligning (拉平对齐)"), "organise": N_("organising (组织设置)"),
+                "microgrids": N_("cutting micro-grids"), "reach": N_("measuring station reach"),
+                "maps": N_("drawing maps"), "report": N_("writing the report"),
+                "shapefiles": N_("writing shapefiles"), "offices": N_("community offices (社区)")}
+
+
+def stage_title(stage: str) -> str:
+    """What ``stage`` does, in the user's language."""
+    return _(STAGE_TITLES[stage]) if stage in STAGE_TITLES else stage
 
 
 class StageError(GridmapError):
@@ -125,8 +137,8 @@ def run_job(project: Project, *, progress: Callable[..., None] | None = None,
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise GridmapError(f"--out {out}: cannot make its parent folder ({exc.strerror or exc}). Nothing was "
-                           "run.") from None
+        raise GridmapError(_("--out {out}: cannot make its parent folder ({reason}). Nothing was run.").format(
+            out=out, reason=exc.strerror or exc)) from None
     client = None
     if workers or scheduler:
         from gridmap.distributed import connect
@@ -139,8 +151,9 @@ def run_job(project: Project, *, progress: Callable[..., None] | None = None,
             from gridmap.distributed import close
 
             close(client)
-        raise GridmapError(f"--out {out}: cannot write in {out.parent} ({exc.strerror or exc}); choose a "
-                           "folder you can write in. Nothing was run.") from None
+        raise GridmapError(_("--out {out}: cannot write in {parent} ({reason}); choose a "
+                             "folder you can write in. Nothing was run.").format(
+            out=out, parent=out.parent, reason=exc.strerror or exc)) from None
     result = RunResult(out=out)
     state: dict = {"client": client, "runner": Runner(client=client)}
     with _stop_on_sigterm():
@@ -155,17 +168,21 @@ def run_job(project: Project, *, progress: Callable[..., None] | None = None,
                 except StageError:
                     raise
                 except GridmapError as exc:
-                    raise StageError(f"Stage '{name}' failed: {exc}") from exc
+                    raise StageError(_("Stage '{stage}' failed: {reason}").format(
+                        stage=term(name, stage_title(name)), reason=exc)) from exc
                 except Exception as exc:
-                    raise StageError(f"Stage '{name}' failed unexpectedly ({type(exc).__name__}: {exc}); "
-                                     "run again with --debug for the traceback.") from exc
+                    raise StageError(_("Stage '{stage}' failed unexpectedly ({error}: {reason}); "
+                                       "run again with --debug for the traceback.").format(
+                        stage=term(name, stage_title(name)), error=type(exc).__name__, reason=exc)) from exc
                 result.seconds[name] = round(time.perf_counter() - started, 2)
                 log.info("stage %s took %.1f s", name, result.seconds[name])
         except BaseException as exc:
             kept_at = _keep_incomplete(work, out, kept, exc)
             if isinstance(exc, StageError):
-                where = (f"The outputs of the earlier stages are in {kept_at}; " if kept_at else "")
-                raise StageError(f"{exc} {where}{out} was left as it was.") from exc.__cause__
+                where = (_("The outputs of the earlier stages are in {folder}; ").format(folder=kept_at)
+                         if kept_at else "")
+                raise StageError(_("{error} {where}{out} was left as it was.").format(
+                    error=exc, where=where, out=out)) from exc.__cause__
             raise
         finally:
             state["runner"].close()
@@ -204,8 +221,9 @@ def _refuse_inputs_inside(project: Project, out: Path, kept: Path) -> None:
     for src in input_paths(specs):
         for folder in (out, kept):
             if src == folder or src.is_relative_to(folder):
-                raise GridmapError(f"--out {out}: the run replaces {folder} as a whole, and it holds the input "
-                                   f"{src}. Choose another --out folder. Nothing was run.")
+                raise GridmapError(_("--out {out}: the run replaces {folder} as a whole, and it holds the input "
+                                     "{input}. Choose another --out folder. Nothing was run.").format(
+                    out=out, folder=folder, input=src))
 
 
 def _run_files(folder: Path) -> list[str]:
@@ -223,21 +241,24 @@ def _write_mark(folder: Path, facts: dict) -> None:
 def _check_replaceable(out: Path, incomplete: bool = False) -> None:
     """Refuse to replace a folder that holds anything gridmap run did not write there (the user's
     files): a folder without the run mark, or with files the mark does not list."""
-    what = "OUT.incomplete folder " if incomplete else ""
+    what = _("The OUT.incomplete folder {folder}") if incomplete else _("The folder {folder}")
+    what = what.format(folder=out)
     if not out.exists() and not out.is_symlink():
         return
     if not out.is_dir():
-        raise GridmapError(f"--out {out if not incomplete else out.with_suffix('')}: {out} is a file, not a "
-                           "folder; choose another --out (gridmap run writes a folder).")
+        raise GridmapError(_("--out {out}: {path} is a file, not a folder; choose another --out (gridmap run "
+                             "writes a folder).").format(out=out if not incomplete else out.with_suffix(""),
+                                                         path=out))
     entries = sorted(p.name for p in out.iterdir())
     if not entries:
         return
     mark = out / RUN_MARK
     if not mark.is_file():
-        shown = ", ".join(entries[:10]) + (f" and {len(entries) - 10} more" if len(entries) > 10 else "")
-        raise GridmapError(f"The {what}{out} exists and was not written by gridmap run (it holds {shown}): "
-                           "choose another --out folder, or move those files away. gridmap replaces only "
-                           "folders of its own runs.")
+        shown = ", ".join(entries[:10]) + (_(" and {count} more").format(count=len(entries) - 10)
+                                           if len(entries) > 10 else "")
+        raise GridmapError(_("{what} exists and was not written by gridmap run (it holds {files}): "
+                             "choose another --out folder, or move those files away. gridmap replaces only "
+                             "folders of its own runs.").format(what=what, files=shown))
     try:
         facts = json.loads(mark.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -245,17 +266,18 @@ def _check_replaceable(out: Path, incomplete: bool = False) -> None:
     listed = facts.get("files") if isinstance(facts, dict) else None
     if listed is None:
         if incomplete:
-            raise GridmapError(f"The {what}{out} was not left by this version of gridmap run; delete it or move "
-                               "it away, then run again.")
+            raise GridmapError(_("{what} was not left by this version of gridmap run; delete it or move "
+                                 "it away, then run again.").format(what=what))
         return  # a run of an earlier version: its folder held its outputs only
     foreign = sorted(set(_run_files(out)) - set(listed))
     foreign += sorted(p.relative_to(out).as_posix() + "/" for p in out.rglob("*")
                       if p.is_dir() and not any(p.iterdir()))
     if foreign:
-        shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
-        raise GridmapError(f"The {what}{out} holds files gridmap run did not write: {shown}. The run replaces "
-                           "the folder as a whole and would delete them: move them out (or choose another "
-                           "--out folder) and run again. Nothing was run.")
+        shown = ", ".join(foreign[:10]) + (_(" and {count} more").format(count=len(foreign) - 10)
+                                           if len(foreign) > 10 else "")
+        raise GridmapError(_("{what} holds files gridmap run did not write: {files}. The run replaces "
+                             "the folder as a whole and would delete them: move them out (or choose another "
+                             "--out folder) and run again. Nothing was run.").format(what=what, files=shown))
 
 
 def _keep_incomplete(work: Path, out: Path, kept: Path, exc: BaseException) -> Path | None:
@@ -339,7 +361,7 @@ def _stage_load(project, state, work, result):
     for name in ("compounds", "grids", "buildings", "communities", "streets", "stations"):
         state[name] = _read(project, name, options)
         if state[name] is not None and state[name].attrs.get("crs_note"):  # --crs gcj02 / bd09
-            result.notes.append(f"{name}: {state[name].attrs['crs_note']}.")
+            result.notes.append(_("{layer}: {note}.").format(layer=name, note=state[name].attrs["crs_note"]))
     present = {k: v for k, v in state.items() if isinstance(v, gpd.GeoDataFrame)}
     warn_if_far_apart(present)
     if "members" in project.layers:
@@ -352,8 +374,10 @@ def _stage_load(project, state, work, result):
         names = ledger["name"] if ledger is not None and "name" in ledger else None
         state["workers"] = read_roster(spec, options.encoding_for(spec, "grid_workers", plain=False),
                                         names=names)
-        result.notes.append(f"Grid workers: ids taken from column '{state['workers'].attrs['worker_id_field']}' "
-                            f"of {Path(spec).name}; names are never shown.")
+        result.notes.append(_("Grid workers: ids taken from column '{column}' of {file}; names are never "
+                              "shown.").format(column=state["workers"].attrs["worker_id_field"], file=Path(spec).name))
+    if project.rule("edits", None):  # a planner's edits.csv, checked as a table before any work
+        state["edits"] = read_edits(project.rule("edits", None))
     options.check_names()
 
 
@@ -367,9 +391,9 @@ def _stage_validate(project, state, work, result):
         if cleaned is None:
             write_csv(pd.concat(frames, ignore_index=True), work / "check.csv")
             errors = findings[findings.severity == "error"]
-            raise GridmapError(f"{layer.attrs.get('source', name)}: " + "; ".join(
-                f"{r.issue}: {r.detail} ({r.feature_id})" for r in errors.itertuples())
-                + " (all findings in check.csv).")
+            raise GridmapError(_("{layer}: {problems} (all findings in check.csv).").format(
+                layer=layer.attrs.get("source", name),
+                problems=_("; ").join(finding_text(r.issue, r.detail, r.feature_id) for r in errors.itertuples())))
         # Features without a usable geometry are measured nowhere but counted everywhere: classify
         # keeps them (situation no_geometry); the geometry stages work on the cleaned layer.
         state[f"{name}_input"] = layer
@@ -395,11 +419,12 @@ def _stage_classify(project, state, work, result):
             for what, table in (("compounds", cls.compounds[cls.compounds.situation == NO_GEOMETRY]),
                                 ("grids", cls.grids[cls.grids.situation == NO_GEOMETRY]))}
     if any(len(v) for v in lost.values()):
-        said = "; ".join(f"{len(v)} {what} ({', '.join(map(str, list(v)[:10]))}{' …' if len(v) > 10 else ''})"
+        said = _("; ").join(f"{len(v)} {kind_name(what)} ({', '.join(map(str, list(v)[:10]))}{' …' if len(v) > 10 else ''})"
                          for what, v in lost.items() if len(v))
-        result.notes.append(f"No usable geometry (null, empty or no area): {said}. They keep their rows with "
-                            f"situation {NO_GEOMETRY} (geometry_issue says why), count in every total and are "
-                            "listed in check.csv; they are not aligned, organised, measured or drawn.")
+        result.notes.append(_("No usable geometry (null, empty or no area): {features}. They keep their rows with "
+                              "situation {code} (geometry_issue says why), count in every total and are "
+                              "listed in check.csv; they are not aligned, organised, measured or drawn.").format(
+            features=said, code=NO_GEOMETRY))
 
 
 def _with_unusable_rows(project, state, n_inferred: int) -> gpd.GeoDataFrame:
@@ -426,7 +451,7 @@ def _infer_missing_outlines(project, state, work, result):
     """Compounds that have buildings but no polygon get an inferred outline before classifying,
     so that every later stage (alignment, organisation, maps) sees them."""
     if state["buildings"] is None or state["streets"] is None:
-        result.notes.append("No buildings and streets: compounds without an outline were not inferred.")
+        result.notes.append(_("No buildings and streets: compounds without an outline were not inferred."))
         return 0
     n_input = len(state["compounds"])
     compounds, inference = infer_missing(
@@ -439,9 +464,9 @@ def _infer_missing_outlines(project, state, work, result):
     write_inferred(inference, work, engine=project.engine)
     compounds["outline"] = ["input"] * n_input + ["inferred"] * (len(compounds) - n_input)
     state["compounds"] = compounds
-    result.notes.append(f"{len(inference.compounds)} compounds had buildings but no outline: their outlines "
-                        "were inferred from the buildings and streets (inferred.gpkg; outline = inferred in "
-                        "compounds.csv) and used in every stage.")
+    result.notes.append(_("{count} compounds had buildings but no outline: their outlines "
+                          "were inferred from the buildings and streets (inferred.gpkg; outline = inferred in "
+                          "compounds.csv) and used in every stage.").format(count=len(inference.compounds)))
     return len(compounds) - n_input
 
 
@@ -455,13 +480,13 @@ def _stage_align(project, state, work, result):
                              buildings=state["buildings"], communities=state["communities"],
                              grid_households_field=_field(project, "grids", "households"),
                              building_households=_field(project, "buildings", "households"),
-                             community=_field(project, "grids", "community"))
+                             community=_field(project, "grids", "community"), edits=state.get("edits"))
     write_alignment(result.alignment, work, engine=project.engine)
     on = project.rule("layout_on", "current")
-    result.notes.append("Organisation, micro-grids and maps are laid out on " + (
-        "the alignment proposal's grids (layout_on = proposal)." if on == "proposal" else
-        "the current grids; the alignment proposal is in proposal.gpkg and proposal.html "
-        "(layout_on = proposal lays them out on it)."))
+    result.notes.append(_("Organisation, micro-grids and maps are laid out on the alignment proposal's grids "
+                          "(layout_on = proposal).") if on == "proposal" else
+                        _("Organisation, micro-grids and maps are laid out on the current grids; the alignment "
+                          "proposal is in proposal.gpkg and proposal.html (layout_on = proposal lays them out on it)."))
 
 
 def layout_grids(project: Project, state: dict, result: RunResult) -> tuple[Classification, gpd.GeoDataFrame, str | None]:
@@ -479,14 +504,14 @@ def layout_grids(project: Project, state: dict, result: RunResult) -> tuple[Clas
 
 def _stage_organise(project, state, work, result):
     if state["buildings"] is None:
-        result.notes.append("No buildings layer: the organisation layout was skipped.")
+        result.notes.append(_("No buildings layer: the organisation layout was skipped."))
         return
     t = {k: project.rules[k] for k in ("branch_min_members", "branch_max_members", "committee_min_members",
                                         "group_min_members", "community_committee_min",
                                         "community_general_branch_min") if k in project.rules}
     thresholds = Thresholds(**{k.replace("_members", ""): v for k, v in t.items()}) if t else None
     # One set of grids for the whole run (organisation, micro-grids, maps): see layout_grids.
-    layout, _, _ = layout_grids(project, state, result)
+    layout, _grids, _grid_id = layout_grids(project, state, result)
     proposal = None
     options = dict(building_id=_field(project, "buildings", "id"), compound_id=_field(project, "buildings", "compound"),
                    households=_field(project, "buildings", "households"),
@@ -518,10 +543,10 @@ def _roster_path(project, work: Path) -> Path | None:
 
 def _stage_microgrids(project, state, work, result):
     if state["buildings"] is None:
-        result.notes.append("No buildings layer: micro-grids were not cut.")
+        result.notes.append(_("No buildings layer: micro-grids were not cut."))
         return
     low, high = project.rule("microgrid_households", list(settings.MICROGRID_HOUSEHOLDS))
-    _, grids, grid_id = layout_grids(project, state, result)
+    _layout, grids, grid_id = layout_grids(project, state, result)
     options = dict(grid_id=grid_id, building_id=_field(project, "buildings", "id"),
                    households=_field(project, "buildings", "households"), households_range=(low, high))
     # The area-wide steps once; each community's grids cut on the runner's processes.
@@ -537,7 +562,7 @@ def _stage_microgrids(project, state, work, result):
 
 def _stage_reach(project, state, work, result):
     if state["stations"] is None:
-        result.notes.append("No stations layer: service-station reach was not measured.")
+        result.notes.append(_("No stations layer: service-station reach was not measured."))
         return
     result.reach = reach_table(result.classification, state["stations"], state["streets"],
                                project.rule("walk_m", settings.WALK_M), name_field=_field(project, "compounds", "name"))
@@ -546,7 +571,7 @@ def _stage_reach(project, state, work, result):
 
 def _stage_maps(project, state, work, result):
     a = result.alignment
-    layout, _, _ = layout_grids(project, state, result)
+    layout, _grids, _grid_id = layout_grids(project, state, result)
     proposal = None
     if a is not None:
         proposal = {"grids": a.grids, "changes": a.changes}
@@ -651,8 +676,8 @@ def sample_folder() -> Path:
     for candidate in (Path(__file__).resolve().parents[1] / "boundaries", Path.cwd() / "boundaries"):
         if (candidate / "compounds.geojson").exists():
             return candidate
-    raise GridmapError("The bundled sample (boundaries/) was not found: run gridmap demo from a clone of "
-                       "the gridmap repository, or install it with `pip install -e .` there.")
+    raise GridmapError(_("The bundled sample (boundaries/) was not found: run gridmap demo from a clone of "
+                         "the gridmap repository, or install it with `pip install -e .` there."))
 
 
 def demo_project(out: Path) -> Project:
@@ -665,5 +690,5 @@ def demo_project(out: Path) -> Project:
     return Project(layers=layers, out=Path(out), source=folder)
 
 
-__all__ = ["RunResult", "STAGES", "StageError", "demo_project", "layout_grids", "report_facts", "run_job",
-           "sample_folder"]
+__all__ = ["RunResult", "STAGES", "STAGE_TITLES", "StageError", "demo_project", "layout_grids", "report_facts",
+           "run_job", "sample_folder", "stage_title"]

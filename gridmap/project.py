@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gridmap import settings
 from gridmap.errors import GridmapError
+from gridmap.i18n import _, language
 from gridmap.io import parse_layer_spec
 from gridmap.io.postgis import is_database_url, parse_url
 from gridmap.org.funding import FundingPolicy
@@ -30,7 +31,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
 }
 RULES: dict[str, type | tuple] = {
     "sliver": float, "nest": float, "grid_households": list, "microgrid_households": list,
-    "walk_m": float, "align_types": list, "keep": list, "layout_on": str,
+    "walk_m": float, "align_types": list, "keep": list, "layout_on": str, "edits": str,
     "branch_min_members": int, "branch_max_members": int, "committee_min_members": int, "group_min_members": int,
     "community_committee_min": int, "community_general_branch_min": int,
 }
@@ -84,15 +85,17 @@ class Project:
 
     def missing_files(self) -> list[str]:
         """Layer files that do not exist, as ``name: path``."""
+        edits = self.rules.get("edits")
         return [f"{name}: {cfg.spec}" for name, cfg in self.layers.items()
-                if not is_database_url(cfg.spec) and not parse_layer_spec(cfg.spec).path.exists()]
+                if not is_database_url(cfg.spec) and not parse_layer_spec(cfg.spec).path.exists()] + \
+            ([f"edits: {edits}"] if edits and not Path(edits).exists() else [])
 
     def require_files(self) -> None:
         missing = self.missing_files()
         if missing:
-            where = f" (named in {self.source})" if self.source else ""
-            raise GridmapError(f"{len(missing)} layer files do not exist{where}: " + "; ".join(missing)
-                               + ". Nothing was run.")
+            where = _(" (named in {file})").format(file=self.source) if self.source else ""
+            raise GridmapError(_("{count} layer files do not exist{where}: {files}. Nothing was run.").format(
+                count=len(missing), where=where, files=_("; ").join(missing)))
         if self.database or any(is_database_url(cfg.spec) for cfg in self.layers.values()):
             from gridmap.io.postgis import check_urls
 
@@ -110,45 +113,49 @@ def load_project(path: str | Path) -> Project:
     """
     path = Path(path)
     if not path.exists():
-        raise GridmapError(f"{path}: no such project file. `gridmap init {path}` writes a template.")
+        raise GridmapError(_("{path}: no such project file. `gridmap init {path}` writes a template.").format(
+            path=path))
     text = path.read_text(encoding="utf-8-sig")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise GridmapError(f"{path}: not valid TOML: {exc}.") from None
+        raise GridmapError(_("{path}: not valid TOML: {reason}.").format(path=path, reason=exc)) from None
     base = path.parent
 
     def fail(section: str, key: str, problem: str):
-        raise GridmapError(f"{path}, line {_line_of(text, section, key)}: [{section}] {key}: {problem}.")
+        raise GridmapError(_("{path}, line {line}: [{section}] {key}: {problem}.").format(
+            path=path, line=_line_of(text, section, key), section=section, key=key, problem=problem))
 
     for section in data:
         if section not in SECTIONS:
-            raise GridmapError(f"{path}, line {_line_of(text, None, section)}: unknown section [{section}]; "
-                               f"the sections are {', '.join(sorted(SECTIONS))}.")
+            raise GridmapError(_("{path}, line {line}: unknown section [{section}]; the sections are "
+                                 "{sections}.").format(path=path, line=_line_of(text, None, section),
+                                                       section=section, sections=", ".join(sorted(SECTIONS))))
         if not isinstance(data[section], dict):
-            raise GridmapError(f"{path}, line {_line_of(text, None, section)}: {section} = "
-                               f"{data[section]!r}: [{section}] is a section (a table of keys), not a value.")
+            raise GridmapError(_("{path}, line {line}: {section} = {value}: [{section}] is a section (a table of "
+                                 "keys), not a value.").format(path=path, line=_line_of(text, None, section),
+                                                               section=section, value=repr(data[section])))
     project = Project(source=path)
     for name, cfg in data.get("layers", {}).items():
         sec = f"layers.{name}"
         if name not in LAYERS:
-            fail("layers", name, f"unknown layer; the layers are {', '.join(LAYERS)}")
+            fail("layers", name, _("unknown layer; the layers are {layers}").format(layers=", ".join(LAYERS)))
         if isinstance(cfg, str):
             cfg = {"path": cfg}
         if not isinstance(cfg, dict) or "path" not in cfg:
-            fail(sec, "path", "each layer needs a path")
+            fail(sec, "path", _("each layer needs a path"))
         for key in ("path", "layer"):
             if key in cfg and not isinstance(cfg[key], str):
-                fail(sec, key, f"expected text in quotes, got {type(cfg[key]).__name__} {cfg[key]!r}")
+                fail(sec, key, _expected_text(cfg[key]))
         fields = {}
         for key, value in cfg.items():
             if key in ("path", "layer"):
                 continue
             if key not in LAYERS[name]:
-                fail(sec, key, f"unknown key; {name} takes path, layer"
-                     + (", " + ", ".join(LAYERS[name]) if LAYERS[name] else ""))
+                fail(sec, key, _("unknown key; {layer} takes {keys}").format(
+                    layer=name, keys=", ".join(("path", "layer", *LAYERS[name]))))
             if not isinstance(value, str):
-                fail(sec, key, "a field name must be text in quotes")
+                fail(sec, key, _("a field name must be text in quotes"))
             fields[key] = value
         spec = str((base / cfg["path"]).resolve()) if not Path(cfg["path"]).is_absolute() else cfg["path"]
         if is_database_url(cfg["path"]):
@@ -162,46 +169,51 @@ def load_project(path: str | Path) -> Project:
         project.layers[name] = LayerConfig(spec, fields)
     for key in ("compounds", "grids"):
         if key not in project.layers:
-            raise GridmapError(f"{path}: [layers.{key}] is missing; a project needs at least compounds and grids.")
+            raise GridmapError(_("{path}: [layers.{key}] is missing; a project needs at least compounds and "
+                                 "grids.").format(path=path, key=key))
 
     for key, value in data.get("rules", {}).items():
         kind = RULES.get(key)
         if kind is None:
-            fail("rules", key, f"unknown rule; the rules are {', '.join(RULES)}")
+            fail("rules", key, _("unknown rule; the rules are {rules}").format(rules=", ".join(RULES)))
         ok = isinstance(value, kind) or (kind is float and isinstance(value, int) and not isinstance(value, bool))
         if not ok:
-            fail("rules", key, f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+            fail("rules", key, _("expected {expected}, got {kind} {value}").format(
+                expected=kind.__name__, kind=type(value).__name__, value=repr(value)))
         if key.endswith("_households") and (len(value) != 2 or not all(isinstance(v, int) for v in value)
                                             or value[0] > value[1]):
-            fail("rules", key, "expected [MIN, MAX] households, e.g. [300, 500]")
+            fail("rules", key, _("expected [MIN, MAX] households, e.g. [300, 500]"))
         if key == "layout_on" and value not in LAYOUT_ON:
-            fail("rules", key, f"expected one of {', '.join(repr(v) for v in LAYOUT_ON)}")
+            fail("rules", key, _("expected one of {values}").format(values=", ".join(repr(v) for v in LAYOUT_ON)))
+        if key == "edits":  # a planner's edits.csv, relative to the project file
+            value = str(base / value) if not Path(value).is_absolute() else value
         project.rules[key] = value
 
     maps = data.get("maps", {})
     for key in maps:
         if key not in ("basemap", "tianditu_key"):
-            fail("maps", key, "unknown key; [maps] takes basemap and tianditu_key")
+            fail("maps", key, _("unknown key; [maps] takes basemap and tianditu_key"))
         if not isinstance(maps[key], str):
-            fail("maps", key, f"expected text in quotes, got {type(maps[key]).__name__} {maps[key]!r}")
+            fail("maps", key, _expected_text(maps[key]))
     project.basemap = maps.get("basemap", settings.BASEMAP)
     if project.basemap not in ("osm", "tianditu", "gaode", "none"):
-        fail("maps", "basemap", "must be one of osm, tianditu, gaode, none")
+        fail("maps", "basemap", _("must be one of osm, tianditu, gaode, none"))
     project.tianditu_key = maps.get("tianditu_key") or None
     if project.basemap == "tianditu" and not project.tianditu_key:
-        fail("maps", "basemap", "tianditu needs tianditu_key")
+        fail("maps", "basemap", _("tianditu needs tianditu_key"))
 
     out = data.get("output", {})
     for key in out:
         if key not in OUTPUT_KEYS:
-            fail("output", key, f"unknown key; [output] takes {', '.join(OUTPUT_KEYS)}")
+            fail("output", key, _("unknown key; [output] takes {keys}").format(keys=", ".join(OUTPUT_KEYS)))
     if "folder" in out and (not isinstance(out["folder"], str) or not out["folder"].strip()):
-        fail("output", "folder", f"expected a folder name in quotes, got {type(out['folder']).__name__} {out['folder']!r}")
+        fail("output", "folder", _("expected a folder name in quotes, got {kind} {value}").format(
+            kind=type(out["folder"]).__name__, value=repr(out["folder"])))
     for key in ("organisation", "attribution", "paper", "database"):
         if key in out and not isinstance(out[key], str):
-            fail("output", key, "expected text in quotes")
+            fail("output", key, _("expected text in quotes"))
     if "paper" in out and out["paper"].strip().upper() not in ("A3", "A4"):
-        fail("output", "paper", "expected \"A3\" or \"A4\" (landscape)")
+        fail("output", "paper", _("expected \"A3\" or \"A4\" (landscape)"))
     project.paper = out.get("paper", "").strip().upper() or None
     project.organisation = out.get("organisation", "").strip() or None
     project.attribution = out.get("attribution", "").strip() or None
@@ -209,23 +221,24 @@ def load_project(path: str | Path) -> Project:
     if out.get("roster", False) is not False:  # relative to this file, like the folder
         roster = "roster.xlsx" if out["roster"] is True else out["roster"]
         if not isinstance(roster, str) or not roster.strip():
-            fail("output", "roster", "expected a file name in quotes, e.g. \"roster.xlsx\", or true")
+            fail("output", "roster", _("expected a file name in quotes, e.g. \"roster.xlsx\", or true"))
         project.roster_file = str((base / roster.strip()).resolve())
 
     funding = data.get("funding")
     if funding is not None:
         if not isinstance(funding, dict):
-            raise GridmapError(f"{path}, line {_line_of(text, None, 'funding')}: funding must be a section "
-                               f"[funding] with {', '.join(FUNDING_KEYS)}.")
+            raise GridmapError(_("{path}, line {line}: funding must be a section [funding] with {keys}.").format(
+                path=path, line=_line_of(text, None, "funding"), keys=", ".join(FUNDING_KEYS)))
         for key, value in funding.items():
             if key not in FUNDING_KEYS:
-                fail("funding", key, f"unknown key; [funding] takes {', '.join(FUNDING_KEYS)}")
+                fail("funding", key, _("unknown key; [funding] takes {keys}").format(keys=", ".join(FUNDING_KEYS)))
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                fail("funding", key, f"expected an amount in yuan of 0 or more, got {value!r}")
+                fail("funding", key, _("expected an amount in yuan of 0 or more, got {value}").format(
+                    value=repr(value)))
         project.funding = FundingPolicy(**funding)
     if "database" in out:
         if not is_database_url(out["database"]):
-            fail("output", "database", "expected a URL postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA")
+            fail("output", "database", _("expected a URL postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA"))
         project.database = out["database"].strip()
         try:
             parse_url(project.database, target=True)
@@ -235,17 +248,21 @@ def load_project(path: str | Path) -> Project:
     read = data.get("read", {})
     for key in read:
         if key not in ("crs", "encoding", "engine"):
-            fail("read", key, "unknown key; [read] takes crs, encoding, engine")
+            fail("read", key, _("unknown key; [read] takes crs, encoding, engine"))
         value = read[key]
         if not (isinstance(value, str) or (key in ("crs", "encoding") and isinstance(value, list)
                                             and all(isinstance(v, str) for v in value))):
-            fail("read", key, f"expected text in quotes, got {type(value).__name__} {value!r}")
+            fail("read", key, _expected_text(value))
     project.crs = read.get("crs") or None
     project.encoding = read.get("encoding") or None
     project.engine = read.get("engine", settings.ENGINE)
     if project.engine not in ("pyogrio", "fiona"):
-        fail("read", "engine", "must be pyogrio or fiona")
+        fail("read", "engine", _("must be pyogrio or fiona"))
     return project
+
+
+def _expected_text(value) -> str:
+    return _("expected text in quotes, got {kind} {value}").format(kind=type(value).__name__, value=repr(value))
 
 
 def _line_of(text: str, section: str | None, key: str) -> int:
@@ -312,6 +329,7 @@ microgrid_households = [30, 100]
 walk_m = 500                  # compounds farther than this from every station are listed
 # align_types = ["老旧型"]     # align only these compound types
 # keep = ["WG0101"]           # grids that must not change
+# edits = "edits.csv"         # a planner's decisions from proposal.html (导出调整): compound → grid
 # layout_on = "proposal"      # lay organisation, micro-grids and maps on the proposal's grids
 # community_committee_min = 100       # a community with this many members: 党委
 # community_general_branch_min = 50   # this many: 社区党总支; fewer: 社区党支部
@@ -345,12 +363,92 @@ folder = "gridmap-out"
 '''
 
 
+#: The template with its comments in Chinese (``gridmap init`` under a Chinese locale): the same keys
+#: and values as :data:`TEMPLATE` (tests/test_i18n.py checks it).
+TEMPLATE_ZH = '''# gridmap 项目文件：`gridmap run {name}` 对下列图层依次运行全部步骤。
+# 路径相对于本文件所在文件夹。图层为一个文件；多图层数据源（GeoPackage、FileGDB）用 `layer`
+# 指明图层。字段名默认采用 gridmap 能识别的名称（见 README），其他名称在此指定。
+# 没有的图层请删除，相应步骤将跳过。
+
+[layers.compounds]            # 小区（面）
+path = "boundaries/compounds.geojson"
+# layer = "小区"
+# id = "compound_id"          # 也识别：小区编码 小区编号 XQBM
+# households = "households"   # 户数
+
+[layers.grids]                # 网格（面）
+path = "boundaries/grids.geojson"
+# id = "grid_id"              # 网格编码 网格编号 WGBM
+# community = "community"     # 社区 所属社区
+
+[layers.buildings]            # 楼栋（面或点，含所属小区、户数、党员数）
+path = "boundaries/buildings.geojson"
+# id = "building_id"          # 楼栋编码
+
+[layers.members]              # 党员台账（CSV 或 Excel）：党员编号、姓名、楼栋编码、类别
+path = "boundaries/members.csv"
+
+[layers.communities]          # 社区（面）
+path = "boundaries/communities.geojson"
+
+[layers.streets]              # 道路（线）：推断小区边界、计算步行距离
+path = "boundaries/streets.geojson"
+
+[layers.stations]             # 党群服务站（点）
+path = "boundaries/stations.geojson"
+
+[layers.grid_workers]         # 网格员（CSV 或 Excel）：网格员编号、姓名、网格编码
+path = "boundaries/grid_workers.csv"
+
+[rules]
+sliver = 0.05                 # 重叠面积在双方面积中的占比都低于此值，视为细碎重叠
+nest = 0.5                    # 网格面积至少有此比例落在小区内，即视为嵌套于该小区
+grid_households = [300, 500]
+microgrid_households = [30, 100]
+walk_m = 500                  # 距所有服务站都超过此距离（米）的小区将列出
+# align_types = ["老旧型"]     # 只对这些类型的小区拉平对齐
+# keep = ["WG0101"]           # 不得调整的网格
+# edits = "edits.csv"         # 规划人员在 proposal.html 中“导出调整”的决定：小区 → 网格
+# layout_on = "proposal"      # 组织设置、微网格和地图依据拉平对齐方案的网格
+# community_committee_min = 100       # 社区党员达到此数设党委
+# community_general_branch_min = 50   # 达到此数设社区党总支，不足设社区党支部
+
+# 本区的经费政策（经费测算）：运行时写出 funding.csv，并在报告和 organization.xlsx 中
+# 加入经费测算。金额单位为元，均可为 0。取消其中一组的注释：
+# [funding]                   # 小店区
+# per_station = 100000        # 每个党群服务站一次性
+# per_compound_year = 6000    # 每个自设支部级组织的小区每年
+# secretary_month = 500       # 每名支部书记每月
+# [funding]                   # 迎泽区
+# per_branch_year = 5000      # 每个支部每年
+
+[maps]
+basemap = "osm"               # osm、tianditu（需 tianditu_key）、gaode、none
+# tianditu_key = ""
+
+[read]
+# crs = "EPSG:4490"           # 图层无坐标系时使用；在高德或百度地图上采集的数据用 "gcj02" 或 "bd09"
+# encoding = "gb18030"        # 覆盖自动识别的编码
+engine = "pyogrio"            # 或 fiona
+
+[output]
+folder = "gridmap-out"
+# organisation = "某某街道办事处"   # 各社区打印地图（offices/<社区>/map.pdf）上的制图单位
+# paper = "A4"                 # A3（默认）或 A4，横向
+# attribution = "…"           # 数据来源（源自 OpenStreetMap 的图层默认注明 OSM）
+# roster = "roster.xlsx"      # 党员名册（含书记人选、支委人选），以及 offices/<社区>/roster.xlsx
+#                             # （含个人信息，须单独保管；true 即 roster.xlsx）
+# database = "postgresql://gridmap@db.example:5432/city:gridmap_out"   # 同时把各表写入 PostGIS
+'''
+
 def write_template(path: str | Path) -> Path:
-    """Write a commented project template; refuse to overwrite an existing file."""
+    """Write a commented project template, its comments in the user's language (:data:`TEMPLATE`,
+    :data:`TEMPLATE_ZH`); refuse to overwrite an existing file."""
     path = Path(path)
     if path.exists():
-        raise GridmapError(f"{path} exists already; choose another name or delete it first.")
-    path.write_text(TEMPLATE.format(name=path.name), encoding="utf-8")
+        raise GridmapError(_("{path} exists already; choose another name or delete it first.").format(path=path))
+    template = TEMPLATE_ZH if language() == "zh" else TEMPLATE
+    path.write_text(template.format(name=path.name), encoding="utf-8")
     return path
 
 
@@ -360,7 +458,8 @@ def parse_range(text: str, flag: str = "--households-per-microgrid") -> tuple[in
     try:
         lo, hi = (int(p) for p in parts)
     except ValueError:
-        raise GridmapError(f"{flag} {text!r}: write it as MIN:MAX households, two whole numbers such as 30:100.") from None
+        raise GridmapError(_("{flag} {value}: write it as MIN:MAX households, two whole numbers such as "
+                             "30:100.").format(flag=flag, value=repr(text))) from None
     if not 0 <= lo <= hi or hi <= 0:
-        raise GridmapError(f"{flag} {text!r}: need 0 ≤ MIN ≤ MAX and MAX > 0.")
+        raise GridmapError(_("{flag} {value}: need 0 ≤ MIN ≤ MAX and MAX > 0.").format(flag=flag, value=repr(text)))
     return lo, hi

@@ -17,6 +17,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from gridmap import settings
 from gridmap.errors import GridmapError
+from gridmap.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def station_distance(compounds_m: gpd.GeoSeries, stations_m: gpd.GeoSeries,
     comps = compounds_m.to_numpy()
     stations = stations_m.to_numpy()
     tree = shapely.STRtree(stations)
-    _, straight = tree.query_nearest(comps, return_distance=True, all_matches=False)
+    _nearest, straight = tree.query_nearest(comps, return_distance=True, all_matches=False)
     straight = pd.Series(straight, index=compounds_m.index)
     if streets_m is None or len(streets_m) == 0:
         return straight
@@ -61,7 +62,7 @@ def station_distance(compounds_m: gpd.GeoSeries, stations_m: gpd.GeoSeries,
 def _network_distance(comps: np.ndarray, stations: np.ndarray, streets: np.ndarray) -> np.ndarray:
     types = shapely.get_type_id(streets)
     if not np.isin(types, (1, 5)).all():
-        raise GridmapError("The streets layer must hold lines (LineString or MultiLineString).")
+        raise GridmapError(_("The streets layer must hold lines (LineString or MultiLineString)."))
     # Node the network so that crossing streets connect, then take every segment as an edge.
     noded = shapely.get_parts(shapely.node(shapely.union_all(streets)))
     coords, index = shapely.get_coordinates(noded, return_index=True)

@@ -18,6 +18,7 @@ from gridmap.errors import (DroppedGeometryWarning, GapWarning, GridmapError, Ov
                             RepairWarning)
 from gridmap.io import id_strings, metric_crs
 from gridmap.io.crs import coordinate_problem
+from gridmap.i18n import N_, _
 from gridmap.vocab import NO_GEOMETRY
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,41 @@ MIN_FINDING_M2 = 1.0
 POINTS_OR_POLYGONS = ("buildings",)
 ANY_GEOMETRY = ("features",)
 _LISTED = 10
+#: What each kind of layer is called in messages.
+LAYER_KINDS = {"compounds": N_("compounds"), "grids": N_("grids"), "buildings": N_("buildings"),
+               "features": N_("features")}
+#: The ``issue`` codes of check.csv (English, for scripts) as people read them.
+ISSUES = {"empty layer": N_("empty layer"), "null id": N_("null id"), "duplicate id": N_("duplicate id"),
+          "null or empty geometry": N_("null or empty geometry"), "not polygons": N_("not polygons"),
+          "invalid geometry": N_("invalid geometry"), "no area": N_("no area"),
+          "geometry collection": N_("geometry collection"), "compounds overlap": N_("compounds overlap"),
+          "grids overlap": N_("grids overlap"), "buildings overlap": N_("buildings overlap"),
+          "features overlap": N_("features overlap"), "gap between grids": N_("gap between grids"),
+          "coordinates do not fit the CRS": N_("coordinates do not fit the CRS")}
+#: Severities of check.csv (codes) as people read them.
+SEVERITIES = {"error": N_("error"), "repaired": N_("repaired"), "dropped": N_("dropped"), "warning": N_("warning")}
+
+
+def kind_name(kind: str) -> str:
+    """A layer kind (``compounds``) as messages say it, in the user's language."""
+    return _(LAYER_KINDS[kind]) if kind in LAYER_KINDS else str(kind)
+
+
+def issue_label(issue: str) -> str:
+    """An issue code of check.csv as people read it, in the user's language."""
+    return _(ISSUES[issue]) if issue in ISSUES else str(issue)
+
+
+def finding_text(issue: str, detail: str, feature=None) -> str:
+    """A finding as one clause of a message: issue, detail and (when known) the features."""
+    if feature:
+        return _("{issue}: {detail} ({features})").format(issue=issue_label(issue), detail=detail, features=feature)
+    return _("{issue}: {detail}").format(issue=issue_label(issue), detail=detail)
+
+
+def severity_label(severity: str) -> str:
+    """A severity of check.csv as people read it, in the user's language."""
+    return _(SEVERITIES[severity]) if severity in SEVERITIES else str(severity)
 
 
 def inspect_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str, *, keep_unusable: bool = False
@@ -63,7 +99,7 @@ def inspect_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str, *, kee
                          detail=detail, area_m2=area))
 
     if len(gdf) == 0:
-        add("", "error", "empty layer", f"the {kind} layer has no features")
+        add("", "error", "empty layer", _("the {kind} layer has no features").format(kind=kind_name(kind)))
         return None, _frame(rows)
 
     labels = _labels(gdf, id_field)
@@ -72,18 +108,19 @@ def inspect_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str, *, kee
         null = ids.isna() | (ids == "")
         if null.any():
             add(_sample(labels[null.to_numpy()]), "error", "null id",
-                f"{null.sum()} features have no {id_field}")
+                _("{count} features have no {field}").format(count=null.sum(), field=id_field))
         dup = ids[~null & ids.duplicated(keep=False)]
         if len(dup):
             add(_sample(pd.unique(dup)), "error", "duplicate id",
-                f"{dup.nunique()} values of {id_field} are used more than once")
+                _("{count} values of {field} are used more than once").format(count=dup.nunique(), field=id_field))
 
     geoms = gdf.geometry.to_numpy()
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    kept_note = "; kept in every table with situation no_geometry" if keep_unusable else ""
+    kept_note = _("; kept in every table with situation {code}").format(code=NO_GEOMETRY) if keep_unusable else ""
     null = shapely.is_missing(geoms)
     for label, is_null in zip(labels[missing], null[missing]):
-        add(label, "dropped", "null or empty geometry", ("null geometry" if is_null else "empty geometry") + kept_note)
+        add(label, "dropped", "null or empty geometry", (_("null geometry") if is_null else _("empty geometry"))
+            + kept_note)
 
     types = shapely.get_type_id(geoms)
     polygonal = np.isin(types, (3, 6))
@@ -93,13 +130,13 @@ def inspect_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str, *, kee
     if wrong.any():
         kinds = pd.Series(_type_names(geoms[wrong])).value_counts()
         add(_sample(labels[wrong]), "error", "not polygons",
-            f"{kind} must be polygons; {wrong.sum()} features are "
-            + ", ".join(f"{n} {t}" for t, n in kinds.items()))
+            _("{kind} must be polygons; {count} features are {types}").format(
+                kind=kind_name(kind), count=wrong.sum(), types=", ".join(f"{n} {t}" for t, n in kinds.items())))
 
     invalid = ~missing & polygonal & ~shapely.is_valid(geoms)
     reasons = shapely.is_valid_reason(geoms[invalid])
     for label, reason in zip(labels[invalid], reasons):
-        add(label, "repaired", "invalid geometry", f"{reason}; repaired with make_valid")
+        add(label, "repaired", "invalid geometry", _("{reason}; repaired with make_valid").format(reason=reason))
 
     if any(r["severity"] == "error" for r in rows):
         return None, _frame(rows)
@@ -108,13 +145,13 @@ def inspect_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str, *, kee
     fixed[invalid | collection] = polygonal_part(shapely.make_valid(geoms[invalid | collection]))
     collapsed = ~missing & shapely.is_empty(fixed)
     for label in labels[collapsed & ~missing]:
-        add(label, "dropped", "no area", "the geometry has no polygonal part" + kept_note)
+        add(label, "dropped", "no area", _("the geometry has no polygonal part") + kept_note)
     for label in labels[collection & ~collapsed]:
-        add(label, "repaired", "geometry collection", "kept its polygons")
+        add(label, "repaired", "geometry collection", _("kept its polygons"))
 
     keep = ~missing & ~collapsed
     if not keep.any():
-        add("", "error", "empty layer", f"the {kind} layer has no usable polygons")
+        add("", "error", "empty layer", _("the {kind} layer has no usable polygons").format(kind=kind_name(kind)))
         return None, _frame(rows)
     if keep_unusable:
         reasons = np.full(len(gdf), None, dtype=object)
@@ -150,25 +187,24 @@ def clean_layer(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str, *,
     errors = issues[issues.severity == "error"]
     if len(errors):
         source = gdf.attrs.get("source", kind)
-        lines = [f"{r.issue}: {r.detail}" + (f" ({r.feature_id})" if r.feature_id else "")
-                 for r in errors.itertuples()]
-        raise GridmapError(f"{source}: " + "; ".join(lines) + ". Fix the layer (gridmap check "
-                           "lists every problem) and run again.")
+        lines = [finding_text(r.issue, r.detail, r.feature_id) for r in errors.itertuples()]
+        raise GridmapError(_("{source}: {problems}. Fix the layer (gridmap check lists every problem) and run "
+                             "again.").format(source=source, problems=_("; ").join(lines)))
     repaired = issues[issues.severity == "repaired"]
     if len(repaired):
-        warnings.warn(f"{gdf.attrs.get('source', kind)}: repaired {len(repaired)} invalid "
-                      f"geometries with make_valid ({_sample(repaired.feature_id.to_numpy())})",
-                      RepairWarning, stacklevel=2)
+        warnings.warn(_("{source}: repaired {count} invalid geometries with make_valid ({features})").format(
+            source=gdf.attrs.get("source", kind), count=len(repaired), features=_sample(repaired.feature_id.to_numpy())),
+            RepairWarning, stacklevel=2)
     dropped = issues[issues.severity == "dropped"]
     if len(dropped) and keep_unusable:
-        warnings.warn(f"{gdf.attrs.get('source', kind)}: dropped {len(dropped)} features from the "
-                      f"measurements: no geometry or no area ({_sample(dropped.feature_id.to_numpy())}); "
-                      f"they stay in every table with situation {NO_GEOMETRY}", DroppedGeometryWarning,
-                      stacklevel=2)
+        warnings.warn(_("{source}: dropped {count} features from the measurements: no geometry or no area "
+                        "({features}); they stay in every table with situation {code}").format(
+            source=gdf.attrs.get("source", kind), count=len(dropped), features=_sample(dropped.feature_id.to_numpy()),
+            code=NO_GEOMETRY), DroppedGeometryWarning, stacklevel=2)
     elif len(dropped):
-        warnings.warn(f"{gdf.attrs.get('source', kind)}: dropped {len(dropped)} features with no "
-                      f"geometry or no area ({_sample(dropped.feature_id.to_numpy())})",
-                      DroppedGeometryWarning, stacklevel=2)
+        warnings.warn(_("{source}: dropped {count} features with no geometry or no area ({features})").format(
+            source=gdf.attrs.get("source", kind), count=len(dropped), features=_sample(dropped.feature_id.to_numpy())),
+            DroppedGeometryWarning, stacklevel=2)
     return cleaned
 
 
@@ -261,19 +297,22 @@ def overlap_issues(gdf_m: gpd.GeoDataFrame, id_field: str | None, kind: str) -> 
     pairs = layer_overlaps(gdf_m, id_field)
     for r in pairs.itertuples():
         rows.append(dict(layer=source, feature_id=f"{r.id_a} × {r.id_b}", severity="warning",
-                         issue=f"{kind} overlap", detail=f"{r.area_m2:,.0f} m² shared", area_m2=r.area_m2))
+                         issue=f"{kind} overlap", detail=_("{area:,.0f} m² shared").format(area=r.area_m2),
+                         area_m2=r.area_m2))
     if len(pairs):
-        warnings.warn(f"{source}: {len(pairs)} pairs of {kind} overlap ({pairs.area_m2.sum():,.0f} m² in all)",
-                      OverlapWarning, stacklevel=2)
+        warnings.warn(_("{source}: {count} pairs of {kind} overlap ({area:,.0f} m² in all)").format(
+            source=source, count=len(pairs), kind=kind_name(kind), area=pairs.area_m2.sum()),
+            OverlapWarning, stacklevel=2)
     if kind == "grids":
         gaps = grid_gaps(gdf_m, id_field)
         centres = shapely.point_on_surface(gaps.geometry.to_crs(4326).to_numpy()) if len(gaps) else []
         for r, c in zip(gaps.itertuples(), centres):
             rows.append(dict(layer=source, feature_id=r.grid_ids, severity="warning", issue="gap between grids",
-                             detail=f"{r.area_m2:,.0f} m² near {c.x:.5f}, {c.y:.5f}", area_m2=r.area_m2))
+                             detail=_("{area:,.0f} m² near {x:.5f}, {y:.5f}").format(area=r.area_m2, x=c.x, y=c.y),
+                             area_m2=r.area_m2))
         if len(gaps):
-            warnings.warn(f"{source}: {len(gaps)} gaps between grids ({gaps.area_m2.sum():,.0f} m² in all)",
-                          GapWarning, stacklevel=2)
+            warnings.warn(_("{source}: {count} gaps between grids ({area:,.0f} m² in all)").format(
+                source=source, count=len(gaps), area=gaps.area_m2.sum()), GapWarning, stacklevel=2)
     return _frame(rows)
 
 
@@ -298,7 +337,8 @@ def layer_findings(gdf: gpd.GeoDataFrame, id_field: str | None, kind: str
 
 def _labels(gdf: pd.DataFrame, id_field: str | None) -> np.ndarray:
     """Names of features for messages: their id, else 'feature N' (1-based, as GIS tables count)."""
-    numbers = np.array([f"feature {i}" for i in range(1, len(gdf) + 1)], dtype=object)
+    feature = _("feature {number}")
+    numbers = np.array([feature.format(number=i) for i in range(1, len(gdf) + 1)], dtype=object)
     if id_field is None:
         return numbers
     ids = id_strings(gdf[id_field]).to_numpy(dtype=object, copy=True)
@@ -316,7 +356,7 @@ def _type_names(geoms: np.ndarray) -> list[str]:
 def _sample(values) -> str:
     values = [str(v) for v in values]
     shown = ", ".join(values[:_LISTED])
-    return shown + (f" and {len(values) - _LISTED} more" if len(values) > _LISTED else "")
+    return shown + (_(" and {count} more").format(count=len(values) - _LISTED) if len(values) > _LISTED else "")
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:

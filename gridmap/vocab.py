@@ -142,6 +142,7 @@ CHANGE_REASONS: dict[str, str] = {
     "shared_grid_split": "两个大小区共用的网格沿小区界线拆分",
     "sliver_absorbed": "零星用地并入相邻网格",
     "large_compound_tile": "大小区划分为若干网格",
+    "planner": "规划人员调整",
 }
 #: Why a straddling compound was not aligned (the ``reason`` of ``unresolved``).
 UNRESOLVED_REASONS: dict[str, str] = {
@@ -194,3 +195,32 @@ ALIGNMENT_LABELS: dict[str, str] = {
     "changes_rows": "调整清单（块）", "unresolved": "未能拉平对齐的小区",
     "crosses_community": "其中跨社区的小区",
 }
+def situations_label(codes) -> str:
+    """The labels of a cell of situations joined by ``;`` (a unit spanning several), in the same order."""
+    if codes is None or codes != codes or codes == "":
+        return ""
+    return ";".join(situation_label(c) for c in str(codes).split(";"))
+
+
+#: Code columns of the CSV and GeoPackage outputs and the column of Chinese labels each gets, at the end
+#: of the table (scripts read the codes; people read the labels): column → (label column, labeller).
+LABEL_COLUMNS: dict[str, tuple[str, object]] = {
+    "situation": ("situation_label", situations_label),
+    "kind": ("kind_label", kind_label),
+    "status": ("status_label", status_label),
+}
+
+
+def with_label_columns(frame):
+    """``frame`` (a DataFrame or GeoDataFrame) with a label column at the end of the table for each code
+    column of ``LABEL_COLUMNS`` it has (``situation`` → ``situation_label``), in the order of the code
+    columns; the frame is not changed. Missing codes have an empty label."""
+    present = [(code, *LABEL_COLUMNS[code]) for code in frame.columns
+               if code in LABEL_COLUMNS and LABEL_COLUMNS[code][0] not in frame.columns]
+    if not present:
+        return frame
+    out = frame.copy()
+    out.attrs.update(frame.attrs)
+    for code, label, func in present:
+        out[label] = [func(v) if isinstance(v, str) and v else "" for v in frame[code].tolist()]
+    return out

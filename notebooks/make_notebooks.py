@@ -1,13 +1,15 @@
-"""Write the notebooks from their cells (kept here so that diffs stay readable).
+"""Write the notebooks from their cells (kept here so that diffs stay readable), and run them.
 
     python notebooks/make_notebooks.py
 
-The notebooks are committed without outputs; the test suite executes them.
+The notebooks are committed executed, with their outputs (tables, static maps, an interactive map),
+so that they read on a code host; the test suite executes them again.
 """
 
 from pathlib import Path
 
 import nbformat
+from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).parent
@@ -20,7 +22,30 @@ import gridmap
 ROOT = Path.cwd() if (Path.cwd() / "boundaries").exists() else Path.cwd().parent
 SAMPLE = ROOT / "boundaries"
 OUT = Path(tempfile.mkdtemp(prefix="gridmap-notebook-"))
-warnings.simplefilter("ignore", gridmap.errors.GridmapWarning)'''
+warnings.simplefilter("ignore", gridmap.errors.GridmapWarning)
+
+import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
+from gridmap import vocab
+from gridmap.offices.printmap import find_cjk_font
+
+plt.rcParams["font.family"] = find_cjk_font()  # Chinese labels, not empty boxes
+plt.rcParams["axes.unicode_minus"] = False
+
+
+def situation_map(ax, compounds, grids, title):
+    """Compounds filled by situation, grids outlined: the programme's colours and words."""
+    grids.boundary.plot(ax=ax, color="#444", linewidth=0.6)
+    handles = []
+    for code in vocab.COMPOUND_SITUATIONS:
+        part = compounds[compounds.situation == code]
+        if len(part):
+            part.plot(ax=ax, color=vocab.SITUATION_COLOURS[code], edgecolor="#222", linewidth=0.3)
+            handles.append(Patch(color=vocab.SITUATION_COLOURS[code], label=f"{vocab.SITUATION_LABELS[code]}（{len(part)}）"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, title="小区情形",
+              frameon=False)
+    ax.set_title(title)
+    ax.set_axis_off()'''
 
 NOTEBOOKS = {
     "01_load_validate_classify.ipynb": [
@@ -49,7 +74,23 @@ findings.head()'''),
         new_code_cell('''result = gridmap.classify(compounds, grids)
 counts = result.counts()
 pd.DataFrame(counts).fillna(0).astype(int)'''),
-        new_code_cell('''pd.crosstab(result.compounds["type"], result.compounds["situation"], margins=True)'''),
+        new_code_cell('''pd.crosstab(result.compounds["type"], result.compounds["situation"].map(vocab.SITUATION_LABELS), margins=True,
+            margins_name="合计")'''),
+        new_markdown_cell("## The situations on a map\nThe central cluster of grids, in the metric CRS the areas were measured in (© OpenStreetMap contributors, ODbL 1.0)."),
+        new_code_cell('''c = result.compounds.to_crs(result.crs)
+g = result.grids.to_crs(result.crs)
+fig, ax = plt.subplots(figsize=(10, 9), layout="constrained")
+situation_map(ax, c, g, "小区与网格的三种情形（太原市中心，样例数据）")
+xmin, ymin, xmax, ymax = g.total_bounds
+ax.set_xlim(xmin, xmax); ax.set_ylim(ymin, ymax)
+plt.show()'''),
+        new_markdown_cell("An interactive map of the same (`GeoDataFrame.explore`; hover for the compound's name and situation):"),
+        new_code_cell('''shown = result.compounds.assign(情形=result.compounds.situation.map(vocab.SITUATION_LABELS))
+shown[["compound_id", "name", "情形", "geometry"]].explore(
+    column="情形", categorical=True,
+    categories=[vocab.SITUATION_LABELS[s] for s in vocab.COMPOUND_SITUATIONS],
+    cmap=[vocab.SITUATION_COLOURS[s] for s in vocab.COMPOUND_SITUATIONS],
+    tooltip=["compound_id", "name", "情形"], tiles="OpenStreetMap", style_kwds={"weight": 1})'''),
         new_markdown_cell("Compounds that straddle grids (`mixed`) are what alignment fixes (notebook 2). Their overlaps:"),
         new_code_cell('''mixed = result.compounds.query("situation == 'mixed'")[["compound_id", "name", "grid_ids", "main_grid_id", "main_share"]]
 assert len(mixed) > 0
@@ -97,6 +138,17 @@ after = proposal.after.compounds
 assert abs(new_area - old_area) / old_area < 1e-6
 assert not ((after.situation == "mixed") & (after["type"] == "老旧型")).any()
 proposal.changes[["compound_id", "from_grid_id", "to_grid_id", "area_m2", "households"]].head(10)'''),
+        new_markdown_cell("## Before and after\nThe same compounds on the current grids and on the proposal's: no old compound straddles any more."),
+        new_code_cell('''fig, (left, right) = plt.subplots(1, 2, figsize=(15, 8), layout="constrained")
+metric = proposal.after.crs
+situation_map(left, proposal.before.compounds.to_crs(metric), proposal.before.grids.to_crs(metric), "调整前")
+situation_map(right, proposal.after.compounds.to_crs(metric), proposal.grids.to_crs(metric), "调整后（拉平对齐方案）")
+changed = proposal.changes.to_crs(metric)
+changed.boundary.plot(ax=right, color="#d7191c", linewidth=1.5)
+for ax in (left, right):
+    xmin, ymin, xmax, ymax = proposal.grids.to_crs(metric).total_bounds
+    ax.set_xlim(xmin, xmax); ax.set_ylim(ymin, ymax)
+plt.show()'''),
         new_code_cell('''from gridmap.jobs import write_alignment
 
 write_alignment(proposal, OUT)
@@ -126,7 +178,9 @@ org.summary()'''),
         new_code_cell('''units = org.units
 first = units[units.depth == 0].unit_id.iloc[0]
 mine = units.unit_id.str.startswith(first) & (units.depth <= 2)
-units[mine][["unit_id", "kind", "name", "situation", "members", "has_committee"]].head(15)'''),
+tree = units[mine].assign(组织=["　" * d + n for d, n in zip(units[mine].depth, units[mine].name)],
+                          类型=units[mine].kind.map(vocab.KIND_LABELS))
+tree[["组织", "类型", "members", "has_committee"]].rename(columns={"members": "党员数", "has_committee": "设委员会"}).head(20)'''),
         new_markdown_cell("## Micro-grids and maps"),
         new_code_cell('''from gridmap.maps import make_maps
 from gridmap.microgrids import microgrids
@@ -150,8 +204,9 @@ def main() -> None:
     for name, cells in NOTEBOOKS.items():
         nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                 "language": "python"}})
+        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
         nbformat.write(nb, HERE / name)
-        print("wrote", HERE / name)
+        print("wrote", HERE / name, "with its outputs")
 
 
 if __name__ == "__main__":

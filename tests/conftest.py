@@ -16,6 +16,9 @@ BOUNDARIES = ROOT / "boundaries"
 BENCHMARKS = ROOT / "benchmarks"
 if str(BENCHMARKS) not in sys.path:
     sys.path.insert(0, str(BENCHMARKS))
+# Tests read gridmap's English messages, whatever the machine's locale; tests/test_i18n.py sets the
+# language it checks on its own (gridmap.i18n reads GRIDMAP_LANG when a message is translated).
+os.environ["GRIDMAP_LANG"] = "en"
 
 
 def polygons(items, id_field: str, crs=4547, **columns) -> gpd.GeoDataFrame:

@@ -32,8 +32,12 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "taiyuan-osm"
 
 def assert_valid_proposal(result, compounds: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *,
                           keep=(), community: str | None = "community", grid_households: str | None = "households",
-                          low=300.0, high=500.0):
-    """Every guarantee of the issues, checked against the inputs."""
+                          low=300.0, high=500.0, edits: pd.DataFrame | None = None):
+    """Every guarantee of the issues, checked against the inputs.
+
+    With a planner's ``edits`` (issue 13), each edited compound lies wholly in its grid (its land
+    in other communities aside), and the count of grids outside the household range may grow (a
+    planner may accept a grid outside it: warned)."""
     crs = result.before.crs
     G = grids.to_crs(crs).set_index("grid_id").geometry
     P = result.grids.to_crs(crs).set_index("grid_id").geometry
@@ -140,9 +144,23 @@ def assert_valid_proposal(result, compounds: gpd.GeoDataFrame, grids: gpd.GeoDat
         layer = result.grids.set_index("grid_id").households
         assert (layer.dropna().astype(float) == table.households_after.reindex(layer.dropna().index).astype(float)).all()
         # Balance: never more grids outside the range than before; no empty new grid unless noted.
-        assert s["outside_range_after"] <= s["outside_range_before"], (s["outside_range_before"], s["outside_range_after"])
+        if edits is None:
+            assert s["outside_range_after"] <= s["outside_range_before"], (s["outside_range_before"], s["outside_range_after"])
         empty_new = new_rows[new_rows.households_after == 0]
         assert (empty_new.note.fillna("") != "").all()
+
+    # A planner's edits hold: the compound's land in grids of its grid's community is all in it.
+    if edits is not None and len(edits):
+        by_id = compounds.assign(compound_id=compounds.compound_id.astype(str)).set_index("compound_id").geometry.to_crs(crs)
+        zone = grids.set_index("grid_id")[community].astype(str) if community and community in grids else None
+        for cid, gid in zip(edits.compound_id.astype(str), edits.to_grid_id.astype(str)):
+            shape = by_id[cid]
+            same = G.index if zone is None else zone.index[zone == zone[gid]]
+            territory = shapely.union_all(G.reindex(same).to_numpy())
+            outside = shapely.area(shapely.difference(shapely.intersection(shape, territory), P[gid]))
+            assert outside <= TOL_M2, (cid, gid, outside)
+            assert (ch.reason[ch.compound_id == cid] == "planner").all()
+        assert s["planner_edits"] == len(edits) and s["planner_not_held"] == []
 
 
 # ------------------------------------------------------------------ constructed towns

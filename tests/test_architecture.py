@@ -47,7 +47,9 @@ def test_no_private_name_crosses_a_module():
     crossing = []
     for path in modules():
         for node, module, names, _ in imports(path):
-            crossing += [f"{path.name}:{node.lineno} imports {module}.{n}" for n in names if n.startswith("_")]
+            # gettext's ``_`` (gridmap.i18n) is the one public name that starts with "_".
+            crossing += [f"{path.name}:{node.lineno} imports {module}.{n}" for n in names
+                         if n.startswith("_") and (module, n) != ("gridmap.i18n", "_")]
         text = path.read_text(encoding="utf-8")
         for other in ("org", "io", "pipeline", "maps", "align", "microgrids", "jobs", "classify"):
             if f"{other}._" in text.replace("self._", "").replace("cls._", ""):

@@ -22,7 +22,9 @@ from gridmap.errors import GridmapError, PlacementWarning
 from gridmap.org import (CATEGORY_COLUMNS, UNIT_COLUMNS, Thresholds, merge_organisations, organise, read_ledger,
                          write_organisation)
 from gridmap.org.layout import bisect_members, building_groups
-from gridmap.org.tables import document, document_json
+from gridmap import vocab
+from gridmap.org.model import reason_label
+from gridmap.org.tables import ROSTER_HEADERS, document, document_json
 
 CRS = "EPSG:4547"
 ROOT = Path(__file__).resolve().parents[1]
@@ -495,7 +497,8 @@ def test_ledger_counts_categories_and_keeps_names_out(tmp_path):
 
 def test_roster_workbook_is_text_cells_as_the_csv(tmp_path):
     """The roster workbook (the one Excel writer, gridmap.io.xlsx): sheet 党员名册, the CSV's columns
-    and values, every value a text cell (an id 00123 stays 00123), missing values empty."""
+    under Chinese headers and its values (the reasons in the user's language), every value a text cell
+    (an id 00123 stays 00123), missing values empty."""
     comps, grids, buildings = town()
     ledger = ledger_for({"A1": 4, "B1": 3})
     ledger.loc[0, "member_id"] = "00123"
@@ -510,10 +513,11 @@ def test_roster_workbook_is_text_cells_as_the_csv(tmp_path):
     cells = [c for row in wb.active.iter_rows() for c in row if c.value is not None]
     assert all(c.data_type == "s" and isinstance(c.value, str) for c in cells)
     expect = pd.read_csv(tmp_path / "roster.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    assert list(rows[0]) == list(expect.columns)
+    assert list(rows[0]) == [ROSTER_HEADERS[c] for c in expect.columns]
+    expect["note"] = expect["note"].map(reason_label)
     assert [[v or "" for v in row] for row in rows[1:]] == expect.to_numpy().tolist()
     assert rows[1][0] == "00123" and rows[3][1] is None
-    assert rows[2][4] is None and rows[2][-1] == "building not in the buildings layer"
+    assert rows[2][4] is None and rows[2][-1] == "building not in the buildings layer"  # LANG=C: English
 
 
 def test_outputs_csv_json_xlsx(tmp_path):
@@ -521,7 +525,8 @@ def test_outputs_csv_json_xlsx(tmp_path):
     org = organise(gridmap.classify(comps, grids), with_members(buildings, {}, default=4))
     write_organisation(org, tmp_path)
     table = pd.read_csv(tmp_path / "organization.csv", encoding="utf-8-sig", dtype={"unit_id": str, "parent_id": str})
-    assert list(table.columns) == UNIT_COLUMNS and len(table) == len(org.units)
+    assert list(table.columns) == UNIT_COLUMNS + ["kind_label", "situation_label"] and len(table) == len(org.units)
+    assert table.kind_label.tolist() == [vocab.kind_label(k) for k in table.kind]
     doc = json.loads((tmp_path / "organization.json").read_text(encoding="utf-8"))
     assert doc["members"] == 80 and doc["members_unplaced"] == 0
     assert [c["name"] for c in doc["communities"]] == org.units[org.units.depth == 0].name.tolist()

@@ -382,8 +382,11 @@ def test_written_geometries_and_ids_match_the_geopackages(pg, db_run):
         engine.dispose()
         expected = gpd.read_file(out / gpkg, layer=layer)
         assert got.crs.to_epsg() == 4490 == expected.crs.to_epsg(), table
-        assert list(got[key]) == list(expected[key]) and got[key].map(type).eq(str).all(), table
-        assert shapely.equals_exact(got.geometry.to_numpy(), expected.geometry.to_numpy(), tolerance=1e-9).all()
+        # Open land that changes grid has no compound (an empty id): the rest are text ids.
+        assert list(got[key].fillna("")) == list(expected[key].fillna("")), table
+        assert got[key].dropna().map(type).eq(str).all(), table
+        # The same shapes (a GeoPackage layer of mixed polygons is written as multipolygons).
+        assert shapely.equals(got.geometry.to_numpy(), expected.geometry.to_numpy()).all(), table
 
 
 def test_the_registry_records_the_run_without_passwords(pg, db_run):

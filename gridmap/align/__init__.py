@@ -25,6 +25,10 @@ The work, in rounds (a second is rare, a third rarer):
 4. the proposal is classified again; compounds a redraw split (a sliver grown significant) are
    aligned in the next round;
 5. ``tables``: grid layer, change list, per-grid table and summary.
+
+A planner's edits (``edits``: edits.csv from proposal.html, see ``edits``) are fixed decisions:
+each edited compound is moved wholly into the grid it was placed in, in the first round, and the
+rest is aligned around it; its land is listed in ``changes`` with reason ``planner``.
 """
 
 from __future__ import annotations
@@ -42,9 +46,11 @@ from gridmap import settings
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapWarning
 from gridmap.validate import usable_only
-from gridmap.io import find_field
+from gridmap.io import find_field, id_strings
 
 from .assign import Choice, choose, greedy
+from .edits import (COLUMNS as EDIT_COLUMNS, Edits, bordering, check_ids, edit_rows, edit_warnings, pending,
+                    place_edits, reference_with_edits)
 from .plan import FREE, LOCKED, STAY, TILE, Plan, decide, overlap_positions
 from .problem import (
     NOISE_M2,
@@ -87,6 +93,8 @@ log = logging.getLogger(__name__)
 
 #: Rounds of alignment at most.
 ROUNDS = 5
+#: Rounds after those in which only a planner's edits still to hold are handled.
+EDIT_ROUNDS = 2
 #: Prefix of provisional ids of new grids while rounds run (never in an output).
 _PROVISIONAL = "\u2042new"
 
@@ -133,6 +141,8 @@ class Alignment:
     unresolved: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: Outlines inferred from buildings first (``align_job`` with buildings and streets).
     inferred: gpd.GeoDataFrame | None = None
+    #: The planner's edits applied (compound_id, to_grid_id, note, line); None without edits.
+    edits: pd.DataFrame | None = None
 
 
 def align(
@@ -154,6 +164,7 @@ def align(
     building_households: str | None = None,
     community: str | None = None,
     baseline: bool = False,
+    edits: pd.DataFrame | None = None,
 ) -> Alignment:
     """Propose grid boundaries under which no compound straddles grids.
 
@@ -189,6 +200,12 @@ def align(
         Also run the greedy pass the optimiser replaces, on the first round's choices, and report
         both in ``summary["assignment"]`` (households moved, compounds left, grids outside the
         range): how far greedy is from the optimum.
+    edits : DataFrame, optional
+        A planner's edits (edits.csv: ``compound_id``, ``to_grid_id``, ``note``, as read by
+        ``gridmap.io.tables.read_table``): each compound lies wholly in that grid afterwards (its
+        land across a community line excepted), and the rest is aligned around them. Their land
+        is listed in ``changes`` with reason ``planner``; the proposal layer's
+        ``attrs["planner_edits"]`` lists them, and ``attrs["grid_households"]`` the range.
 
     Returns
     -------
@@ -197,16 +214,24 @@ def align(
     Raises
     ------
     GridmapError
-        ``keep`` names unknown grids, or no grid can meet ``grid_households``; both before any work.
+        ``keep`` names unknown grids, no grid can meet ``grid_households``, or an edit cannot hold
+        (see ``edits``); all before any work.
     """
     grid_households = settings.GRID_HOUSEHOLDS if grid_households is None else grid_households
     sliver = settings.SLIVER if sliver is None else sliver
     nest = settings.NEST if nest is None else nest
     low, high = check_range(grid_households)
+    edit_table = edit_rows(edits) if edits is not None else None
+    edit_table = edit_table if edit_table is not None and len(edit_table) else None
     # Features without a usable geometry stay in classify's tables; they have no land to align.
+    raw_compounds = compounds
     compounds, grids = usable_only(compounds), usable_only(grids)
     g_source = grids.attrs.get("source", "grids")
     keep_mask(keep, grid_ids_of(grids, grid_id), g_source)
+    if edit_table is not None:
+        c_field = find_field(compounds, "compound_id", compound_id)
+        check_ids(edit_table, raw_compounds, compound_id, set(id_strings(compounds[c_field]).dropna()),
+                  grid_ids_of(grids, grid_id), compounds.attrs.get("source", "compounds"), g_source)
     hh_field = find_field(compounds, "households", households, required=False)
     before = classify(compounds, grids, compound_id=compound_id, grid_id=grid_id, sliver=sliver,
                       nest=nest, crs=crs)
@@ -220,6 +245,9 @@ def align(
     kept = keep_mask(keep, g_ids, g_source)
     scope = in_scope(comp, types, source)
     zones = grid_zones(grd, G, communities, before.crs, community)
+    edit = None
+    if edit_table is not None:
+        edit = place_edits(edit_table, c_ids, g_ids, C, G, zones.code, zones.labels, kept, before.overlaps)
     ov = before.overlaps
     c_pos = pd.Series(np.arange(len(c_ids)), index=c_ids)
     g_pos = pd.Series(np.arange(len(g_ids)), index=g_ids)
@@ -231,9 +259,13 @@ def align(
     if model is not None:
         check_reachable(model.before, zones.code, low, high, g_ids)
     reference = outside_reference(model.before, zones.code, low, high) if model is not None else {}
+    if edit is not None and model is not None:
+        # A planner may accept a grid outside the range: the count the edits make is allowed.
+        reference = reference_with_edits(reference, edit, C, G, zones.code, model.before, model.of,
+                                         before.overlaps, c_ids, g_ids, low, high)
     problem = Problem(C=C, c_ids=c_ids, G=G, g_ids=g_ids, scope=scope, kept=kept, zones=zones,
                       households=model, low=low, high=high, nest=nest, sliver=sliver, reference=reference,
-                      baseline=baseline)
+                      baseline=baseline, fixed=edit.fixed(len(C)) if edit is not None else None)
     log.info("%d straddling compounds to align (%d in all)",
              (scope & (comp.situation.to_numpy() == "mixed")).sum(), (comp.situation == "mixed").sum())
 
@@ -252,16 +284,21 @@ def align(
     optimistic: set = set()
     n_zones = len(zones.labels)
     reference_counts = np.array([reference.get(z, 0) for z in range(n_zones)])
-    for round_ in range(ROUNDS):
+    edited = problem.edited
+    for round_ in range(ROUNDS + (EDIT_ROUNDS if edit is not None else 0)):
         _lock(layout, cls, ids)
         mixed = pd.Series(cls.compounds.situation.to_numpy() == "mixed",
                           index=cls.compounds.compound_id.to_numpy()).reindex(c_ids, fill_value=False).to_numpy()
-        if not (scope & mixed & ~banned).any():
+        waiting = (pending(problem.fixed, layout.zone, rows.compound, rows.label, rows.area) if edit is not None
+                   else np.zeros(n_c, dtype=bool))
+        only_edits = round_ >= ROUNDS
+        if (only_edits or not (scope & mixed & ~banned).any()) and not waiting.any():
             break
-        plan = decide(problem, layout, cls, ids, banned, optimistic)
+        plan = decide(problem, layout, cls, ids, banned, optimistic, only_edits=only_edits)
         if round_ == 0:
             first_choice, first_greedy = plan.choice, plan.greedy
         _record(plan, layout, fate, reasons, shared, anchored, swapped)
+        fate[(plan.target >= 0) & edited] = "planner"
         # Compounds the programme left for the count get one optimistic second chance.
         again = (plan.reason == "capacity") & ~banned & ~retried
         retried |= again
@@ -276,7 +313,16 @@ def align(
             # Never more grids outside the household range than before, per community: where a
             # round went over, its grids are put back and the compounds that did it are left
             # (tiles first; in the last round all of the community's).
-            over = np.flatnonzero(layout.outside(low, high, n_zones) > reference_counts)
+            counts = layout.outside(low, high, n_zones)
+            over = np.flatnonzero(counts > reference_counts)
+            if len(over):
+                # Where only a planner's edits moved, the count they make is accepted.
+                others = plan.active & ~edited
+                blamed = np.array([(others & (plan.home_zone == z)).any() for z in over], dtype=bool)
+                accept = over[~blamed]
+                reference_counts[accept] = counts[accept]
+                problem.reference.update({int(z): int(counts[z]) for z in accept})
+                over = over[blamed]
             if len(over):
                 layout.restore(snap, over)
                 home = plan.home_zone
@@ -290,6 +336,7 @@ def align(
                     if not (tiled_there & (home == z)).any():
                         second = in_over & (home == z) & retried
                         culprits |= second if second.any() else in_over & (home == z)
+                culprits &= ~edited  # a planner's edit is never left: it is made again next round
                 banned |= culprits
                 reasons[culprits] = "capacity"
                 fate[culprits] = ""
@@ -314,8 +361,19 @@ def align(
     layer, after = proposal_layer(after, grd, layout, problem, final, status, table, out_crs)
     summary = summarise(problem, before, after, table, changes, unresolved, hh_field, layout,
                         first_choice, first_greedy)
+    not_held = []
+    if edit is not None:
+        zone_of = pd.Series(np.r_[layout.zone[layout.alive], zones.code], index=np.r_[final[layout.alive], g_ids])
+        not_held = edit_warnings(edit, table, before.overlaps, after.overlaps,
+                                 zone_of[~zone_of.index.duplicated()], low, high, problem.capacity)
+    summary["planner_edits"] = len(edit) if edit is not None else 0
+    summary["planner_compounds_moved"] = int(changes.compound_id[changes.reason == "planner"].nunique())
+    summary["planner_not_held"] = not_held
+    layer.attrs["grid_households"] = [low, high]
+    layer.attrs["planner_edits"] = edit.records() if edit is not None else []
     return Alignment(grids=layer, changes=changes.to_crs(out_crs), table=table, before=before,
-                     after=after, summary=summary, unresolved=unresolved)
+                     after=after, summary=summary, unresolved=unresolved,
+                     edits=edit.rows if edit is not None else None)
 
 
 def _lock(layout: Layout, cls: Classification, ids: np.ndarray) -> None:
@@ -450,8 +508,8 @@ def with_inferred(compounds: gpd.GeoDataFrame, inferred: gpd.GeoDataFrame, compo
     return out
 
 
-__all__ = ["Alignment", "Choice", "FREE", "Households", "LOCKED", "Layout", "NOISE_M2", "PRECISION", "Plan",
-           "Problem", "REASONS", "STATUSES", "STAY", "TILE", "TOUCH_M", "UNRESOLVED", "Zones", "align",
-           "apportion", "check_range", "choose", "column", "disjoint", "equal_area_strips", "greedy",
-           "household_values", "in_scope", "keep_mask", "merge_units", "overlap_positions", "plan_tiles",
-           "with_inferred"]
+__all__ = ["Alignment", "Choice", "EDIT_COLUMNS", "Edits", "FREE", "Households", "LOCKED", "Layout", "NOISE_M2",
+           "PRECISION", "Plan", "Problem", "REASONS", "STATUSES", "STAY", "TILE", "TOUCH_M", "UNRESOLVED", "Zones",
+           "align", "apportion", "bordering", "check_range", "choose", "column", "disjoint", "edit_rows",
+           "equal_area_strips", "greedy", "household_values", "in_scope", "keep_mask", "merge_units",
+           "overlap_positions", "plan_tiles", "with_inferred"]

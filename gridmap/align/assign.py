@@ -67,6 +67,8 @@ class Moves:
     #: Pairs of options that exclude each other (a swap takes both its grids whole).
     conflict_a: np.ndarray | None = None
     conflict_b: np.ndarray | None = None
+    #: Per option: a planner's edit (the compound's only option, which the programme must take).
+    forced: np.ndarray | None = None
 
 
 @dataclass
@@ -193,6 +195,7 @@ class _Block:
     integrality: np.ndarray
     upper: np.ndarray
     n_x: int
+    lower: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -236,6 +239,10 @@ def _zone_block(moves: Moves, loads: Loads, rows: np.ndarray, effects: np.ndarra
     c = np.concatenate([hh + 0.5 * area / (area.sum() + 1.0), np.full(n_s, p_stay),
                         np.full(n_o, 0.25 / (n_o + 1)), np.full(n_o, 0.125 / (n_o + 1)), [p_slack]])
     upper = np.r_[np.ones(n - 1), np.inf]
+    lower = np.zeros(n)
+    if moves.forced is not None:
+        # A planner's edit is a fixed decision: its option is taken (x = 1, so the compound's s = 0).
+        lower[:n_x] = moves.forced[rows].astype(float)
     # Each compound: one option or stay (rows 0 … n_s-1).
     r = [comp_of, np.arange(n_s)]
     col = [np.arange(n_x), n_x + np.arange(n_s)]
@@ -269,7 +276,7 @@ def _zone_block(moves: Moves, loads: Loads, rows: np.ndarray, effects: np.ndarra
         ub += [np.ones(len(ca))]
     return _Block(rows=rows, c=c, a_row=np.concatenate(r).astype(np.intp), a_col=np.concatenate(col).astype(np.intp),
                   a_val=np.concatenate(val).astype(float), lb=np.concatenate(lb), ub=np.concatenate(ub),
-                  integrality=np.r_[np.ones(n - 1), 0], upper=upper, n_x=n_x)
+                  integrality=np.r_[np.ones(n - 1), 0], upper=upper, n_x=n_x, lower=lower)
 
 
 def _solve_blocks(blocks: list[_Block]) -> np.ndarray | None:
@@ -282,7 +289,8 @@ def _solve_blocks(blocks: list[_Block]) -> np.ndarray | None:
                           shape=(row_off[-1], col_off[-1]))
     c = np.concatenate([b.c for b in blocks])
     res = milp(c, integrality=np.concatenate([b.integrality for b in blocks]),
-               bounds=Bounds(np.zeros(len(c)), np.concatenate([b.upper for b in blocks])),
+               bounds=Bounds(np.concatenate([np.zeros(b.n) if b.lower is None else b.lower for b in blocks]),
+                             np.concatenate([b.upper for b in blocks])),
                constraints=LinearConstraint(a, np.concatenate([b.lb for b in blocks]),
                                             np.concatenate([b.ub for b in blocks])),
                options={"mip_rel_gap": 0.0, "time_limit": TIME_LIMIT_S, "presolve": True})

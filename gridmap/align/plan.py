@@ -17,6 +17,7 @@ import shapely
 from gridmap.classify import Classification
 
 from .assign import Choice, Loads, Moves, choose
+from .edits import pending
 from .problem import NOISE_M2, PRECISION, Problem, disjoint
 from .tiles import plan_tiles, strips_needed
 
@@ -73,6 +74,7 @@ def overlap_positions(overlaps: pd.DataFrame, c_ids: np.ndarray, g_ids: np.ndarr
         "share_of_compound": overlaps.share_of_compound.to_numpy(float),
         "share_of_grid": overlaps.share_of_grid.to_numpy(float),
         "significant": overlaps.significant.to_numpy(bool),
+        "overlap_m2": overlaps.overlap_m2.to_numpy(float),
     })
     ov = ov.dropna(subset=["compound", "grid"]).astype({"compound": np.intp, "grid": np.intp})
     return ov.sort_values(["compound", "share_of_compound"], ascending=[True, False],
@@ -80,7 +82,8 @@ def overlap_positions(overlaps: pd.DataFrame, c_ids: np.ndarray, g_ids: np.ndarr
 
 
 def decide(problem: Problem, layout, cls: Classification, ids: np.ndarray,
-           banned: np.ndarray | None = None, optimistic: set | frozenset = frozenset()) -> Plan:
+           banned: np.ndarray | None = None, optimistic: set | frozenset = frozenset(),
+           only_edits: bool = False) -> Plan:
     """The decisions of one round on the grids of ``layout`` (classified as ``cls``).
 
     ``ids`` are the labels' ids (as in ``cls``). Compounds in scope that straddle are handled:
@@ -93,16 +96,26 @@ def decide(problem: Problem, layout, cls: Classification, ids: np.ndarray,
     ``banned`` compounds are left (with reason ``capacity``): an earlier round found that aligning
     them puts more grids of their community outside the household range than before. In
     ``optimistic`` communities the moves may do so at first (see ``assign.choose``).
+
+    A planner's edits (``problem.fixed``) are fixed decisions: an edited compound with land outside
+    the grid it was placed in moves into that grid (whatever its situation or type), as the only
+    option of the programme, which must take it; it is never tiled, and that grid is never an
+    anchor of a tile nor half of a swap. ``only_edits`` handles the edits alone.
     """
     n_c, n_l = len(problem.C), len(layout.geoms)
     capacity = problem.capacity
     ov = overlap_positions(cls.overlaps, problem.c_ids, ids)
     mixed = pd.Series(cls.compounds.situation.to_numpy() == "mixed",
                       index=cls.compounds.compound_id.to_numpy()).reindex(problem.c_ids, fill_value=False).to_numpy()
-    handled = problem.scope & mixed
     comp, lab = ov.compound.to_numpy(), ov.grid.to_numpy()
     sig = ov.significant.to_numpy()
     zone = layout.zone
+    edited = problem.edited
+    fixed = problem.fixed if problem.fixed is not None else np.full(n_c, -1, dtype=np.intp)
+    waiting = pending(fixed, zone, comp, lab, ov.overlap_m2.to_numpy())
+    free = problem.scope & mixed & ~edited & (not only_edits)
+    handled = free | waiting
+    protected = problem.protected(n_l)
 
     # Left, with a reason: kept grids, and compounds whose grids lie in several communities.
     reason = np.full(n_c, "", dtype=object)
@@ -112,15 +125,16 @@ def decide(problem: Problem, layout, cls: Classification, ids: np.ndarray,
     crosses[zones_per.index[zones_per.to_numpy() > 1]] = True
     on_kept = np.zeros(n_c, dtype=bool)
     on_kept[comp[rows_sig & layout.kept[lab]]] = True
-    reason[handled & crosses] = "crosses_community"
-    reason[handled & ~crosses & on_kept] = "kept_grid"
+    reason[free & crosses] = "crosses_community"
+    reason[free & ~crosses & on_kept] = "kept_grid"
     banned = np.zeros(n_c, dtype=bool) if banned is None else banned
-    reason[handled & ~crosses & ~on_kept & banned] = "capacity"
-    active = handled & ~crosses & ~on_kept & ~banned
+    reason[free & ~crosses & ~on_kept & banned] = "capacity"
+    active = (free & ~crosses & ~on_kept & ~banned) | waiting
     home_zone = np.full(n_c, -1, dtype=np.intp)
     first = pd.Series(zone[lab[rows_sig]], index=comp[rows_sig])
     first = first[~first.index.duplicated()]
     home_zone[first.index.to_numpy()] = first.to_numpy()
+    home_zone[waiting] = zone[fixed[waiting]]
 
     # Atoms: the active compounds (made disjoint, smaller first) cut by the grids they overlap.
     order = np.flatnonzero(active)
@@ -151,7 +165,7 @@ def decide(problem: Problem, layout, cls: Classification, ids: np.ndarray,
     comp_hh = np.bincount(a_comp, weights=np.nan_to_num(a_hh), minlength=n_c)
     nests = sig & (ov.share_of_grid.to_numpy() >= problem.nest) & ~layout.kept[lab]
     n_nest = np.bincount(comp[nests], minlength=n_c)
-    tiled = active & ((comp_hh > problem.high) if capacity else (n_nest >= 2))
+    tiled = active & ~edited & ((comp_hh > problem.high) if capacity else (n_nest >= 2))
     locked = (layout.role == LOCKED)
 
     # Anchors: a grid may give its id to a tile of compound c (its land outside the active
@@ -170,7 +184,7 @@ def decide(problem: Problem, layout, cls: Classification, ids: np.ndarray,
     share_g = ov.share_of_grid.to_numpy()
     worth = (part_hh >= rest_hh[lab]) if capacity else (share_g >= problem.nest)
     can = (tiled[comp] & sig & ~layout.kept[lab] & ~locked[lab] & ((layout.role[lab] == FREE) | (layout.role[lab] == comp))
-           & worth & ~holds_other[lab])
+           & worth & ~holds_other[lab] & ~protected[lab])
     # One compound per grid: the one holding most of it.
     cand = pd.DataFrame({"c": comp[can], "g": lab[can], "s": share_g[can]})
     best = cand.sort_values(["g", "s"], ascending=[True, False], kind="stable").drop_duplicates("g")
@@ -217,16 +231,25 @@ def decide(problem: Problem, layout, cls: Classification, ids: np.ndarray,
     # Moves: each mover into one of its significant grids of its community that may receive.
     movers = active & ~tiled
     may_receive = ~layout.kept & ~locked & (layout.role == FREE) & ~is_anchor[:n_l]
-    opt_rows = np.flatnonzero(movers[comp] & sig & ~shapely.is_empty(layout.geoms[lab]))
+    opt_rows = np.flatnonzero(movers[comp] & ~edited[comp] & sig & ~shapely.is_empty(layout.geoms[lab]))
     opt_rows = opt_rows[may_receive[lab[opt_rows]] & (zone[lab[opt_rows]] == home_zone[comp[opt_rows]])]
-    o_comp, o_tgt = comp[opt_rows], lab[opt_rows]
+    # A planner's edit: one option, into the grid it names (its share there, 0 if it only borders it).
+    e_comp = np.flatnonzero(movers & waiting)
+    e_tgt = fixed[e_comp]
+    in_target = pd.Series(ov.share_of_compound.to_numpy(), index=pd.MultiIndex.from_arrays([comp, lab]))
+    in_target = in_target[~in_target.index.duplicated()]
+    e_share = in_target.reindex(pd.MultiIndex.from_arrays([e_comp, e_tgt])).fillna(0.0).to_numpy() \
+        if len(e_comp) else np.zeros(0)
+    o_comp, o_tgt = np.r_[comp[opt_rows], e_comp].astype(np.intp), np.r_[lab[opt_rows], e_tgt].astype(np.intp)
     tile_in = np.zeros(n_l + n_new, dtype=bool)
     tile_in[a_lab[u]] = True
-    moves = _moves(o_comp, o_tgt, ov.share_of_compound.to_numpy()[opt_rows], zone, a_comp, a_lab, a_hh,
-                   a_area, movable & movers[a_comp], is_anchor, capacity)
+    moves = _moves(o_comp, o_tgt, np.r_[ov.share_of_compound.to_numpy()[opt_rows], e_share], zone, a_comp, a_lab,
+                   a_hh, a_area, movable & movers[a_comp], is_anchor, capacity)
+    moves.forced = np.r_[np.zeros(len(opt_rows), dtype=bool), np.ones(len(e_comp), dtype=bool)]
     if capacity:
-        moves = _with_swaps(moves, problem, layout, comp, lab, sig, movers, may_receive & ~tile_in[:n_l],
-                            home_zone, a_comp, a_lab, a_hh, a_area, movable)
+        moves = _with_swaps(moves, problem, layout, comp, lab, sig, movers & ~edited,
+                            may_receive & ~tile_in[:n_l] & ~protected, home_zone, a_comp, a_lab, a_hh, a_area,
+                            movable)
     no_target = movers & ~np.isin(np.arange(n_c), o_comp)
     reason[no_target] = "no_target"
     loads = Loads(load=ext_load, zone=ext_zone, alive=alive, parts=parts_k, reference=problem.reference,
@@ -327,7 +350,9 @@ def _with_swaps(moves: Moves, problem: Problem, layout, comp, lab, sig, movers, 
                  eff_option=np.r_[moves.eff_option, e_o].astype(np.intp),
                  eff_label=np.r_[moves.eff_label, e_l].astype(np.intp),
                  eff_delta=np.r_[moves.eff_delta, e_d].astype(float), kind=kind, partner=partner,
-                 conflict_a=clash.s.to_numpy(np.intp), conflict_b=clash.o.to_numpy(np.intp))
+                 conflict_a=clash.s.to_numpy(np.intp), conflict_b=clash.o.to_numpy(np.intp),
+                 forced=np.r_[np.zeros(base, dtype=bool) if moves.forced is None else moves.forced,
+                              np.zeros(n_new, dtype=bool)])
 
 
 def _has_taker(layout, labels: np.ndarray, compound: np.ndarray, sig_comp: np.ndarray, sig_lab: np.ndarray

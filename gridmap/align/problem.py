@@ -625,11 +625,25 @@ class Problem:
     reference: dict
     #: Run the greedy pass too, to compare with the optimiser (``summary["assignment"]``).
     baseline: bool = False
+    #: A planner's edits (``edits``): per compound, the grid (position) it was placed in, -1 if none.
+    fixed: np.ndarray | None = None
 
     @property
     def capacity(self) -> bool:
         """Whether household figures are known (the range is enforced)."""
         return self.households is not None and self.households.known
+
+    @property
+    def edited(self) -> np.ndarray:
+        """Compounds a planner placed in a grid."""
+        return np.zeros(len(self.C), dtype=bool) if self.fixed is None else self.fixed >= 0
+
+    def protected(self, n_labels: int) -> np.ndarray:
+        """Labels (of ``n_labels``) a planner placed a compound in: never dissolved, tiled or given away."""
+        out = np.zeros(n_labels, dtype=bool)
+        if self.fixed is not None:
+            out[self.fixed[self.fixed >= 0]] = True
+        return out
 
 
 def outside_reference(before: np.ndarray, zone: np.ndarray, low: float, high: float) -> dict:

@@ -17,6 +17,8 @@ large compound releases its core. Then, until every grid is one piece:
 - where a community would end with more grids outside the household range than before, the
   smallest rebuilt grids under the minimum are dissolved into neighbours with room.
 
+A grid a planner placed a compound in (``Problem.fixed``) is never dissolved.
+
 Every step is a vectorised shapely operation over arrays of pieces.
 """
 
@@ -144,8 +146,10 @@ def apply_plan(layout: Layout, plan: Plan, problem: Problem) -> None:
     for src, dst in (plan.core_owner or {}).items():
         # A swap: the compound became this grid; the rest of it joins the other grid.
         core_owner[with_atoms == src] = dst
-    pieces = np.concatenate([cores[~released], atoms[on]])
-    piece_owner = np.concatenate([core_owner[~released], owner[on]])
+    # A grid that only receives (a planner placed a bordering compound in it) keeps all its land.
+    receiving = np.setdiff1d(rebuilt[rebuilt < n_l], np.r_[with_atoms, plan.anchors]).astype(np.intp)
+    pieces = np.concatenate([cores[~released], layout.geoms[receiving], atoms[on]])
+    piece_owner = np.concatenate([core_owner[~released], receiving, owner[on]])
     geoms = grouped_union(pieces, np.searchsorted(rebuilt, piece_owner), len(rebuilt), grid_size=PRECISION)
     layout.geoms[rebuilt] = polygons_only(geoms)
     layout.touched[rebuilt] = True
@@ -224,7 +228,7 @@ def settle(layout: Layout, problem: Problem, loose: np.ndarray, loose_from: np.n
         # cut off: snapped onto it, they make one piece with it.
         near = shapely.dwithin(rest, main[rest_of], TOUCH_M) if len(rest) else np.zeros(0, dtype=bool)
         if near.any():
-            snapped = shapely.snap(rest[near], main[rest_of[near]], TOUCH_M)
+            snapped = off_others(layout, shapely.snap(rest[near], main[rest_of[near]], TOUCH_M), rebuilt[rest_of[near]])
             groups = np.r_[np.arange(len(main)), rest_of[near]]
             merged = polygons_only(grouped_union(np.r_[main, snapped], groups, len(main), grid_size=PRECISION))
             whole = shapely.get_num_geometries(merged) == 1
@@ -350,12 +354,39 @@ def place(layout: Layout, problem: Problem, loose: np.ndarray, loose_from: np.nd
         snapped = shapely.snap(loose[joining], layout.geoms[target[joining]], TOUCH_M)
         bad = ~shapely.is_valid(snapped)
         snapped[bad] = polygons_only(shapely.make_valid(snapped[bad]))
+        snapped = off_others(layout, snapped, target[joining])
         members = np.concatenate([layout.geoms[receivers], snapped])
         groups = np.concatenate([np.arange(len(receivers)), np.searchsorted(receivers, target[joining])])
         layout.geoms[receivers] = polygons_only(grouped_union(members, groups, len(receivers), grid_size=PRECISION))
         layout.touched[receivers] = True
         np.add.at(layout.load, target[joining], hh[joining])
     return given_back
+
+
+def off_others(layout: Layout, pieces: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """The pieces less any land of a grid other than the one each joins.
+
+    Snapping a piece onto the grid it joins moves its vertices by up to ``TOUCH_M``; where it
+    also borders a third grid (a compound placed there by a planner, next to the land its old
+    grid gives up), a vertex can move onto that grid's land: the sliver is cut off again.
+    """
+    alive = np.flatnonzero(layout.alive)
+    if not len(pieces) or not len(alive):
+        return pieces
+    p, q = shapely.STRtree(layout.geoms[alive]).query(pieces, predicate="intersects")
+    q = alive[q]
+    other = q != owner[p]
+    p, q = p[other], q[other]
+    if len(p):
+        meet = ~shapely.touches(pieces[p], layout.geoms[q])
+        p, q = p[meet], q[meet]
+    if not len(p):
+        return pieces
+    hit = np.unique(p)
+    cover = grouped_union(layout.geoms[q], np.searchsorted(hit, p), len(hit), grid_size=PRECISION)
+    out = pieces.copy()
+    out[hit] = polygons_only(shapely.difference(pieces[hit], cover, grid_size=PRECISION))
+    return out
 
 
 def _share_out(layout: Layout, problem: Problem, pieces: np.ndarray, piece_from: np.ndarray
@@ -463,7 +494,7 @@ def _dissolve_emptied(layout: Layout, problem: Problem) -> None:
     before = problem.households.before
     cand = np.flatnonzero(layout.touched[:n_g] & layout.alive[:n_g] & ~layout.kept[:n_g]
                           & (layout.role[:n_g] == FREE) & (np.nan_to_num(before) >= 0.5)
-                          & (layout.load[:n_g] < 0.5))
+                          & (layout.load[:n_g] < 0.5) & ~problem.protected(n_g))
     for _ in range(3):
         # Again while some go: a grid whose only neighbour was dissolved with it may now have one.
         cand = cand[layout.alive[cand]]
@@ -489,7 +520,7 @@ def _repair_range(layout: Layout, problem: Problem) -> None:
         was = np.r_[problem.households.before, np.full(len(load) - layout.n_g, np.inf)]
         cand = np.flatnonzero(alive & layout.touched & ~layout.kept & (layout.role == FREE)
                               & (load < problem.low) & (np.nan_to_num(was, nan=-1) >= problem.low)
-                              & (excess[layout.zone] > 0))
+                              & (excess[layout.zone] > 0) & ~problem.protected(len(load)))
         if not len(cand):
             return
         cand = cand[np.argsort(load[cand], kind="stable")]

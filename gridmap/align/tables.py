@@ -193,6 +193,8 @@ def change_list(problem: Problem, layout, ids: np.ndarray, status: np.ndarray, f
     reason = np.where(comp_fate == "moved", "compound_moved",
                       np.where(comp_fate == "tiled",
                                np.where(shared[rows_g], "shared_grid_split", "large_compound_tile"), other))
+    # A planner's edit: the compound's own land that moved (docs/design.md §5, edits.csv).
+    reason = np.where(comp_fate == "planner", "planner", reason)
     area = shapely.area(rows_geom)
     changes = gpd.GeoDataFrame({
         "compound_id": np.where(rows_c >= 0, problem.c_ids[np.maximum(rows_c, 0)], None),

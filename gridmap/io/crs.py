@@ -16,6 +16,7 @@ from pyproj.exceptions import CRSError, ProjError
 from gridmap.errors import CRSWarning, GridmapError
 from gridmap.gcj02 import unshift_geometries
 from gridmap.io.fields import find_field
+from gridmap.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +24,16 @@ log = logging.getLogger(__name__)
 def parse_crs(value) -> CRS:
     """A CRS from ``EPSG:4547``, ``4547``, WKT or PROJ text, with a clear error."""
     if shifted_crs(value):
-        raise GridmapError(f"{value!r} names the shifted coordinates of a web map, not a CRS: it is only "
-                           "accepted by --crs when reading layers (they are converted to WGS 84).")
+        raise GridmapError(_("{value} names the shifted coordinates of a web map, not a CRS: it is only "
+                             "accepted by --crs when reading layers (they are converted to WGS 84).")
+                           .format(value=repr(value)))
     try:
         if isinstance(value, str) and value.strip().isdigit():
             return CRS.from_epsg(int(value))
         return CRS.from_user_input(value)
     except CRSError:
-        raise GridmapError(f"--crs {value!r} is not a coordinate reference system pyproj knows; "
-                           "write it as EPSG:CODE, e.g. EPSG:4490.") from None
+        raise GridmapError(_("--crs {value} is not a coordinate reference system pyproj knows; "
+                             "write it as EPSG:CODE, e.g. EPSG:4490.").format(value=repr(value))) from None
 
 
 def metric_crs(*layers: gpd.GeoDataFrame) -> CRS:
@@ -44,7 +46,7 @@ def metric_crs(*layers: gpd.GeoDataFrame) -> CRS:
     """
     first = next((layer for layer in layers if layer.crs is not None), None)
     if first is None:
-        raise GridmapError("No layer has a CRS; give one with --crs.")
+        raise GridmapError(_("No layer has a CRS; give one with --crs."))
     for layer in layers:
         check_coordinates(layer)
     crs = first.crs
@@ -57,8 +59,9 @@ def metric_crs(*layers: gpd.GeoDataFrame) -> CRS:
     lon = (bounds[:, 0].min() + bounds[:, 2].max()) / 2
     lat = (bounds[:, 1].min() + bounds[:, 3].max()) / 2
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise GridmapError(f"The layers' centre ({lon:g}, {lat:g}) is not a longitude and latitude: is "
-                           "a layer's CRS right? (gridmap check lists each layer's coordinates.)")
+        raise GridmapError(_("The layers' centre ({lon:g}, {lat:g}) is not a longitude and latitude: is "
+                             "a layer's CRS right? (gridmap check lists each layer's coordinates.)")
+                           .format(lon=lon, lat=lat))
     if 73.5 <= lon <= 136.5 and 3 <= lat <= 54:
         central = 3 * math.floor(lon / 3 + 0.5)
         return CRS.from_epsg(4534 + (central - 75) // 3)
@@ -113,56 +116,65 @@ def coordinate_problem(layer: gpd.GeoDataFrame) -> str | None:
     positions = np.flatnonzero(present)
     if not np.isfinite(b).all():
         k = positions[int(np.flatnonzero(~np.isfinite(b).all(axis=1))[0])]
-        return (f"{source}: {_feature(layer, k)} has coordinates that are not numbers (NaN or infinite); "
-                "fix or delete it.")
+        return _("{source}: {feature} has coordinates that are not numbers (NaN or infinite); "
+                 "fix or delete it.").format(source=source, feature=_feature(layer, k))
     xmin, ymin = b[:, 0].min(), b[:, 1].min()
     xmax, ymax = b[:, 2].max(), b[:, 3].max()
-    extent = f"x {xmin:,.6g} to {xmax:,.6g}, y {ymin:,.6g} to {ymax:,.6g}"
+    extent = _("x {xmin:,.6g} to {xmax:,.6g}, y {ymin:,.6g} to {ymax:,.6g}").format(
+        xmin=xmin, xmax=xmax, ymin=ymin, ymax=ymax)
     if crs.is_geographic:
         outside = (np.abs(b[:, [0, 2]]) > 180).any(axis=1) | (np.abs(b[:, [1, 3]]) > 90).any(axis=1)
         if outside.any():
             if max(abs(xmin), abs(xmax), abs(ymin), abs(ymax)) > 1000:
-                return (f"{source}: the layer says {name} ({crs.name}, degrees) but its coordinates are "
-                        f"metres ({extent}). {_metres_hint(xmin, xmax, ymin, ymax, source)}")
+                return _("{source}: the layer says {name} ({crs}, degrees) but its coordinates are "
+                         "metres ({extent}). {hint}").format(source=source, name=name, crs=crs.name, extent=extent,
+                                                             hint=_metres_hint(xmin, xmax, ymin, ymax, source))
             if _fits_lonlat(ymin, ymax, xmin, xmax):
-                return (f"{source}: longitude and latitude are swapped ({extent}: x holds latitudes, y "
-                        "longitudes). Re-export the layer with x = longitude and y = latitude (for a CSV, "
-                        "swap the numbers in its WKT; in QGIS, swap the X and Y fields), then run again.")
+                return _("{source}: longitude and latitude are swapped ({extent}: x holds latitudes, y "
+                         "longitudes). Re-export the layer with x = longitude and y = latitude (for a CSV, "
+                         "swap the numbers in its WKT; in QGIS, swap the X and Y fields), then run again."
+                         ).format(source=source, extent=extent)
             k = positions[int(np.flatnonzero(outside)[0])]
             x, y = _far_vertex(geoms[k])
-            return (f"{source}: {_feature(layer, k)} has a vertex at {x:g}, {y:g}, outside longitude "
-                    f"±180° / latitude ±90° of {name}; fix that feature (a typing error?) and run again.")
+            return _("{source}: {feature} has a vertex at {x:g}, {y:g}, outside longitude "
+                     "±180° / latitude ±90° of {name}; fix that feature (a typing error?) and run again."
+                     ).format(source=source, feature=_feature(layer, k), x=x, y=y, name=name)
         area = crs.area_of_use
         if area is not None and not _inside(area.bounds, xmin, ymin, xmax, ymax) \
                 and _inside(area.bounds, ymin, xmin, ymax, xmax):
-            return (f"{source}: longitude and latitude look swapped ({extent}; {name} is used within "
-                    f"{_area_text(area.bounds)}). Re-export the layer with x = longitude and y = latitude.")
+            return _("{source}: longitude and latitude look swapped ({extent}; {name} is used within "
+                     "{area}). Re-export the layer with x = longitude and y = latitude.").format(
+                source=source, extent=extent, name=name, area=_area_text(area.bounds))
         return None
     # Projected.
     zone = _zone_prefix(crs, xmin, xmax)
     if zone is not None:
         code, label = zone
-        return (f"{source}: the eastings carry a zone number in front ({extent}), but {name} ({crs.name}) "
-                f"has none. These look like {label}: give the layer that CRS with --crs "
-                f"{_role_key(source)}=EPSG:{code} (or re-save it with EPSG:{code}).")
+        return _("{source}: the eastings carry a zone number in front ({extent}), but {name} ({crs}) "
+                 "has none. These look like {label}: give the layer that CRS with --crs "
+                 "{key}=EPSG:{code} (or re-save it with EPSG:{code}).").format(
+            source=source, extent=extent, name=name, crs=crs.name, label=label, key=_role_key(source), code=code)
     area = crs.area_of_use
     degrees = (_fits_lonlat(xmin, xmax, ymin, ymax) and area is not None
                and _inside(area.bounds, xmin, ymin, xmax, ymax, margin=0))
     if degrees:
-        return (f"{source}: the layer says {name} ({crs.name}, metres) but its coordinates are longitude "
-                f"and latitude in degrees ({extent}). Give it a geographic CRS with --crs "
-                f"{_role_key(source)}=EPSG:4490 (CGCS2000) or EPSG:4326 (WGS 84).")
+        return _("{source}: the layer says {name} ({crs}, metres) but its coordinates are longitude "
+                 "and latitude in degrees ({extent}). Give it a geographic CRS with --crs "
+                 "{key}=EPSG:4490 (CGCS2000) or EPSG:4326 (WGS 84).").format(
+            source=source, name=name, crs=crs.name, extent=extent, key=_role_key(source))
     lonlat = _project_bounds(crs, xmin, ymin, xmax, ymax)
     if lonlat is None:
-        return (f"{source}: its coordinates ({extent}) cannot be converted from {name} ({crs.name}) to "
-                f"longitude and latitude: the layer's CRS is probably wrong. Give the right one with --crs "
-                f"{_role_key(source)}=EPSG:CODE (or fix the layer's .prj).")
+        return _("{source}: its coordinates ({extent}) cannot be converted from {name} ({crs}) to "
+                 "longitude and latitude: the layer's CRS is probably wrong. Give the right one with --crs "
+                 "{key}=EPSG:CODE (or fix the layer's .prj).").format(
+            source=source, extent=extent, name=name, crs=crs.name, key=_role_key(source))
     if area is None or _inside(area.bounds, *lonlat):
         return None
     swapped = _project_bounds(crs, ymin, xmin, ymax, xmax)
     if swapped is not None and _inside(area.bounds, *swapped):
-        return (f"{source}: eastings and northings look swapped ({extent}; {name} is used within "
-                f"{_area_text(area.bounds)}). Re-export the layer with x = easting and y = northing.")
+        return _("{source}: eastings and northings look swapped ({extent}; {name} is used within "
+                 "{area}). Re-export the layer with x = easting and y = northing.").format(
+            source=source, extent=extent, name=name, area=_area_text(area.bounds))
     # Far from where the CRS is used, but nothing says which CRS is right (or made-up data near
     # the origin): said, not refused.
     if (source, name) not in _SAID:
@@ -190,7 +202,8 @@ def _inside(area, xmin, ymin, xmax, ymax, margin: float = AREA_MARGIN) -> bool:
 
 def _area_text(area) -> str:
     west, south, east, north = area
-    return f"longitude {west:g}° to {east:g}°, latitude {south:g}° to {north:g}°"
+    return _("longitude {west:g}° to {east:g}°, latitude {south:g}° to {north:g}°").format(
+        west=west, east=east, south=south, north=north)
 
 
 def _project_bounds(crs: CRS, xmin, ymin, xmax, ymax):
@@ -215,9 +228,11 @@ def _zone_prefix(crs: CRS, xmin, xmax) -> tuple[int, str] | None:
         return None
     zone = zones.pop()
     if 25 <= zone <= 45:
-        return 4513 + zone - 25, f"CGCS2000 3-degree Gauss-Kruger zone {zone} (EPSG:{4513 + zone - 25})"
+        return 4513 + zone - 25, _("CGCS2000 3-degree Gauss-Kruger zone {zone} (EPSG:{code})").format(
+            zone=zone, code=4513 + zone - 25)
     if 13 <= zone <= 23:
-        return 4491 + zone - 13, f"CGCS2000 6-degree Gauss-Kruger zone {zone} (EPSG:{4491 + zone - 13})"
+        return 4491 + zone - 13, _("CGCS2000 6-degree Gauss-Kruger zone {zone} (EPSG:{code})").format(
+            zone=zone, code=4491 + zone - 13)
     return None
 
 
@@ -227,15 +242,15 @@ def _metres_hint(xmin, xmax, ymin, ymax, source) -> str:
         zone = int(xmin // 1e6)
         if 25 <= zone <= 45:
             code = 4513 + zone - 25
-            return (f"They look like CGCS2000 3-degree Gauss-Kruger zone {zone}: give the layer that CRS "
-                    f"with --crs {key}=EPSG:{code} (or fix its .prj).")
+            return _("They look like CGCS2000 3-degree Gauss-Kruger zone {zone}: give the layer that CRS "
+                     "with --crs {key}=EPSG:{code} (or fix its .prj).").format(zone=zone, key=key, code=code)
         if 13 <= zone <= 23:
             code = 4491 + zone - 13
-            return (f"They look like CGCS2000 6-degree Gauss-Kruger zone {zone}: give the layer that CRS "
-                    f"with --crs {key}=EPSG:{code} (or fix its .prj).")
-    return (f"Give the layer its projected CRS with --crs {key}=EPSG:CODE, e.g. EPSG:4547 (CGCS2000 "
-            "3-degree Gauss-Kruger CM 114E, Taiyuan east of 112.5°E) or EPSG:4546 (CM 111E), whichever "
-            "the data was made in (or fix its .prj).")
+            return _("They look like CGCS2000 6-degree Gauss-Kruger zone {zone}: give the layer that CRS "
+                     "with --crs {key}=EPSG:{code} (or fix its .prj).").format(zone=zone, key=key, code=code)
+    return _("Give the layer its projected CRS with --crs {key}=EPSG:CODE, e.g. EPSG:4547 (CGCS2000 "
+             "3-degree Gauss-Kruger CM 114E, Taiyuan east of 112.5°E) or EPSG:4546 (CM 111E), whichever "
+             "the data was made in (or fix its .prj).").format(key=key)
 
 
 def _role_key(source: str) -> str:
@@ -267,8 +282,8 @@ def _feature(layer: gpd.GeoDataFrame, k: int) -> str:
         if field_ is not None:
             value = layer[field_].iloc[k]
             if value is not None and str(value).strip() and str(value) != "nan":
-                return f"feature {str(value).strip()} ({field_})"
-    return f"feature {k + 1}"
+                return _("feature {id} ({field})").format(id=str(value).strip(), field=field_)
+    return _("feature {number}").format(number=k + 1)
 
 
 def reconcile(target: CRS | None, *layers: gpd.GeoDataFrame) -> list[gpd.GeoDataFrame]:
@@ -291,7 +306,7 @@ def reconcile(target: CRS | None, *layers: gpd.GeoDataFrame) -> list[gpd.GeoData
 def warn_if_far_apart(layers: dict[str, gpd.GeoDataFrame], limit_km: float = 50.0) -> None:
     """Warn about a layer whose extent is far from the first one's (a wrong CRS suspected)."""
     items = [(name, layer) for name, layer in layers.items() if layer is not None and len(layer)]
-    for _, layer in items:
+    for _name, layer in items:
         check_coordinates(layer)  # a CRS that cannot be right is an error, not a distance
     if len(items) < 2:
         return
@@ -305,9 +320,9 @@ def warn_if_far_apart(layers: dict[str, gpd.GeoDataFrame], limit_km: float = 50.
         gap_lat = max(0.0, max(b[1], rb[1]) - min(b[3], rb[3]))
         km = math.hypot(gap_lon * 111.32 * math.cos(math.radians((rb[1] + rb[3]) / 2)), gap_lat * 110.57)
         if km > limit_km or not np.isfinite(km):
-            warnings.warn(f"{layer.attrs.get('source', name)} lies {km:,.0f} km from "
-                          f"{ref.attrs.get('source', ref_name)}: is its CRS right?", CRSWarning,
-                          stacklevel=2)
+            warnings.warn(_("{layer} lies {km:,.0f} km from {reference}: is its CRS right?").format(
+                layer=layer.attrs.get("source", name), km=km, reference=ref.attrs.get("source", ref_name)),
+                CRSWarning, stacklevel=2)
 
 
 def _lonlat_bounds(layer: gpd.GeoDataFrame) -> np.ndarray:
@@ -331,7 +346,7 @@ def _to_lonlat(crs: CRS):
 
 
 #: ``--crs`` values naming the shifted coordinates of Chinese web maps (docs/design.md §6).
-SHIFTED_CRS = {"gcj02": "GCJ-02 (Gaode/AMap, Tencent)", "bd09": "BD-09 (Baidu)"}
+SHIFTED_CRS = {"gcj02": N_("GCJ-02 (Gaode/AMap, Tencent)"), "bd09": N_("BD-09 (Baidu)")}
 
 
 def shifted_crs(value) -> str | None:
@@ -350,22 +365,24 @@ def unshift(gdf: gpd.GeoDataFrame, spec, source: str) -> gpd.GeoDataFrame:
     EPSG:4326): the numbers are taken as ``source`` coordinates whatever it says. The conversion is
     stated in ``attrs["crs_note"]`` and logged.
     """
-    name = SHIFTED_CRS[source]
+    name = _(SHIFTED_CRS[source])
     if gdf.crs is not None and not gdf.crs.is_geographic:
-        raise GridmapError(f"{spec}: --crs {source} converts longitude/latitude digitised on {name} maps, but "
-                           f"the layer is projected ({gdf.crs.name}); leave --crs out for it.")
+        raise GridmapError(_("{spec}: --crs {source} converts longitude/latitude digitised on {name} maps, but "
+                             "the layer is projected ({crs}); leave --crs out for it.").format(
+            spec=spec, source=source, name=name, crs=gdf.crs.name))
     bounds = gdf.total_bounds
     if len(gdf) and np.isfinite(bounds).all() and not (
             -180 <= bounds[0] <= bounds[2] <= 180 and -90 <= bounds[1] <= bounds[3] <= 90):
-        raise GridmapError(f"{spec}: --crs {source} needs longitude/latitude in degrees, but the coordinates "
-                           f"reach {bounds[0]:.6g}, {bounds[1]:.6g} … {bounds[2]:.6g}, {bounds[3]:.6g} (metres?).")
+        raise GridmapError(_("{spec}: --crs {source} needs longitude/latitude in degrees, but the coordinates "
+                             "reach {x0:.6g}, {y0:.6g} … {x1:.6g}, {y1:.6g} (metres?).").format(
+            spec=spec, source=source, x0=bounds[0], y0=bounds[1], x1=bounds[2], y1=bounds[3]))
     attrs = dict(gdf.attrs)
     out = gpd.GeoDataFrame(gdf.drop(columns=gdf.geometry.name),
                            geometry=unshift_geometries(gdf.geometry.to_numpy(), source),
                            crs="EPSG:4326")
     out = out.rename_geometry(gdf.geometry.name) if gdf.geometry.name != "geometry" else out
     out.attrs.update(attrs)
-    out.attrs["crs_note"] = f"coordinates converted from {name} to WGS 84 (EPSG:4326)"
+    out.attrs["crs_note"] = _("coordinates converted from {name} to WGS 84 (EPSG:4326)").format(name=name)
     log.info("%s: %s", spec, out.attrs["crs_note"])
     return out
 
@@ -382,10 +399,10 @@ def set_crs(gdf: gpd.GeoDataFrame, spec, crs) -> gpd.GeoDataFrame:
     if gdf.crs is not None:
         return gdf
     if crs is None:
-        raise GridmapError(
-            f"{spec}: the layer has no coordinate reference system (a shapefile without .prj, or a "
+        raise GridmapError(_(
+            "{spec}: the layer has no coordinate reference system (a shapefile without .prj, or a "
             "CSV). gridmap does not guess: give it with --crs, e.g. --crs EPSG:4490 for CGCS2000 "
-            "longitude/latitude or --crs EPSG:4547 for CGCS2000 Gauss-Kruger CM 114E.")
+            "longitude/latitude or --crs EPSG:4547 for CGCS2000 Gauss-Kruger CM 114E.").format(spec=spec))
     try:
         return gdf.set_crs(parse_crs(crs))
     except GridmapError as exc:

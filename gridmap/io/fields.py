@@ -7,6 +7,23 @@ import pandas as pd
 
 from gridmap import settings
 from gridmap.errors import GridmapError
+from gridmap.i18n import N_, _
+
+#: How each meaning of ``settings.FIELDS`` is called in messages.
+MEANINGS: dict[str, str] = {
+    "compound_id": N_("compound id"), "compound_name": N_("compound name"), "compound_type": N_("compound type"),
+    "households": N_("households"), "grid_id": N_("grid id"), "grid_name": N_("grid name"),
+    "community": N_("community"), "community_id": N_("community id"), "building_id": N_("building id"),
+    "party_members": N_("party members"), "member_id": N_("member id"), "member_name": N_("member name"),
+    "category": N_("category"), "building_name": N_("building name"), "phone": N_("phone"),
+    "street": N_("street"), "district": N_("district"), "identity": N_("identity"),
+    "property_company": N_("property company"), "red_property": N_("red property"),
+}
+
+
+def meaning_name(meaning: str) -> str:
+    """A field's meaning as messages say it (``compound_id`` → "compound id"), in the user's language."""
+    return _(MEANINGS[meaning]) if meaning in MEANINGS else meaning.replace("_", " ")
 
 
 def find_field(gdf: pd.DataFrame, meaning: str, explicit: str | None = None, *,
@@ -19,13 +36,13 @@ def find_field(gdf: pd.DataFrame, meaning: str, explicit: str | None = None, *,
         ``explicit`` is not a column, or a required field is not found; the message lists the
         fields the layer has.
     """
-    source = gdf.attrs.get("source", "the layer")
+    source = gdf.attrs.get("source", _("the layer"))
     columns = [c for c in gdf.columns if c != "geometry"]
     if explicit:
         if explicit in gdf.columns:
             return explicit
-        raise GridmapError(f"{source}: there is no field {explicit!r}. The fields are: "
-                           f"{', '.join(map(str, columns)) or 'none'}.")
+        raise GridmapError(_("{source}: there is no field {field}. The fields are: {fields}.").format(
+            source=source, field=repr(explicit), fields=", ".join(map(str, columns)) or _("none")))
     lowered = {str(c).lower(): c for c in columns if c not in exclude}
     for name in settings.FIELDS[meaning]:
         if name.lower() in lowered:
@@ -33,9 +50,10 @@ def find_field(gdf: pd.DataFrame, meaning: str, explicit: str | None = None, *,
     if not required:
         return None
     flag = "--" + meaning.replace("_", "-")
-    raise GridmapError(f"{source}: no {meaning.replace('_', ' ')} field found (looked for "
-                       f"{', '.join(settings.FIELDS[meaning])}). Name it with {flag}; the fields "
-                       f"are: {', '.join(map(str, columns)) or 'none'}.")
+    raise GridmapError(_("{source}: no {meaning} field found (looked for {names}). Name it with {flag}; the "
+                         "fields are: {fields}.").format(source=source, meaning=meaning_name(meaning),
+                                                         names=", ".join(settings.FIELDS[meaning]), flag=flag,
+                                                         fields=", ".join(map(str, columns)) or _("none")))
 
 
 def id_strings(values: pd.Series) -> pd.Series:

@@ -29,6 +29,7 @@ from pyproj import CRS
 
 from gridmap import settings
 from gridmap.errors import DecodingWarning, GridmapError, first_line
+from gridmap.i18n import _
 from gridmap.io.crs import parse_crs, set_crs, shifted_crs
 from gridmap.io.fields import numeric_if_clean
 from gridmap.io.tables import decode_text
@@ -70,7 +71,7 @@ def parse_layer_spec(spec: str | os.PathLike) -> LayerSpec:
     text = os.fspath(spec)
     if Path(text).exists() or ":" not in text or text.lower().startswith(("postgresql://", "postgres://")):
         return LayerSpec(Path(text))  # a database URL's ":TABLE" is not a layer separator (gridmap.io.postgis)
-    head, _, tail = text.rpartition(":")
+    head, _sep, tail = text.rpartition(":")
     # A Windows drive letter ("C:") is not a layer separator.
     if len(head) == 1 and head.isalpha():
         return LayerSpec(Path(text))
@@ -126,10 +127,11 @@ def read_layer(
     spec = spec if isinstance(spec, LayerSpec) else parse_layer_spec(spec)
     engine = engine or settings.ENGINE
     if engine not in ("pyogrio", "fiona"):
-        raise GridmapError(f"Unknown engine {engine!r}: use 'pyogrio' (default) or 'fiona'.")
+        raise GridmapError(_("Unknown engine {engine}: use 'pyogrio' (default) or 'fiona'.").format(
+            engine=repr(engine)))
     if not spec.path.exists():
-        raise GridmapError(f"{spec.path}: no such file or folder. Check the path (and, for a "
-                           "multi-layer source, write it as PATH:LAYER).")
+        raise GridmapError(_("{path}: no such file or folder. Check the path (and, for a "
+                             "multi-layer source, write it as PATH:LAYER).").format(path=spec.path))
     keys = layer_keys(spec, role)
     enc_default, enc_named = per_layer(encoding, "--encoding")
     crs_default, crs_named = per_layer(crs, "--crs")
@@ -193,11 +195,13 @@ def per_layer(value, flag: str) -> tuple[str | None, dict[str, str]]:
             if m:
                 named[m.group(1).lower()] = m.group(2).strip()
             elif "=" in part and not whole:
-                raise GridmapError(f"{flag} {part!r}: write NAME=VALUE (e.g. {flag} compounds="
-                                   f"{'gbk' if flag == '--encoding' else 'EPSG:4547'}), or a value alone for every layer.")
+                raise GridmapError(_("{flag} {part}: write NAME=VALUE (e.g. {flag} compounds={example}), "
+                                     "or a value alone for every layer.").format(
+                    flag=flag, part=repr(part), example="gbk" if flag == "--encoding" else "EPSG:4547"))
             elif default is not None and default != part:
-                raise GridmapError(f"{flag} gives {default!r} and {part!r} for every layer; name the layer "
-                                   f"each is for, e.g. {flag} compounds={part}.")
+                raise GridmapError(_("{flag} gives {first} and {second} for every layer; name the layer "
+                                     "each is for, e.g. {flag} compounds={value}.").format(
+                    flag=flag, first=repr(default), second=repr(part), value=part))
             else:
                 default = part
     return default, named
@@ -207,8 +211,8 @@ def _check_encoding(name: str) -> None:
     try:
         codecs.lookup(name)
     except LookupError:
-        raise GridmapError(f"--encoding {name!r} is not an encoding Python knows; try gb18030, gbk or "
-                           "utf-8.") from None
+        raise GridmapError(_("--encoding {name} is not an encoding Python knows; try gb18030, gbk or "
+                             "utf-8.").format(name=repr(name))) from None
 
 
 def _read_parquet(spec: LayerSpec) -> gpd.GeoDataFrame:
@@ -217,10 +221,12 @@ def _read_parquet(spec: LayerSpec) -> gpd.GeoDataFrame:
     except Exception as exc:
         text = first_line(exc)
         if "geo" in text.lower() and "metadata" in text.lower():
-            raise GridmapError(f"{spec}: a Parquet file without GeoParquet metadata (no 'geo' key): "
-                               "gridmap cannot tell its geometry column or CRS. Write it as GeoParquet "
-                               "(geopandas to_parquet, or ogr2ogr -f Parquet) and run again.") from None
-        raise GridmapError(f"{spec}: not a readable GeoParquet file ({text}).") from None
+            raise GridmapError(_("{spec}: a Parquet file without GeoParquet metadata (no 'geo' key): "
+                                 "gridmap cannot tell its geometry column or CRS. Write it as GeoParquet "
+                                 "(geopandas to_parquet, or ogr2ogr -f Parquet) and run again.").format(
+                spec=spec)) from None
+        raise GridmapError(_("{spec}: not a readable GeoParquet file ({reason}).").format(
+            spec=spec, reason=text)) from None
 
 
 @contextlib.contextmanager
@@ -232,7 +238,8 @@ def _unzipped(spec: LayerSpec) -> Iterator[LayerSpec]:
     try:
         archive = zipfile.ZipFile(spec.path)
     except zipfile.BadZipFile as exc:
-        raise GridmapError(f"{spec.path}: not a readable zip archive ({exc}).") from None
+        raise GridmapError(_("{path}: not a readable zip archive ({reason}).").format(
+            path=spec.path, reason=exc)) from None
     with archive, tempfile.TemporaryDirectory(prefix="gridmap-zip-") as tmp:
         archive.extractall(tmp)
         members = [Path(tmp) / m for m in archive.namelist()]
@@ -247,22 +254,23 @@ def _unzipped(spec: LayerSpec) -> Iterator[LayerSpec]:
         if len(candidates) == 1:
             yield LayerSpec(candidates[0], spec.layer)
             return
-        found = ", ".join(sorted(m.name for m in candidates)) or "none"
-        raise GridmapError(f"{spec.path}: the archive holds {len(candidates)} layers ({found}); "
-                           f"name one as {spec.path}:NAME.")
+        found = ", ".join(sorted(m.name for m in candidates)) or _("none")
+        raise GridmapError(_("{path}: the archive holds {count} layers ({found}); "
+                             "name one as {path}:NAME.").format(path=spec.path, count=len(candidates), found=found))
 
 
 def _read_vector(spec: LayerSpec, engine: str, encoding: str | None) -> gpd.GeoDataFrame:
     path = spec.path
     layers = list_layers(path)
     if spec.layer is not None and layers is not None and spec.layer not in layers:
-        raise GridmapError(f"{path}: there is no layer {spec.layer!r}; the layers are "
-                           f"{', '.join(layers)}.")
+        raise GridmapError(_("{path}: there is no layer {layer}; the layers are {layers}.").format(
+            path=path, layer=repr(spec.layer), layers=", ".join(layers)))
     if spec.layer is None and layers is not None and len(layers) > 1:
-        what = "folder" if path.is_dir() and path.suffix.lower() != ".gdb" else "file"
-        raise GridmapError(f"{path}: the {what} holds {len(layers)} layers ({', '.join(layers)}); gridmap "
-                           f"reads a layer whole or not at all: name one as {path}:LAYER (e.g. "
-                           f"{path}:{layers[0]}).")
+        what = _("the folder") if path.is_dir() and path.suffix.lower() != ".gdb" else _("the file")
+        raise GridmapError(_("{path}: {what} holds {count} layers ({layers}); gridmap "
+                             "reads a layer whole or not at all: name one as {path}:LAYER (e.g. "
+                             "{path}:{first}).").format(path=path, what=what, count=len(layers),
+                                                        layers=", ".join(layers), first=layers[0]))
     if encoding is None and path.suffix.lower() == ".shp":
         encoding = shapefile_encoding(path)
     elif encoding is None and path.is_dir() and layers and len(layers) == 1:
@@ -278,14 +286,15 @@ def _read_vector(spec: LayerSpec, engine: str, encoding: str | None) -> gpd.GeoD
             warnings.simplefilter("ignore", RuntimeWarning)
             gdf = gpd.read_file(path, **kwargs)
     except (UnicodeDecodeError, LookupError) as exc:
-        raise GridmapError(f"{spec}: attributes cannot be decoded as {encoding} ({exc}); give the "
-                           "right one with --encoding (e.g. gb18030, utf-8).") from None
+        raise GridmapError(_("{spec}: attributes cannot be decoded as {encoding} ({reason}); give the "
+                             "right one with --encoding (e.g. gb18030, utf-8).").format(
+            spec=spec, encoding=encoding, reason=exc)) from None
     except Exception as exc:  # pyogrio and fiona raise many kinds for unreadable files
-        raise GridmapError(f"{spec}: not a readable vector layer ({first_line(exc)}). gridmap reads "
-                           "shapefiles (also zipped), GeoPackage, GeoJSON, KML, FileGDB, GeoParquet "
-                           "and CSV with a WKT column.") from None
+        raise GridmapError(_("{spec}: not a readable vector layer ({reason}). gridmap reads "
+                             "shapefiles (also zipped), GeoPackage, GeoJSON, KML, FileGDB, GeoParquet "
+                             "and CSV with a WKT column.").format(spec=spec, reason=first_line(exc))) from None
     if not isinstance(gdf, gpd.GeoDataFrame) or "geometry" not in gdf:
-        raise GridmapError(f"{spec}: the layer has no geometry column (a plain table?).")
+        raise GridmapError(_("{spec}: the layer has no geometry column (a plain table?).").format(spec=spec))
     return gdf
 
 
@@ -324,9 +333,10 @@ def shapefile_encoding(shp: Path) -> str | None:
         if declared in _UTF8_NAMES and not all(_decodes(c, "utf-8") for c in chunks):
             fallback = settings.FALLBACK_ENCODINGS[-1]
             if all(_decodes(c, fallback) for c in chunks):
-                warnings.warn(f"{shp}: its .cpg says UTF-8 but the attributes are not UTF-8; they were "
-                              f"read as {fallback.upper()} (check the names; --encoding "
-                              f"{shp.stem}=ENCODING gives another).", DecodingWarning, stacklevel=3)
+                warnings.warn(_("{shp}: its .cpg says UTF-8 but the attributes are not UTF-8; they were "
+                                "read as {encoding} (check the names; --encoding "
+                                "{stem}=ENCODING gives another).").format(
+                    shp=shp, encoding=fallback.upper(), stem=shp.stem), DecodingWarning, stacklevel=3)
                 return fallback
         return None
     if data[29] != 0 and data[29] not in SYSTEM_ANSI_LDIDS:
@@ -356,26 +366,31 @@ def _read_csv(spec: LayerSpec, encoding: str | None) -> gpd.GeoDataFrame:
     try:
         df = pd.read_csv(_io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
     except Exception as exc:
-        raise GridmapError(f"{spec}: not a readable CSV ({first_line(exc)}).") from None
+        raise GridmapError(_("{spec}: not a readable CSV ({reason}).").format(
+            spec=spec, reason=first_line(exc))) from None
     column = next((c for c in df.columns if str(c).strip().lower() in WKT_COLUMNS), None)
     if column is None:
-        raise GridmapError(f"{spec}: a CSV layer needs a geometry column in WKT named one of "
-                           f"{', '.join(WKT_COLUMNS)}; the columns are {', '.join(map(str, df.columns))}.")
+        raise GridmapError(_("{spec}: a CSV layer needs a geometry column in WKT named one of "
+                             "{names}; the columns are {columns}.").format(
+            spec=spec, names=", ".join(WKT_COLUMNS), columns=", ".join(map(str, df.columns))))
     wkt = df.pop(column)
     cells = np.array([None if _blank(w) else str(w) for w in wkt], dtype=object)
     for i, w in enumerate(cells):
         if w is not None and _CURVED.match(w):
             kind = _CURVED.match(w).group(1).upper()
-            raise GridmapError(f"{spec}: row {i + 2} of column {column!r} is a {kind}, a curved geometry "
-                               "gridmap does not read. Convert curves to straight segments first (QGIS: "
-                               "Processing ▸ Segmentize by maximum angle; or ogr2ogr -nlt "
-                               "CONVERT_TO_LINEAR) and run again.")
+            raise GridmapError(_("{spec}: row {row} of column {column} is a {kind}, a curved geometry "
+                                 "gridmap does not read. Convert curves to straight segments first (QGIS: "
+                                 "Processing ▸ Segmentize by maximum angle; or ogr2ogr -nlt "
+                                 "CONVERT_TO_LINEAR) and run again.").format(
+                spec=spec, row=i + 2, column=repr(column), kind=kind))
     try:
         geoms = shapely.from_wkt(cells, on_invalid="raise")
     except (shapely.errors.GEOSException, NotImplementedError, TypeError, ValueError) as exc:
         bad = next((i for i, w in enumerate(cells) if _bad_wkt(w)), None)
-        where = f"row {bad + 2} of column {column!r}" if bad is not None else f"column {column!r}"
-        raise GridmapError(f"{spec}: {where} is not WKT ({first_line(exc)}).") from None
+        where = (_("row {row} of column {column}").format(row=bad + 2, column=repr(column)) if bad is not None
+                 else _("column {column}").format(column=repr(column)))
+        raise GridmapError(_("{spec}: {where} is not WKT ({reason}).").format(
+            spec=spec, where=where, reason=first_line(exc))) from None
     figures = {n.lower() for meaning in NUMERIC_MEANINGS for n in settings.FIELDS[meaning]}
     for c in df.columns:
         if str(c).strip().lower() in figures:
@@ -432,11 +447,12 @@ class ReadOptions:
         """Refuse ``NAME=VALUE`` options naming no layer that was read (a typing error would
         otherwise be ignored, and the layer read wrongly)."""
         for flag, value in (("--encoding", self.encoding), ("--crs", self.crs)):
-            _, named = per_layer(value, flag)
+            _default, named = per_layer(value, flag)
             unknown = sorted(set(named) - self._seen)
             if unknown:
-                raise GridmapError(f"{flag} names {', '.join(unknown)}, which is no layer given; a name is "
-                                   "a layer's role (compounds, grids, buildings…), file name or file stem.")
+                raise GridmapError(_("{flag} names {names}, which is no layer given; a name is "
+                                     "a layer's role (compounds, grids, buildings…), file name or file stem."
+                                     ).format(flag=flag, names=", ".join(unknown)))
 
 
 def layer_name(spec: str, default: str | None) -> str:

@@ -40,8 +40,10 @@ import pandas as pd
 
 from gridmap import settings
 from gridmap.errors import CRSWarning, GridmapError
+from gridmap.i18n import N_, _, ngettext
 from gridmap.io.fields import numeric_if_clean
 from gridmap.io.crs import set_crs
+from gridmap.vocab import with_label_columns
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ TABLES: dict[str, str | None] = {
     "reach": "compound_id", "funding": None,
 }
 #: Project layers that are plain tables read from files only.
-TABLE_FILES = {"members": "member ledger", "grid_workers": "grid-worker roster"}
+TABLE_FILES = {"members": N_("member ledger"), "grid_workers": N_("grid-worker roster")}
 #: Name of the geometry column in written tables (the PostGIS convention).
 GEOMETRY_COLUMN = "geom"
 
@@ -105,7 +107,7 @@ class DatabaseURL:
 
     @property
     def server(self) -> str:
-        host = self.host or "the local socket"
+        host = self.host or _("the local socket")
         return f"{host}:{self.port}" if self.port else host
 
     @property
@@ -116,9 +118,15 @@ class DatabaseURL:
     @property
     def where(self) -> str:
         """``table src.小区 in database city on 127.0.0.1:5432 as gridmap``, for messages."""
-        what = f"table {self.qualified} in " if self.table else (f"schema {self.schema} of " if self.schema else "")
-        who = f" as {self.user}" if self.user else ""
-        return f"{what}database {self.database} on {self.server}{who}"
+        if self.table:
+            text = _("table {table} in database {database} on {server}")
+        elif self.schema:
+            text = _("schema {schema} of database {database} on {server}")
+        else:
+            text = _("database {database} on {server}")
+        who = _(" as {user}").format(user=self.user) if self.user else ""
+        return text.format(table=self.qualified, schema=self.schema, database=self.database,
+                           server=self.server) + who
 
 
 def parse_url(text: str, *, target: bool = False) -> DatabaseURL:
@@ -133,16 +141,16 @@ def parse_url(text: str, *, target: bool = False) -> DatabaseURL:
     raw = text.strip()
     shown = mask(raw)
     scheme_end = raw.index("://") + 3
-    rest, _, query = raw[scheme_end:].partition("?")
-    netloc, _, path = rest.partition("/")
+    rest, _sep, query = raw[scheme_end:].partition("?")
+    netloc, _sep, path = rest.partition("/")
     userinfo, at, hostport = netloc.rpartition("@")
     params = dict(parse_qsl(query, keep_blank_values=True))
     if (at and ":" in userinfo) or any(k.lower() == "password" for k in params):
-        raise GridmapError(
-            f"{shown}: the URL holds a password. gridmap takes no password on the command line or in a "
+        raise GridmapError(_(
+            "{url}: the URL holds a password. gridmap takes no password on the command line or in a "
             "project file (it would be kept in shell history, logs and outputs): remove it from the URL and "
             "set PGPASSWORD in the environment, or add a line HOST:PORT:DATABASE:USER:PASSWORD to ~/.pgpass "
-            "(mode 0600).")
+            "(mode 0600).").format(url=shown))
     user = unquote(userinfo) if at and userinfo else None
     host, port = _host_port(hostport, shown)
     database, colon, name = path.partition(":")
@@ -150,23 +158,25 @@ def parse_url(text: str, *, target: bool = False) -> DatabaseURL:
     usage = ("postgresql://USER@HOST[:PORT]/DBNAME:SCHEMA" if target
              else "postgresql://USER@HOST[:PORT]/DBNAME:[SCHEMA.]TABLE")
     if not database:
-        raise GridmapError(f"{shown}: no database named; write it as {usage}.")
+        raise GridmapError(_("{url}: no database named; write it as {usage}.").format(url=shown, usage=usage))
     geometry = params.pop("geometry", None) or None
     options = {k: v for k, v in params.items()}
     if target:
         if not name:
-            raise GridmapError(f"{shown}: no schema named for the results; write it as {usage} "
-                               "(the schema is created if missing).")
+            raise GridmapError(_("{url}: no schema named for the results; write it as {usage} "
+                                 "(the schema is created if missing).").format(url=shown, usage=usage))
         parts = _split_name(unquote(name))
         if len(parts) != 1:
-            raise GridmapError(f"{shown}: a results target names a schema, not SCHEMA.TABLE; write it as {usage}.")
+            raise GridmapError(_("{url}: a results target names a schema, not SCHEMA.TABLE; write it as "
+                                 "{usage}.").format(url=shown, usage=usage))
         if geometry:
-            raise GridmapError(f"{shown}: ?geometry= chooses the geometry column of a layer to read; it has "
-                               "no meaning for a results target.")
+            raise GridmapError(_("{url}: ?geometry= chooses the geometry column of a layer to read; it has "
+                                 "no meaning for a results target.").format(url=shown))
         return DatabaseURL(raw, user, host, port, database, schema=parts[0], options=options)
     if not name:
-        raise GridmapError(f"{shown}: no table named; write the layer as {usage}, e.g. "
-                           f"{shown.partition('?')[0]}:public.compounds.")
+        raise GridmapError(_("{url}: no table named; write the layer as {usage}, e.g. "
+                             "{example}:public.compounds.").format(url=shown, usage=usage,
+                                                                   example=shown.partition("?")[0]))
     parts = _split_name(unquote(name))
     schema, table = (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
     return DatabaseURL(raw, user, host, port, database, schema=schema, table=table,
@@ -175,12 +185,12 @@ def parse_url(text: str, *, target: bool = False) -> DatabaseURL:
 
 def _host_port(hostport: str, shown: str) -> tuple[str | None, int | None]:
     if hostport.startswith("["):  # [::1]:5432
-        host, _, after = hostport[1:].partition("]")
+        host, _sep, after = hostport[1:].partition("]")
         port = after[1:] if after.startswith(":") else ""
     else:
-        host, _, port = hostport.partition(":")
+        host, _sep, port = hostport.partition(":")
     if port and not port.isdigit():
-        raise GridmapError(f"{shown}: the port {port!r} is not a number.")
+        raise GridmapError(_("{url}: the port {port} is not a number.").format(url=shown, port=repr(port)))
     return (unquote(host) or None), (int(port) if port else None)
 
 
@@ -210,8 +220,9 @@ def _engine(url: DatabaseURL):
         from sqlalchemy.engine import URL
         from sqlalchemy.pool import NullPool
     except ImportError as exc:  # pragma: no cover - they are dependencies
-        raise GridmapError(f"Reading and writing PostGIS needs SQLAlchemy, psycopg 3 and GeoAlchemy2 ({exc}): "
-                           "pip install 'sqlalchemy>=2.0' 'psycopg[binary]>=3.1' 'geoalchemy2>=0.14'.") from None
+        raise GridmapError(_("Reading and writing PostGIS needs SQLAlchemy, psycopg 3 and GeoAlchemy2 ({reason}): "
+                             "pip install 'sqlalchemy>=2.0' 'psycopg[binary]>=3.1' 'geoalchemy2>=0.14'.").format(
+            reason=exc)) from None
     query = {"connect_timeout": str(CONNECT_TIMEOUT), "application_name": "gridmap", **url.options}
     # No password: libpq takes it from PGPASSWORD or ~/.pgpass (PGPASSFILE).
     return create_engine(URL.create("postgresql+psycopg", username=url.user, host=url.host, port=url.port,
@@ -229,11 +240,12 @@ def _connection(url: DatabaseURL, doing: str, *, transaction: bool = False) -> I
         try:
             conn = engine.connect()
         except (DBAPIError, SQLAlchemyError, OSError) as exc:
-            raise GridmapError(
-                f"Cannot connect to database {url.database} on {url.server}"
-                + (f" as {url.user}" if url.user else "") + f" ({doing}; URL {url}): {_reason(exc)}. "
+            raise GridmapError(_(
+                "Cannot connect to database {database} on {server}{user} ({doing}; URL {url}): {reason}. "
                 "Check the host, port and database name, that the server accepts connections from this "
-                "machine, and that the password is in PGPASSWORD or ~/.pgpass.") from None
+                "machine, and that the password is in PGPASSWORD or ~/.pgpass.").format(
+                database=url.database, server=url.server, user=_(" as {user}").format(user=url.user) if url.user else "",
+                doing=doing, url=url, reason=_reason(exc))) from None
         with conn:
             if transaction:
                 with conn.begin():
@@ -256,10 +268,11 @@ def _require_postgis(conn, url: DatabaseURL, doing: str) -> str:
 
     version = conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")).scalar()
     if version is None:
-        raise GridmapError(
-            f"Database {url.database} on {url.server} has no PostGIS extension ({doing}; URL {url}). Ask its "
+        raise GridmapError(_(
+            "Database {database} on {server} has no PostGIS extension ({doing}; URL {url}). Ask its "
             "administrator to run CREATE EXTENSION postgis; in that database, or point gridmap at the "
-            "database that holds the city's layers.")
+            "database that holds the city's layers.").format(database=url.database, server=url.server,
+                                                              doing=doing, url=url))
     return str(version)
 
 
@@ -294,7 +307,7 @@ def read_table(spec: str, *, crs=None) -> gpd.GeoDataFrame:
     from sqlalchemy.exc import DBAPIError
 
     url = parse_url(spec)
-    doing = f"reading table {url.qualified}"
+    doing = _("reading table {table}").format(table=url.qualified)
     with _connection(url, doing) as conn:
         _require_postgis(conn, url, doing)
         try:
@@ -304,10 +317,10 @@ def read_table(spec: str, *, crs=None) -> gpd.GeoDataFrame:
                 "WHERE a.attrelid = :oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"),
                 {"oid": oid}).all()
             geometry = _choose_geometry(url, columns)
-            kind = next(t for name, t, _ in columns if name == geometry)
+            kind = next(t for name, t, _mod in columns if name == geometry)
             srid = _srid(conn, schema, table, geometry, kind, url)
             geo_crs = _crs_of(conn, srid)
-            attributes = [name for name, t, _ in columns if t not in ("geometry", "geography")]
+            attributes = [name for name, t, _mod in columns if t not in ("geometry", "geography")]
             select = ", ".join([*(_ident(a) for a in attributes),
                                 f"ST_AsBinary({_ident(geometry)}{'::geometry' if kind == 'geography' else ''}) AS __gridmap_geom"])
             sql = f"SELECT {select} FROM {_ident(schema)}.{_ident(table)}"
@@ -315,7 +328,8 @@ def read_table(spec: str, *, crs=None) -> gpd.GeoDataFrame:
                 warnings.simplefilter("ignore", UserWarning)
                 gdf = gpd.read_postgis(text(sql), conn, geom_col="__gridmap_geom", crs=geo_crs)
         except DBAPIError as exc:
-            raise GridmapError(f"Reading {url.where} failed: {_reason(exc)} (URL {url}).") from None
+            raise GridmapError(_("Reading {where} failed: {reason} (URL {url}).").format(
+                where=url.where, reason=_reason(exc), url=url)) from None
     gdf = _numeric_decimals(gdf)
     name = "geometry" if "geometry" not in gdf.columns else "geometry_" + geometry
     gdf = gdf.rename_geometry(name)
@@ -337,27 +351,31 @@ def _find_table(conn, url: DatabaseURL) -> tuple[int, str, str]:
         tables = [f"{s}.{t}" for s, t in conn.execute(text(
             "SELECT f_table_schema, f_table_name FROM geometry_columns UNION "
             "SELECT f_table_schema, f_table_name FROM geography_columns ORDER BY 1, 2 LIMIT 31")).all()]
-        listed = (", ".join(tables[:30]) + (", …" if len(tables) > 30 else "")) if tables else "none"
-        hint = "" if url.schema else " (without SCHEMA. the server's search_path is searched)"
-        raise GridmapError(f"There is no table {url.qualified} in database {url.database} on {url.server}{hint} "
-                           f"(URL {url}). Tables with geometry there: {listed}. Names are matched exactly "
-                           "(case and Chinese characters as written).")
+        listed = (", ".join(tables[:30]) + (", …" if len(tables) > 30 else "")) if tables else _("none")
+        hint = "" if url.schema else _(" (without SCHEMA. the server's search_path is searched)")
+        raise GridmapError(_("There is no table {table} in database {database} on {server}{hint} "
+                             "(URL {url}). Tables with geometry there: {listed}. Names are matched exactly "
+                             "(case and Chinese characters as written).").format(
+            table=url.qualified, database=url.database, server=url.server, hint=hint, url=url, listed=listed))
     return int(row[0]), str(row[1]), str(row[2])
 
 
 def _choose_geometry(url: DatabaseURL, columns) -> str:
-    geoms = [name for name, t, _ in columns if t in ("geometry", "geography")]
+    geoms = [name for name, t, _mod in columns if t in ("geometry", "geography")]
     if url.geometry:
         if url.geometry not in geoms:
-            raise GridmapError(f"{url.where}: there is no geometry column {url.geometry!r} (?geometry=); its "
-                               f"geometry columns are {', '.join(geoms) or 'none'} (URL {url}).")
+            raise GridmapError(_("{where}: there is no geometry column {column} (?geometry=); its "
+                                 "geometry columns are {columns} (URL {url}).").format(
+                where=url.where, column=repr(url.geometry), columns=", ".join(geoms) or _("none"), url=url))
         return url.geometry
     if not geoms:
-        raise GridmapError(f"{url.where} has no geometry column (a plain table?); its columns are "
-                           f"{', '.join(n for n, _, _ in columns)} (URL {url}).")
+        raise GridmapError(_("{where} has no geometry column (a plain table?); its columns are "
+                             "{columns} (URL {url}).").format(where=url.where, url=url,
+                                                              columns=", ".join(n for n, _t, _m in columns)))
     if len(geoms) > 1:
-        raise GridmapError(f"{url.where} has {len(geoms)} geometry columns ({', '.join(geoms)}): choose one "
-                           f"by adding ?geometry=COL to the URL, e.g. {url}?geometry={geoms[0]}.")
+        raise GridmapError(_("{where} has {count} geometry columns ({columns}): choose one "
+                             "by adding ?geometry=COL to the URL, e.g. {url}?geometry={first}.").format(
+            where=url.where, count=len(geoms), columns=", ".join(geoms), url=url, first=geoms[0]))
     return geoms[0]
 
 
@@ -376,9 +394,10 @@ def _srid(conn, schema: str, table: str, column: str, kind: str, url: DatabaseUR
         f"SELECT DISTINCT ST_SRID({_ident(column)}{cast}) FROM {_ident(schema)}.{_ident(table)} "
         f"WHERE {_ident(column)} IS NOT NULL LIMIT 3")).all()]
     if len(found) > 1:
-        raise GridmapError(f"{url.where}: the geometries of column {column} have several SRIDs "
-                           f"({', '.join(map(str, sorted(found)))}); gridmap reads one CRS per layer. Give the "
-                           "column a type with one SRID (ALTER TABLE … TYPE geometry(…, SRID) USING ST_Transform(…)).")
+        raise GridmapError(_("{where}: the geometries of column {column} have several SRIDs "
+                             "({srids}); gridmap reads one CRS per layer. Give the column a type with one SRID "
+                             "(ALTER TABLE … TYPE geometry(…, SRID) USING ST_Transform(…)).").format(
+            where=url.where, column=column, srids=", ".join(map(str, sorted(found)))))
     return int(found[0]) if found else 0
 
 
@@ -433,12 +452,13 @@ def check_urls(layers: dict[str, str], database: str | None) -> None:
         if is_database_url(spec):
             url = parse_url(spec)
             if name in TABLE_FILES:
-                raise GridmapError(f"{name}: {url}: the {TABLE_FILES[name]} is read from a CSV or Excel file, "
-                                   "not from a database; export the table (e.g. psql \\copy … TO 'members.csv' "
-                                   "CSV HEADER) and give the file.")
+                raise GridmapError(_("{name}: {url}: the {table} is read from a CSV or Excel file, "
+                                     "not from a database; export the table (e.g. psql \\copy … TO 'members.csv' "
+                                     "CSV HEADER) and give the file.").format(name=name, url=url,
+                                                                              table=_(TABLE_FILES[name])))
     if database:
         url = parse_url(database, target=True)
-        doing = f"checking the results target, schema {url.schema}"
+        doing = _("checking the results target, schema {schema}").format(schema=url.schema)
         with _connection(url, doing) as conn:
             _require_postgis(conn, url, doing)
 
@@ -456,8 +476,10 @@ class DatabaseWrite:
 
     def __str__(self) -> str:
         listed = ", ".join(f"{t} ({n})" for t, n in self.tables.items())
-        return (f"Wrote {len(self.tables)} tables into schema {self.url.schema} of database {self.url.database} "
-                f"on {self.url.server} (run {self.run_id} in {self.url.schema}.{RUNS_TABLE}): {listed}.")
+        return _("Wrote {count} tables into schema {schema} of database {database} "
+                 "on {server} (run {run} in {schema}.{runs}): {listed}.").format(
+            count=len(self.tables), schema=self.url.schema, database=self.url.database, server=self.url.server,
+            run=self.run_id, runs=RUNS_TABLE, listed=listed)
 
 
 def write_results(source, url: str, *, inputs: dict[str, str] | None = None) -> DatabaseWrite:
@@ -492,10 +514,11 @@ def write_results(source, url: str, *, inputs: dict[str, str] | None = None) -> 
     target = parse_url(url, target=True)
     folder, frames = _frames(source)
     if not frames:
-        raise GridmapError(f"{folder}: no run outputs found to write to {target.where}.")
-    doing = f"writing the run's tables into schema {target.schema}"
-    left = (f" The run's files are in {folder}; the database was left as it was." if folder else
-            " The database was left as it was.")
+        raise GridmapError(_("{folder}: no run outputs found to write to {where}.").format(
+            folder=folder, where=target.where))
+    doing = _("writing the run's tables into schema {schema}").format(schema=target.schema)
+    left = (_(" The run's files are in {folder}; the database was left as it was.").format(folder=folder) if folder
+            else _(" The database was left as it was."))
     schema = _ident(target.schema)
     runs = f"{schema}.{_ident(RUNS_TABLE)}"
     try:
@@ -508,12 +531,15 @@ def write_results(source, url: str, *, inputs: dict[str, str] | None = None) -> 
             owned = _owned_tables(conn, runs)
             foreign = sorted(name for name in frames if name in existing and owned.get(name) != existing[name])
             if foreign:
-                raise GridmapError(
-                    f"Schema {target.schema} of database {target.database} on {target.server} already holds "
-                    f"{'a table' if len(foreign) == 1 else 'tables'} that gridmap did not write: "
-                    f"{', '.join(foreign)}. gridmap replaces only the tables its earlier runs wrote (listed in "
-                    f"{target.schema}.{RUNS_TABLE}); rename or drop {'it' if len(foreign) == 1 else 'them'} "
-                    f"yourself, or write into another schema.{left}")
+                raise GridmapError(ngettext(
+                    "Schema {schema} of database {database} on {server} already holds a table that gridmap did "
+                    "not write: {tables}. gridmap replaces only the tables its earlier runs wrote (listed in "
+                    "{schema}.{runs}); rename or drop it yourself, or write into another schema.{left}",
+                    "Schema {schema} of database {database} on {server} already holds tables that gridmap did "
+                    "not write: {tables}. gridmap replaces only the tables its earlier runs wrote (listed in "
+                    "{schema}.{runs}); rename or drop them yourself, or write into another schema.{left}",
+                    len(foreign)).format(schema=target.schema, database=target.database, server=target.server,
+                                         tables=", ".join(foreign), runs=RUNS_TABLE, left=left))
             for name, oid in owned.items():
                 if existing.get(name) == oid:
                     conn.execute(text(f"DROP TABLE {schema}.{_ident(name)}"))
@@ -531,7 +557,8 @@ def write_results(source, url: str, *, inputs: dict[str, str] | None = None) -> 
                  "i": json.dumps(masked_inputs, ensure_ascii=False), "t": list(frames),
                  "r": json.dumps(counts), "x": json.dumps(oids)}).scalar()
     except (DBAPIError, ValueError) as exc:  # ValueError: pandas or geopandas refusing a frame
-        raise GridmapError(f"Writing the run's tables into {target.where} failed: {_reason(exc)}.{left}") from None
+        raise GridmapError(_("Writing the run's tables into {where} failed: {reason}.{left}").format(
+            where=target.where, reason=_reason(exc), left=left)) from None
     written = DatabaseWrite(target, int(run_id), counts)
     log.info("%s", written)
     return written
@@ -549,10 +576,12 @@ def _ensure_registry(conn, target: DatabaseURL, runs: str) -> None:
         "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(:n) AND attnum > 0 AND NOT attisdropped"),
         {"n": runs}).all()}
     if not set(RUNS_COLUMNS) <= have:
-        raise GridmapError(
-            f"Schema {target.schema} of database {target.database} on {target.server} holds a table {RUNS_TABLE} "
-            f"that gridmap did not create (it lacks {', '.join(sorted(set(RUNS_COLUMNS) - have))}): gridmap keeps its "
-            "registry of written tables there. Write into another schema. The database was left as it was.")
+        raise GridmapError(_(
+            "Schema {schema} of database {database} on {server} holds a table {runs} "
+            "that gridmap did not create (it lacks {columns}): gridmap keeps its "
+            "registry of written tables there. Write into another schema. The database was left as it was.").format(
+            schema=target.schema, database=target.database, server=target.server, runs=RUNS_TABLE,
+            columns=", ".join(sorted(set(RUNS_COLUMNS) - have))))
 
 
 def _existing_tables(conn, schema: str) -> dict[str, int]:
@@ -580,15 +609,16 @@ def _write_table(conn, frame: pd.DataFrame, schema: str, name: str) -> int:
 
     too_long = [str(c) for c in frame.columns if len(str(c).encode("utf-8")) > 63]
     if too_long:
-        raise GridmapError(f"Table {name}: PostgreSQL names are at most 63 bytes and these columns are longer: "
-                           f"{', '.join(too_long)} (Chinese characters take 3 bytes each). Rename them in the input.")
+        raise GridmapError(_("Table {name}: PostgreSQL names are at most 63 bytes and these columns are longer: "
+                             "{columns} (Chinese characters take 3 bytes each). Rename them in the input.").format(
+            name=name, columns=", ".join(too_long)))
     if isinstance(frame, gpd.GeoDataFrame):
         gdf = frame
         if GEOMETRY_COLUMN not in gdf.columns:
             gdf = gdf.rename_geometry(GEOMETRY_COLUMN)
         if gdf.crs is not None and gdf.crs.to_epsg() is None:
-            warnings.warn(f"Table {name} is written with SRID 0: its CRS ({gdf.crs.name}) has no EPSG code "
-                          "that PostGIS knows.", CRSWarning, stacklevel=3)
+            warnings.warn(_("Table {name} is written with SRID 0: its CRS ({crs}) has no EPSG code "
+                            "that PostGIS knows.").format(name=name, crs=gdf.crs.name), CRSWarning, stacklevel=3)
         if len(gdf) and gdf.geometry.isna().all():  # to_postgis cannot type a column of nulls
             from geoalchemy2 import Geometry
 
@@ -646,12 +676,13 @@ def _frames(source) -> tuple[Path | None, dict[str, pd.DataFrame]]:
     frames["reach"] = source.reach
     if (folder / "funding.csv").exists():
         frames["funding"] = _read_csv(folder / "funding.csv")
-    return folder, {k: _text_lists(v) for k in TABLES if (v := frames.get(k)) is not None}
+    # The same columns as the CSV files: the codes' label columns at the end (gridmap.vocab).
+    return folder, {k: _text_lists(with_label_columns(v)) for k in TABLES if (v := frames.get(k)) is not None}
 
 
 def _frames_from_folder(folder: Path) -> dict[str, pd.DataFrame]:
     if not folder.is_dir():
-        raise GridmapError(f"{folder}: no such folder (give a gridmap run's output folder).")
+        raise GridmapError(_("{folder}: no such folder (give a gridmap run's output folder).").format(folder=folder))
 
     def csv_with(name: str, gpkg: str, layer: str):
         table = _read_csv(folder / name)

@@ -17,8 +17,17 @@ import pandas as pd
 from gridmap import settings
 from gridmap.errors import GridmapError, first_line
 from gridmap.io.fields import looks_like_names
+from gridmap.i18n import N_, _
 
 log = logging.getLogger(__name__)
+
+#: What a table file is called in messages (the ``what`` of the readers below).
+KINDS_OF_TABLE = {"file": N_("file"), "table": N_("table"), "roster": N_("roster"), "ledger": N_("ledger"),
+                  "CSV": N_("CSV")}
+
+
+def _what(what: str) -> str:
+    return _(KINDS_OF_TABLE.get(what, what))
 
 
 def decode_text(raw: bytes, encoding: str | None, source, what: str = "file") -> str:
@@ -36,10 +45,12 @@ def decode_text(raw: bytes, encoding: str | None, source, what: str = "file") ->
         except UnicodeDecodeError:
             continue
         except LookupError:
-            raise GridmapError(f"{source}: --encoding {candidate!r} is not an encoding Python knows.") from None
-    tried = encoding or "UTF-8 and GB18030"
-    raise GridmapError(f"{source}: the {what} cannot be decoded as {tried}; give its encoding with --encoding "
-                       "(e.g. gb18030, utf-16) or save it as UTF-8.")
+            raise GridmapError(_("{source}: --encoding {encoding} is not an encoding Python knows.").format(
+                source=source, encoding=repr(candidate))) from None
+    tried = encoding or _("UTF-8 and GB18030")
+    raise GridmapError(_("{source}: the {what} cannot be decoded as {tried}; give its encoding with --encoding "
+                         "(e.g. gb18030, utf-16) or save it as UTF-8.").format(
+        source=source, what=_what(what), tried=tried))
 
 
 def read_table(path: str | Path, encoding: str | None = None, what: str = "table") -> pd.DataFrame:
@@ -52,18 +63,20 @@ def read_table(path: str | Path, encoding: str | None = None, what: str = "table
     """
     path = Path(path)
     if not path.exists():
-        raise GridmapError(f"{path}: no such {what} file.")
+        raise GridmapError(_("{path}: no such {what} file.").format(path=path, what=_what(what)))
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
         try:
             frame = pd.read_excel(path, dtype=str)
         except Exception as exc:
-            raise GridmapError(f"{path}: not a readable Excel file ({first_line(exc)}).") from None
+            raise GridmapError(_("{path}: not a readable Excel file ({reason}).").format(
+                path=path, reason=first_line(exc))) from None
     else:
         text = decode_text(path.read_bytes(), encoding, path, what)
         try:
             frame = pd.read_csv(_io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
         except Exception as exc:
-            raise GridmapError(f"{path}: not a readable {what} ({first_line(exc)}).") from None
+            raise GridmapError(_("{path}: not a readable {what} ({reason}).").format(
+                path=path, what=_what(what), reason=first_line(exc))) from None
     frame.attrs["source"] = str(path)
     return frame
 
@@ -80,12 +93,13 @@ def read_cells(path: Path, encoding: str | None, what: str = "table") -> list[tu
         try:
             sheets = pd.read_excel(path, sheet_name=None, header=None, dtype=str)
         except Exception as exc:
-            raise GridmapError(f"{path}: not a readable Excel workbook ({first_line(exc)}).") from None
+            raise GridmapError(_("{path}: not a readable Excel workbook ({reason}).").format(
+                path=path, reason=first_line(exc))) from None
         return [(f"{path}:{name}" if len(sheets) > 1 else str(path), f"{path.stem} {name}", raw)
                 for name, raw in sheets.items()]
     if suffix == ".xls":
-        raise GridmapError(f"{path}: old-style .xls workbooks are not read; save it as .xlsx (or CSV) "
-                           "and give that.")
+        raise GridmapError(_("{path}: old-style .xls workbooks are not read; save it as .xlsx (or CSV) "
+                             "and give that.").format(path=path))
     text = decode_text(path.read_bytes(), encoding, path, what)
     # Comma unless the first lines hold more tabs or semicolons (exports from other tools).
     head = text[:4096]
@@ -130,13 +144,16 @@ def read_roster(path: str | Path, encoding: str | None = None, names=None) -> pd
             if meaning == "worker_id":
                 named = refused + [c for c in frame.columns if str(c).strip() in ("网格员", "姓名", "网格员姓名", "name")
                                    and c not in refused]
-                said = (f" Column {', '.join(map(repr, map(str, named)))} holds people's names, which are never "
-                        "used as ids nor shown on maps." if named else "")
-                raise GridmapError(f"{path}: no worker id column found (looked for {', '.join(names_)}).{said} "
-                                   "Add a column of worker ids (工号 or 网格员编号) and run again; the columns are "
-                                   f"{', '.join(map(str, frame.columns))}.")
-            raise GridmapError(f"{path}: no {meaning.replace('_', ' ')} column found (looked for "
-                               f"{', '.join(names_)}); the columns are {', '.join(map(str, frame.columns))}.")
+                said = (_(" Column {columns} holds people's names, which are never "
+                          "used as ids nor shown on maps.").format(columns=", ".join(map(repr, map(str, named))))
+                        if named else "")
+                raise GridmapError(_("{path}: no worker id column found (looked for {names}).{said} "
+                                     "Add a column of worker ids (工号 or 网格员编号) and run again; the columns are "
+                                     "{columns}.").format(path=path, names=", ".join(names_), said=said,
+                                                          columns=", ".join(map(str, frame.columns))))
+            raise GridmapError(_("{path}: no grid id column found (looked for "
+                                 "{names}); the columns are {columns}.").format(
+                path=path, names=", ".join(names_), columns=", ".join(map(str, frame.columns))))
         found[meaning] = match
     log.info("%s: grid-worker ids from column %r (names are never used)", path, str(found["worker_id"]))
     out = pd.DataFrame({"worker_id": frame[found["worker_id"]].astype("string").str.strip(),

@@ -18,6 +18,7 @@ import pandas as pd
 from gridmap import settings
 from gridmap.errors import GridmapError, RenamedColumnWarning
 from gridmap.io.layers import parse_layer_spec
+from gridmap.i18n import _
 
 
 @contextlib.contextmanager
@@ -82,36 +83,37 @@ def refuse_overwriting_inputs(out: str | os.PathLike, names, inputs, extra=()) -
     sources = input_paths(inputs)
     for src in sources:
         if src == out:
-            raise GridmapError(f"--out {out} is an input ({src}): choose another output folder. Nothing was written.")
+            raise GridmapError(_("--out {out} is an input ({input}): choose another output folder. Nothing was "
+                                 "written.").format(out=out, input=src))
         if src.is_dir() and out.is_relative_to(src) and src.suffix.lower() in (".gdb",):
-            raise GridmapError(f"--out {out} lies inside the input {src}: choose another output folder. "
-                               "Nothing was written.")
+            raise GridmapError(_("--out {out} lies inside the input {input}: choose another output folder. "
+                                 "Nothing was written.").format(out=out, input=src))
         if src.parent == out and any(fnmatch.fnmatch(src.name, pattern) for pattern in names):
-            raise GridmapError(f"--out {out}: writing there would overwrite the input {src}. Choose another "
-                               "--out folder (or move the input). Nothing was written.")
+            raise GridmapError(_("--out {out}: writing there would overwrite the input {input}. Choose another "
+                                 "--out folder (or move the input). Nothing was written.").format(out=out, input=src))
     for path in extra:
         if path is None:
             continue
         target = Path(path).resolve()
         if target in sources:
-            raise GridmapError(f"{path} is an input: writing it would overwrite it. Choose another file name. "
-                               "Nothing was written.")
+            raise GridmapError(_("{path} is an input: writing it would overwrite it. Choose another file name. "
+                                 "Nothing was written.").format(path=path))
 
 
 def prepare_out(out: str | os.PathLike) -> Path:
     """The output folder, made if needed; a clear error when it is a file or cannot be written."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise GridmapError(f"--out {out} is a file; --out names a folder for the outputs. Choose a folder "
-                           "(it is made if missing).")
+        raise GridmapError(_("--out {out} is a file; --out names a folder for the outputs. Choose a folder "
+                             "(it is made if missing).").format(out=out))
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".gridmap-probe-", dir=out)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise GridmapError(f"--out {out}: cannot write there ({exc.strerror or exc}); choose a folder you can "
-                           "write in. Nothing was written.") from None
+        raise GridmapError(_("--out {out}: cannot write there ({reason}); choose a folder you can "
+                             "write in. Nothing was written.").format(out=out, reason=exc.strerror or exc)) from None
     return out
 
 
@@ -134,10 +136,10 @@ def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: str | os.PathLike, eng
         for name, layer in layers.items():
             renames = gpkg_renames(layer.columns)
             if renames:
-                warnings.warn(f"{Path(path).name}, layer {name}: columns whose names differ only in case were "
-                              "renamed (GeoPackage field names ignore case): "
-                              + ", ".join(f"{a} → {b}" for a, b in renames.items()), RenamedColumnWarning,
-                              stacklevel=2)
+                warnings.warn(_("{file}, layer {layer}: columns whose names differ only in case were "
+                                "renamed (GeoPackage field names ignore case): {renames}").format(
+                    file=Path(path).name, layer=name, renames=", ".join(f"{a} → {b}" for a, b in renames.items())),
+                    RenamedColumnWarning, stacklevel=2)
                 layer = layer.rename(columns=renames)
             layer.to_file(tmp, layer=name, driver="GPKG", engine=engine or settings.ENGINE)
     return Path(path)

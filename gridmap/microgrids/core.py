@@ -18,6 +18,7 @@ from pyproj import CRS
 
 from gridmap import settings
 from gridmap.errors import DroppedGeometryWarning, GridmapError, GridmapWarning, RepairWarning
+from gridmap.i18n import N_, _
 from gridmap.io import find_field, id_strings, metric_crs
 from gridmap.microgrids.cut import adjacency, bisect
 from gridmap.microgrids.merge import hand_over_buildings, merge_small, merge_strays, union_groups
@@ -31,9 +32,13 @@ _LISTED = 10
 class UnplacedBuildingWarning(GridmapWarning):
     """Buildings lie outside every grid and were left out of the micro-grids."""
 
+    title = N_("Buildings left out")
+
 
 class StaffingWarning(GridmapWarning):
     """Micro-grids without a grid worker, or roster rows that could not be used."""
+
+    title = N_("Grid workers")
 
 
 @dataclass
@@ -222,7 +227,7 @@ def prepare_cut(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, streets
     households_range = settings.MICROGRID_HOUSEHOLDS if households_range is None else households_range
     lo, hi = households_range
     if not 0 <= lo <= hi or hi <= 0:
-        raise GridmapError(f"households range {lo}:{hi}: need 0 ≤ MIN ≤ MAX and MAX > 0.")
+        raise GridmapError(_("households range {low}:{high}: need 0 ≤ MIN ≤ MAX and MAX > 0.").format(low=lo, high=hi))
     gid = find_field(grids, "grid_id", grid_id)
     grids = clean_layer(grids, gid, "grids")
     bid = find_field(buildings, "building_id", building_id)
@@ -240,13 +245,14 @@ def prepare_cut(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, streets
     b_grid, crossing, b_clip = assign_to_grids(b_geom, g_geom)
     outside = b_grid < 0
     if outside.all():
-        raise GridmapError(f"{buildings.attrs.get('source', 'buildings')}: none of the "
-                           f"{len(b_ids)} buildings lies in a grid of {grids.attrs.get('source', 'the grids')}. "
-                           "Are the layers of the same area (and their CRS right)?")
+        raise GridmapError(_("{buildings}: none of the {count} buildings lies in a grid of {grids}. "
+                             "Are the layers of the same area (and their CRS right)?").format(
+            buildings=buildings.attrs.get("source", "buildings"), count=len(b_ids),
+            grids=grids.attrs.get("source", _("the grids"))))
     if outside.any():
-        warnings.warn(f"{outside.sum()} buildings lie outside every grid and were left out: "
-                      f"{_sample(b_ids[outside])} (status 'outside' in the buildings layer)",
-                      UnplacedBuildingWarning, stacklevel=3)
+        warnings.warn(_("{count} buildings lie outside every grid and were left out: "
+                        "{ids} (status 'outside' in the buildings layer)").format(
+            count=outside.sum(), ids=_sample(b_ids[outside])), UnplacedBuildingWarning, stacklevel=3)
     lines = None
     if streets is not None and len(streets):
         lines = shapely.get_parts(streets.geometry.to_crs(measure).to_numpy())
@@ -394,35 +400,36 @@ def _clean_buildings(buildings: gpd.GeoDataFrame, bid: str) -> tuple[gpd.GeoData
     ids = id_strings(buildings[bid])
     null = ids.isna() | (ids == "")
     if null.any():
-        raise GridmapError(f"{source}: {null.sum()} buildings have no {bid}; every building needs an id "
-                           "(name the field with --building-id).")
+        raise GridmapError(_("{source}: {count} buildings have no {field}; every building needs an id "
+                             "(name the field with --building-id).").format(source=source, count=null.sum(), field=bid))
     dup = ids[ids.duplicated(keep=False)]
     if len(dup):
-        raise GridmapError(f"{source}: {dup.nunique()} values of {bid} are used by more than one "
-                           f"building ({_sample(pd.unique(dup))}); building ids must be unique.")
+        raise GridmapError(_("{source}: {count} values of {field} are used by more than one "
+                             "building ({ids}); building ids must be unique.").format(
+            source=source, count=dup.nunique(), field=bid, ids=_sample(pd.unique(dup))))
     geoms = buildings.geometry.to_numpy()
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     types = shapely.get_type_id(geoms)
     wrong = ~missing & ~np.isin(types, (0, 3, 6, 7))
     if wrong.any():
-        raise GridmapError(f"{source}: buildings must be footprints (polygons) or points; "
-                           f"{wrong.sum()} are lines ({_sample(ids[wrong])}).")
+        raise GridmapError(_("{source}: buildings must be footprints (polygons) or points; "
+                             "{count} are lines ({ids}).").format(source=source, count=wrong.sum(), ids=_sample(ids[wrong])))
     invalid = ~missing & ~shapely.is_valid(geoms)
     fixed = geoms.copy()
     repair = invalid | (types == 7)
     if repair.any():
         fixed[repair] = polygonal_part(shapely.make_valid(geoms[repair]))
         if invalid.any():
-            warnings.warn(f"{source}: repaired {invalid.sum()} invalid building footprints with "
-                          f"make_valid ({_sample(ids[invalid])})", RepairWarning, stacklevel=3)
+            warnings.warn(_("{source}: repaired {count} invalid building footprints with make_valid ({ids})").format(
+                source=source, count=invalid.sum(), ids=_sample(ids[invalid])), RepairWarning, stacklevel=3)
     gone = missing | shapely.is_empty(fixed)
     if gone.any():
-        warnings.warn(f"{source}: dropped {gone.sum()} buildings with no geometry "
-                      f"({_sample(ids[gone])})", DroppedGeometryWarning, stacklevel=3)
+        warnings.warn(_("{source}: dropped {count} buildings with no geometry ({ids})").format(
+            source=source, count=gone.sum(), ids=_sample(ids[gone])), DroppedGeometryWarning, stacklevel=3)
     kept = buildings.loc[~gone].copy()
     kept.attrs.update(buildings.attrs)
     if not len(kept):
-        raise GridmapError(f"{source}: no building has a usable geometry.")
+        raise GridmapError(_("{source}: no building has a usable geometry.").format(source=source))
     return kept, fixed[~gone]
 
 
@@ -438,18 +445,20 @@ def _households(buildings: gpd.GeoDataFrame, field: str | None, default: float |
     blank = raw.isna() | (raw.astype(str).str.strip() == "")
     garbled = values.isna() & ~blank
     if garbled.any():
-        raise GridmapError(f"{source}: field {name!r} holds values that are not numbers "
-                           f"({_sample(raw[garbled].astype(str).unique())}); households must be counts.")
+        raise GridmapError(_("{source}: field {field} holds values that are not numbers "
+                             "({values}); households must be counts.").format(
+            source=source, field=repr(name), values=_sample(raw[garbled].astype(str).unique())))
     if blank.any():
         if default is None:
             ids = buildings.index[blank]
-            raise GridmapError(f"{source}: {blank.sum()} buildings have no figure in {name!r} "
-                               f"(rows {_sample(ids)}). Fill them in, or count each such building as "
-                               "N households with --households-per-building N.")
+            raise GridmapError(_("{source}: {count} buildings have no figure in {field} "
+                                 "(rows {rows}). Fill them in, or count each such building as "
+                                 "N households with --households-per-building N.").format(
+                source=source, count=blank.sum(), field=repr(name), rows=_sample(ids)))
         values = values.fillna(float(default))
     if (values < 0).any():
-        raise GridmapError(f"{source}: field {name!r} has negative household counts "
-                           f"({_sample(raw[values < 0].astype(str))}).")
+        raise GridmapError(_("{source}: field {field} has negative household counts ({values}).").format(
+            source=source, field=repr(name), values=_sample(raw[values < 0].astype(str))))
     return values.to_numpy(dtype=float)
 
 
@@ -633,17 +642,18 @@ def assign_workers(table: pd.DataFrame, roster: pd.DataFrame) -> pd.Series:
     Warns about micro-grids left without a worker, workers left without a micro-grid, and roster
     rows naming grids that are not in the grid layer.
     """
-    source = roster.attrs.get("source", "the roster")
+    source = roster.attrs.get("source", _("the roster"))
     grids = set(table.grid_id)
     unknown = sorted(set(roster.grid_id) - grids)
     usable = roster[roster.grid_id.isin(grids)]
     if unknown:
         if not len(usable):
-            raise GridmapError(f"{source}: none of its grid ids is in the grid layer (it names "
-                               f"{_sample(unknown)}; the grids are {_sample(sorted(grids))}).")
-        warnings.warn(f"{source}: {len(unknown)} grids named in the roster are not in the grid layer "
-                      f"({_sample(unknown)}); their workers were not assigned", StaffingWarning,
-                      stacklevel=3)
+            raise GridmapError(_("{source}: none of its grid ids is in the grid layer (it names "
+                                 "{ids}; the grids are {grids}).").format(
+                source=source, ids=_sample(unknown), grids=_sample(sorted(grids))))
+        warnings.warn(_("{source}: {count} grids named in the roster are not in the grid layer "
+                        "({ids}); their workers were not assigned").format(
+            source=source, count=len(unknown), ids=_sample(unknown)), StaffingWarning, stacklevel=3)
     slot = table.groupby("grid_id", sort=False).cumcount()
     rank = usable.groupby("grid_id", sort=False).cumcount()
     lookup = pd.Series(usable.worker_id.to_numpy(),
@@ -653,20 +663,21 @@ def assign_workers(table: pd.DataFrame, roster: pd.DataFrame) -> pd.Series:
     worker = worker.where(worker.notna(), None)
     empty = table.microgrid_id[worker.isna()]
     if len(empty):
-        warnings.warn(f"{len(empty)} micro-grids have no grid worker (more micro-grids than workers "
-                      f"listed for their grid): {_sample(empty)}", StaffingWarning, stacklevel=3)
+        warnings.warn(_("{count} micro-grids have no grid worker (more micro-grids than workers "
+                        "listed for their grid): {ids}").format(count=len(empty), ids=_sample(empty)),
+                      StaffingWarning, stacklevel=3)
     per_grid = table.groupby("grid_id").size()
     spare = usable[rank.to_numpy() >= per_grid.reindex(usable.grid_id).to_numpy()]
     if len(spare):
-        warnings.warn(f"{len(spare)} workers are left without a micro-grid (more workers than "
-                      f"micro-grids in their grid): {_sample(spare.worker_id)}", StaffingWarning,
-                      stacklevel=3)
+        warnings.warn(_("{count} workers are left without a micro-grid (more workers than "
+                        "micro-grids in their grid): {ids}").format(count=len(spare), ids=_sample(spare.worker_id)),
+                      StaffingWarning, stacklevel=3)
     return worker
 
 
 def _sample(values) -> str:
     values = [str(v) for v in values]
     shown = ", ".join(values[:_LISTED])
-    return shown + (f" and {len(values) - _LISTED} more" if len(values) > _LISTED else "")
+    return shown + (_(" and {count} more").format(count=len(values) - _LISTED) if len(values) > _LISTED else "")
 
 

@@ -47,7 +47,7 @@ def merge_small(leaf_geom: np.ndarray, leaf_grid: np.ndarray, b_leaf: np.ndarray
             fits = [(length, -size[o], o) for o, length in near.items()]
         if not fits:
             continue
-        _, _, other = max(fits)
+        _score, _size, other = max(fits)
         # Keep the larger group's id as root: fewer neighbour lists to rewrite.
         root, gone = (other, g) if len(neighbours.get(other, {})) >= len(near) else (g, other)
         parent[gone] = root

@@ -22,12 +22,13 @@ import shapely
 from gridmap import vocab
 from gridmap.classify import Classification
 from gridmap.errors import GridmapError
+from gridmap.i18n import _
 from gridmap.io import find_field, id_strings
 from gridmap.offices.assign import Assignment, Office, assign
 from gridmap.offices.printmap import (NO_ORGANISATION, TITLE, MapLayers, MapText, chinese_date, draw_office_map,
                                      find_cjk_font, map_frame, paper_size)
 from gridmap.offices.workbook import whole, write_roster, write_tables
-from gridmap.org import standardise_ledger
+from gridmap.org import reason_label, standardise_ledger
 from gridmap.parallel import Runner
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def write_offices(classification: Classification, out: str | os.PathLike, *, ali
         except GridmapError as exc:
             if missing_font != "note":
                 raise
-            result.notes.append(f"The print maps (offices/*/map.pdf) were not drawn: {exc}")
+            result.notes.append(_("The print maps (offices/*/map.pdf) were not drawn: {reason}").format(reason=exc))
     result.font = font
     proposal = alignment.grids if alignment is not None and organisation is not None else None
     where = assign(classification, communities=communities, proposal=proposal, community_field=community_field)
@@ -120,7 +121,7 @@ def write_offices(classification: Classification, out: str | os.PathLike, *, ali
                                                    stations, mg_table)
     members = _roster_table(organisation, ledger) if roster else None
     if roster and members is None:
-        result.notes.append("roster.xlsx was not written: the roster needs the member ledger and the organisation.")
+        result.notes.append(_("roster.xlsx was not written: the roster needs the member ledger and the organisation."))
     base = Path(out) / "offices"
     day = date or dt.date.today()
     credits = [("制图单位", organisation_name or NO_ORGANISATION), ("数据来源", attribution or "（未注明）"),
@@ -356,7 +357,7 @@ def _roster_table(organisation, ledger: pd.DataFrame | None) -> pd.DataFrame | N
         "member_id": id_strings(ledger.member_id).to_numpy(), "member_name": ledger.name.to_numpy(),
         "category": ledger.category.to_numpy(), "building_id": id_strings(ledger.building_id).to_numpy(),
         "unit": units.name.reindex(branch).to_numpy(), "group": units.name.reindex(group).to_numpy(),
-        "note": placed.reason.reindex(ids).to_numpy(),
+        "note": placed.reason.reindex(ids).map(reason_label).to_numpy(),
         # Members of no known community (unknown building) go to no office.
         "community": pd.Series(community).where(pd.notna(community), None).to_numpy(dtype=object),
     })

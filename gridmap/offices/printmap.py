@@ -18,23 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
+import matplotlib.patheffects as path_effects
+import numpy as np
+import shapely
+from matplotlib import font_manager
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba_array
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Polygon, Rectangle
+from pyproj import CRS, Transformer
 
-matplotlib.use("Agg")  # before pyplot: no window, no display needed
-
-import matplotlib.patheffects as path_effects  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import shapely  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
-from matplotlib.colors import to_rgba_array  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch, Polygon, Rectangle  # noqa: E402
-from pyproj import CRS, Transformer  # noqa: E402
-
-from gridmap import vocab  # noqa: E402
-from gridmap.errors import GridmapError  # noqa: E402
-from gridmap.io import atomic_path  # noqa: E402
+from gridmap import vocab
+from gridmap.errors import GridmapError
+from gridmap.i18n import _
+from gridmap.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +71,16 @@ def find_cjk_font() -> str:
     for name in sorted(installed):
         if any(word in name for word in ("CJK", " SC", "Hei", "Song", "Kai", "Ming")):
             return name
-    raise GridmapError("No font with Chinese characters is installed, so the print maps (map.pdf) cannot be "
-                       "drawn. Install one — on Debian/Ubuntu `apt-get install fonts-noto-cjk` (or "
-                       "fonts-wqy-microhei); on Windows 微软雅黑 or 黑体 come with the system — then run again.")
+    raise GridmapError(_("No font with Chinese characters is installed, so the print maps (map.pdf) cannot be "
+                         "drawn. Install one — on Debian/Ubuntu `apt-get install fonts-noto-cjk` (or "
+                         "fonts-wqy-microhei); on Windows 微软雅黑 or 黑体 come with the system — then run again."))
 
 
 def paper_size(paper: str | None) -> tuple[str, tuple[float, float]]:
     """The paper's name and (width, height) mm; A3 by default, A4 on request."""
     name = (paper or PAPER).strip().upper()
     if name not in PAPERS:
-        raise GridmapError(f"paper {paper!r}: use A3 or A4 (landscape).")
+        raise GridmapError(_("paper {paper}: use A3 or A4 (landscape).").format(paper=repr(paper)))
     return name, PAPERS[name]
 
 
@@ -150,15 +148,14 @@ def draw_office_map(layers: MapLayers, text: MapText, path: str | os.PathLike, *
           "font.size": 9 * k, "hatch.linewidth": 0.4, "pdf.compression": 1}
     title = f"{text.community}{text.title}"
     with matplotlib.rc_context(rc):
-        fig = plt.figure(figsize=(width * MM, height * MM))
-        try:
-            _compose(fig, layers, text, title, width, height, k)
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format="pdf", metadata={
-                    "Title": title, "Author": text.organisation or "", "Subject": text.attribution or "",
-                    "Creator": "gridmap"})
-        finally:
-            plt.close(fig)
+        # A Figure of its own, not pyplot's: no backend is chosen for the whole process (a notebook
+        # that imports gridmap keeps its inline plots).
+        fig = Figure(figsize=(width * MM, height * MM))
+        _compose(fig, layers, text, title, width, height, k)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="pdf", metadata={
+                "Title": title, "Author": text.organisation or "", "Subject": text.attribution or "",
+                "Creator": "gridmap"})
     log.info("wrote %s (%s, font %s)", path, name, font)
     return Path(path)
 
@@ -217,7 +214,7 @@ def _frame(layers: MapLayers, map_w: float, map_h: float) -> tuple[int, tuple[fl
     parts += list(layers.grids) + list(layers.compounds)
     geoms = np.array([g for g in parts if g is not None and not shapely.is_empty(g)], dtype=object)
     if not len(geoms):
-        raise GridmapError("nothing to draw: the community has no compound or grid with a geometry")
+        raise GridmapError(_("nothing to draw: the community has no compound or grid with a geometry"))
     x0, y0, x1, y1 = shapely.total_bounds(geoms)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     need = max((x1 - x0) / (map_w / 1000), (y1 - y0) / (map_h / 1000)) * 1.12  # 6 % each side

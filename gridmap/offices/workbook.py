@@ -30,13 +30,15 @@ HEADERS: dict[str, str] = {
     "microgrid_id": "微网格编码", "n_buildings": "楼栋数", "worker": "网格员编号",
     "station_distance_m": "距最近党群服务站（米）", "served": "步行可达", "measured": "测量方式",
     "member_id": "党员编号", "member_name": "姓名", "category": "党员类别", "building_id": "楼栋编码",
-    "unit": "所在党组织", "group": "所在党小组", "group_id": "党小组编号",
+    "unit": "所在党组织", "group": "所在党小组", "group_id": "党小组编号", "reason": "未落位原因",
 }
 #: Columns of whole numbers (households, counts).
 WHOLE = {"households", "microgrids", "members", "n_buildings", "station_distance_m",
          *(f"members_{k}" for k in vocab.CATEGORIES), "members_other"}
 #: Columns of measured numbers, rounded to one decimal (areas) or three (shares).
 DECIMALS = {"area_m2": 1, "main_share": 3}
+#: A distance to a station that cannot be walked (no street leads there).
+UNREACHABLE = "无法到达"
 #: Cap on a column's width (characters): long lists wrap beyond it.
 CAPS = {"楼栋": 40, "涉及网格": 30, "涉及小区": 30, "说明": 50, "需复核": 50}
 
@@ -57,6 +59,8 @@ def cell_values(frame: pd.DataFrame, column: str) -> list:
         return [vocab.MEASURED_LABELS.get(v, str(v)) if _present(v) else None for v in values]
     if column in ("has_committee", "served"):
         return [("是" if bool(v) else "否") if _present(v) else None for v in values]
+    if column == "station_distance_m":  # no station reachable along the streets: said, not "inf"
+        return [UNREACHABLE if _present(v) and not _number(v) else whole(v) for v in values]
     if column in WHOLE:
         return [whole(v) for v in values]
     if column in DECIMALS:
@@ -143,8 +147,8 @@ def write_tables(path: str | os.PathLike, *, facts: Sequence[tuple[str, object]]
 
 def write_roster(path: str | os.PathLike, roster: pd.DataFrame) -> Path:
     """``roster.xlsx``: the office's members by name (personal data: this file only)."""
-    sheet = table_sheet("党员名册", roster, ("member_id", "member_name", "category", "building_id", "unit", "group",
-                                          "note"))
+    sheet = table_sheet("党员名册", roster.rename(columns={"note": "reason"}),
+                        ("member_id", "member_name", "category", "building_id", "unit", "group", "reason"))
     return write_xlsx([sheet], path)
 
 

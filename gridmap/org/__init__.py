@@ -44,7 +44,8 @@ from gridmap.org.funding import FUNDING_COLUMNS, FundingPolicy, funding_table
 from gridmap.org.ledger import CATEGORY_WORDS, IDENTITY_WORDS, LEDGER_COLUMNS, read_ledger, standardise_ledger
 from gridmap.org.layout import Prepared, Share, finish_layout, lay_out, organise, prepare_layout
 from gridmap.org.model import (BRANCH_KINDS, CATEGORIES, CATEGORY_COLUMNS, KIND_NAMES, KINDS, NO_BUILDING, NO_GEOMETRY,
-                               OUTSIDE, UNIT_COLUMNS, UNKNOWN_BUILDING, Organisation, Thresholds, merge_organisations)
+                               OUTSIDE, UNIT_COLUMNS, UNKNOWN_BUILDING, Organisation, Thresholds, merge_organisations,
+                               reason_label)
 from gridmap.org.names import natural_key
 from gridmap.org.programme import Section, Table, funding_for, programme_sections, property_status
 from gridmap.org.write import write_organisation, write_roster, write_workbook
@@ -54,5 +55,5 @@ __all__ = ["BRANCH_KINDS", "CATEGORIES", "CATEGORY_COLUMNS", "CATEGORY_WORDS", "
            "Organisation", "Prepared", "Section", "Share", "Table", "Thresholds", "UNIT_COLUMNS", "UNKNOWN_BUILDING",
            "candidate_counts", "committee_candidates", "community_area", "finish_layout", "funding_for",
            "funding_table", "lay_out", "merge_organisations", "natural_key", "organise", "prepare_layout",
-           "programme_sections", "property_status", "read_ledger", "secretary_candidates", "standardise_ledger",
-           "write_organisation", "write_roster", "write_workbook"]
+           "programme_sections", "property_status", "read_ledger", "reason_label", "secretary_candidates",
+           "standardise_ledger", "write_organisation", "write_roster", "write_workbook"]

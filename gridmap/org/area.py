@@ -19,6 +19,7 @@ import shapely
 from gridmap import settings, vocab
 from gridmap.classify import Classification, classify
 from gridmap.errors import GridmapError, PlacementWarning
+from gridmap.i18n import _
 from gridmap.io import find_field
 from gridmap.overlay import overlap_table
 from gridmap.org.names import building_label, compound_label, grid_label, id_values, sample_text, text_or_none
@@ -324,15 +325,17 @@ def building_table(area: Area, buildings: gpd.GeoDataFrame, building_id: str | N
     ids = id_values(buildings[bid])
     null = ids.isna() | (ids == "")
     if null.any():
-        raise GridmapError(f"{source}: {int(null.sum())} buildings have no {bid}. Every building needs "
-                           "an id (the ledger names members' buildings by it).")
+        raise GridmapError(_("{source}: {count} buildings have no {field}. Every building needs "
+                             "an id (the ledger names members' buildings by it).").format(
+            source=source, count=int(null.sum()), field=bid))
     dup = ids[ids.duplicated(keep=False)]
     if len(dup):
-        raise GridmapError(f"{source}: {dup.nunique()} building ids occur more than once "
-                           f"({sample_text(pd.unique(dup))}); building ids must be unique.")
+        raise GridmapError(_("{source}: {count} building ids occur more than once "
+                             "({ids}); building ids must be unique.").format(
+            source=source, count=dup.nunique(), ids=sample_text(pd.unique(dup))))
     geoms = buildings.geometry.to_crs(area.crs).to_numpy() if buildings.crs is not None else None
     if geoms is None:
-        raise GridmapError(f"{source}: the buildings layer has no CRS; give one with --crs.")
+        raise GridmapError(_("{source}: the buildings layer has no CRS; give one with --crs.").format(source=source))
     located = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     points = np.full(len(geoms), None, dtype=object)
     points[located] = shapely.point_on_surface(geoms[located])
@@ -356,9 +359,10 @@ def building_table(area: Area, buildings: gpd.GeoDataFrame, building_id: str | N
         known = pd.Index(c_ids).get_indexer(given) >= 0
         unknown = pd.notna(given) & (given != "") & ~known
         if unknown.any():
-            warnings.warn(f"{source}: {int(unknown.sum())} buildings name a compound ({cfield}) that is not "
-                          f"in the compounds layer ({sample_text(pd.unique(given[unknown]))}); they are placed by "
-                          "location instead", PlacementWarning, stacklevel=3)
+            warnings.warn(_("{source}: {count} buildings name a compound ({field}) that is not "
+                            "in the compounds layer ({ids}); they are placed by location instead").format(
+                source=source, count=int(unknown.sum()), field=cfield, ids=sample_text(pd.unique(given[unknown]))),
+                PlacementWarning, stacklevel=3)
         table["compound_id"] = np.where(known, given, spatial)
     else:
         table["compound_id"] = spatial
@@ -368,9 +372,10 @@ def building_table(area: Area, buildings: gpd.GeoDataFrame, building_id: str | N
     table["households"] = _figures(buildings, "households", households, source, required=False)
     gaps = np.isnan(table.households.to_numpy())
     if gaps.any() and not gaps.all():
-        warnings.warn(f"{source}: {int(gaps.sum())} buildings have no household figure "
-                      f"({sample_text(table.building_id[gaps])}); units' households count the others only",
-                      PlacementWarning, stacklevel=3)
+        warnings.warn(_("{source}: {count} buildings have no household figure "
+                        "({ids}); units' households count the others only").format(
+            source=source, count=int(gaps.sum()), ids=sample_text(table.building_id[gaps])),
+            PlacementWarning, stacklevel=3)
     table["party_members"] = _figures(buildings, "party_members", party_members, source, required=False)
     return table
 
@@ -384,13 +389,13 @@ def _figures(buildings: pd.DataFrame, meaning: str, explicit: str | None, source
     values = pd.to_numeric(buildings[col], errors="coerce")
     bad = values.isna() & buildings[col].notna() & (buildings[col].astype(str).str.strip() != "")
     if bad.any():
-        warnings.warn(f"{source}: {int(bad.sum())} values of {col} are not numbers "
-                      f"({sample_text(buildings[col][bad].astype(str).unique())}); taken as missing",
-                      PlacementWarning, stacklevel=4)
+        warnings.warn(_("{source}: {count} values of {field} are not numbers ({values}); taken as missing").format(
+            source=source, count=int(bad.sum()), field=col, values=sample_text(buildings[col][bad].astype(str).unique())),
+            PlacementWarning, stacklevel=4)
     negative = values < 0
     if negative.any():
-        raise GridmapError(f"{source}: {int(negative.sum())} buildings have a negative {col}; "
-                           "figures must be 0 or more.")
+        raise GridmapError(_("{source}: {count} buildings have a negative {field}; figures must be 0 or more.").format(
+            source=source, count=int(negative.sum()), field=col))
     return values.to_numpy(dtype=float)
 
 
@@ -401,15 +406,19 @@ def warn_outside(bld: pd.DataFrame, counts: np.ndarray, source: str) -> None:
     if outside_grid.any():
         placed = outside_grid & (bld.reason == "")
         lost = outside_grid & (bld.reason != "")
-        warnings.warn(f"{source}: {int(outside_grid.sum())} buildings lie outside every grid "
-                      f"({sample_text(bld.building_id[outside_grid])}); {int(placed.sum())} of them are placed "
-                      f"through their compound, {int(lost.sum())} (with {int(counts[lost.to_numpy()].sum())} "
-                      "members) in no compound either are not placed", PlacementWarning, stacklevel=3)
+        warnings.warn(_("{source}: {count} buildings lie outside every grid ({ids}); {placed} of them are placed "
+                        "through their compound, {lost} (with {members} members) in no compound either are not "
+                        "placed").format(source=source, count=int(outside_grid.sum()),
+                                         ids=sample_text(bld.building_id[outside_grid]), placed=int(placed.sum()),
+                                         lost=int(lost.sum()), members=int(counts[lost.to_numpy()].sum())),
+                      PlacementWarning, stacklevel=3)
     no_geom = ~bld.located
     if no_geom.any():
-        warnings.warn(f"{source}: {int(no_geom.sum())} buildings have no geometry "
-                      f"({sample_text(bld.building_id[no_geom])}); their {int(counts[no_geom.to_numpy()].sum())} "
-                      "members are not placed", PlacementWarning, stacklevel=3)
+        warnings.warn(_("{source}: {count} buildings have no geometry ({ids}); their {members} "
+                        "members are not placed").format(source=source, count=int(no_geom.sum()),
+                                                         ids=sample_text(bld.building_id[no_geom]),
+                                                         members=int(counts[no_geom.to_numpy()].sum())),
+                      PlacementWarning, stacklevel=3)
 
 
 __all__ = ["Area", "building_table", "community_area", "community_names", "point_communities", "split_sections",

@@ -26,6 +26,7 @@ import pandas as pd
 
 from gridmap import vocab
 from gridmap.errors import GridmapError
+from gridmap.i18n import _
 from gridmap.org.model import TOTAL
 from gridmap.org.names import community_order
 
@@ -67,7 +68,8 @@ class FundingPolicy:
                if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))
                or not math.isfinite(v) or v < 0]
         if bad:
-            raise GridmapError(f"The funding policy takes amounts in yuan of 0 or more: {', '.join(bad)}.")
+            raise GridmapError(_("The funding policy takes amounts in yuan of 0 or more: {values}.").format(
+                values=", ".join(bad)))
 
     @property
     def whole(self) -> bool:

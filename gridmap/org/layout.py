@@ -25,10 +25,11 @@ import pandas as pd
 from gridmap import settings, vocab
 from gridmap.classify import Classification
 from gridmap.errors import GridmapError, PlacementWarning
+from gridmap.i18n import _
 from gridmap.io import find_field
 from gridmap.org.area import building_table, community_area, warn_outside
 from gridmap.org.ledger import check_unique_members, ledger_counts, standardise_ledger
-from gridmap.org.model import (CATEGORY_COLUMNS, KIND_NAMES, UNIT_COLUMNS, Organisation, Thresholds,
+from gridmap.org.model import (CATEGORY_COLUMNS, IN_NO_GROUP, KIND_NAMES, UNIT_COLUMNS, Organisation, Thresholds,
                                without_gc)
 from gridmap.org.names import (chinese_number, community_label, community_order, joined_label, natural_key,
                                natural_rank, sample_text, text_or_none)
@@ -169,18 +170,20 @@ def prepare_layout(classification: Classification, buildings: gpd.GeoDataFrame, 
     ledger = None
     if members is not None:
         ledger = standardise_ledger(members)
-        check_unique_members(ledger, members.attrs.get("source", "the ledger"))
+        check_unique_members(ledger, members.attrs.get("source", _("the ledger")))
         counts, cats, ledger = ledger_counts(ledger, bld, source_name)
         source = "ledger"
     else:
         if np.isnan(bld.party_members.to_numpy()).all():
-            raise GridmapError(f"{source_name}: no member ledger was given and the buildings have no party "
-                               f"members field (looked for {', '.join(settings.FIELDS['party_members'])}). "
-                               "Give the ledger with --members, or name the field with --party-members.")
+            raise GridmapError(_("{source}: no member ledger was given and the buildings have no party "
+                                 "members field (looked for {names}). Give the ledger with --members, or name "
+                                 "the field with --party-members.").format(
+                source=source_name, names=", ".join(settings.FIELDS["party_members"])))
         missing = np.isnan(bld.party_members.to_numpy())
         if missing.any():
-            warnings.warn(f"{source_name}: {int(missing.sum())} buildings have no party-member figure "
-                          f"({sample_text(bld.building_id[missing])}); counted as 0", PlacementWarning, stacklevel=3)
+            warnings.warn(_("{source}: {count} buildings have no party-member figure ({ids}); counted as 0").format(
+                source=source_name, count=int(missing.sum()), ids=sample_text(bld.building_id[missing])),
+                PlacementWarning, stacklevel=3)
         counts = np.nan_to_num(bld.party_members.to_numpy()).round().astype(np.int64)
         cats = np.zeros((len(bld), len(CATEGORY_COLUMNS)), dtype=np.int64)
         cats[:, -1] = counts
@@ -317,8 +320,9 @@ class _Builder:
             subs = self.split(part)
         if len(subs) < 2:
             node = self.branch(part)
-            node.review.append(f"{self.m(part.rows)} members, more than {t.branch_max}, but they live in "
-                               "one building: split it by entrance (单元) by hand")
+            node.review.append(_("{count} members, more than {maximum}, but they live in "
+                                 "one building: split it by entrance (单元) by hand").format(
+                count=self.m(part.rows), maximum=t.branch_max))
             return node
         node = self._node("general_branch", part, part.label + KIND_NAMES["general_branch"])
         node.children = [self.branch(s) for s in sorted(subs, key=lambda s: natural_key(s.label))]
@@ -355,8 +359,10 @@ class _Builder:
         building groups, or with ``tier`` one group per compound (``compound_groups``)."""
         kind = "joint_branch" if part.joint else "branch"
         node = self._node(kind, part, part.label + KIND_NAMES[kind])
-        if 0 < self.m(part.rows) < self.t.branch_min and not any("fewer than" in r for r in node.review):
-            node.review.append(f"fewer than {self.t.branch_min} members")
+        few = _("fewer than {count} members")
+        if 0 < self.m(part.rows) < self.t.branch_min and not any(r.startswith(few.split("{count}")[0])
+                                                                 for r in node.review):
+            node.review.append(few.format(count=self.t.branch_min))
         node.children = self.compound_groups(part, node) if tier else self.groups(part.rows, node)
         return node
 
@@ -429,7 +435,7 @@ class _Builder:
             node = _Node("group", names[k] + group_kind, community, situation,
                          _ids([compounds[j] for j in inside]), _ids([grids[j] for j in inside]), rows[inside])
             if small[k]:
-                node.review.append(f"fewer than {self.t.group_min} members in the whole branch")
+                node.review.append(_("fewer than {count} members in the whole branch").format(count=self.t.group_min))
             node.children = [
                 _Node("central_household", labels[j] + household_kind, community, situation,
                       _one(compounds[j]), _one(grids[j]), rows[j:j + 1])
@@ -553,8 +559,8 @@ def _unit_table(roots: list[_Node], bld: pd.DataFrame, members: np.ndarray, cats
         stack.extend((child, f"{uid}.{k}", uid, depth + 1)
                      for k, child in reversed(list(enumerate(node.children, start=1))))
     n = len(nodes)
-    lengths = np.array([len(node.rows) for node, *_ in nodes], dtype=np.int64)
-    rows = np.concatenate([node.rows for node, *_ in nodes]) if n else np.empty(0, dtype=np.int64)
+    lengths = np.array([len(node.rows) for node, *_rest in nodes], dtype=np.int64)
+    rows = np.concatenate([node.rows for node, *_rest in nodes]) if n else np.empty(0, dtype=np.int64)
     owner = np.repeat(np.arange(n), lengths)
     placed = bld.reason.to_numpy() == ""
     total = np.bincount(owner, weights=members[rows], minlength=n).astype(np.int64)
@@ -569,16 +575,17 @@ def _unit_table(roots: list[_Node], bld: pd.DataFrame, members: np.ndarray, cats
     listed = bids[rows[np.lexsort((rank[rows], owner))]].tolist()
     bounds = np.r_[0, np.cumsum(lengths)].tolist()
     sep = settings.LIST_SEP
+    joiner = _("; ")  # between a unit's review remarks, and between its notes
     # One sweep over the nodes for every text column.
     (kind, name, community, situation, compound_ids, grid_ids, review, note) = zip(*[
         (node.kind, node.name, node.community, node.situation, sep.join(node.compound_ids), sep.join(node.grid_ids),
-         "; ".join(dict.fromkeys(node.review)) if node.review else "",
-         "; ".join(dict.fromkeys(node.note)) if node.note else "") for node, *_ in nodes]) if n else ((),) * 8
+         joiner.join(dict.fromkeys(node.review)) if node.review else "",
+         joiner.join(dict.fromkeys(node.note)) if node.note else "") for node, *_rest in nodes]) if n else ((),) * 8
     kinds = np.array(kind, dtype=object)
     units = pd.DataFrame({
-        "unit_id": [uid for _, uid, _, _ in nodes],
-        "parent_id": [parent for _, _, parent, _ in nodes],
-        "depth": np.array([depth for *_, depth in nodes], dtype=np.int64),
+        "unit_id": [uid for _node, uid, _parent, _depth in nodes],
+        "parent_id": [parent for _node, _uid, parent, _depth in nodes],
+        "depth": np.array([depth for *_rest, depth in nodes], dtype=np.int64),
         "kind": kinds,
         "name": list(name),
         "community": list(community),
@@ -635,7 +642,7 @@ def _member_placement(ledger: pd.DataFrame, placement: pd.DataFrame) -> pd.DataF
     table["reason"] = np.where(table.reason == "", building_reason, table.reason)
     # A member in a known, placed building who is in no group (cannot happen by construction, but
     # the count of unplaced members is what the summary promises, so it is derived, not assumed).
-    table.loc[(table.reason == "") & (table.group_id == ""), "reason"] = "in no group"
+    table.loc[(table.reason == "") & (table.group_id == ""), "reason"] = IN_NO_GROUP
     return table
 
 

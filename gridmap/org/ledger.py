@@ -20,6 +20,7 @@ import pandas as pd
 
 from gridmap import settings, vocab
 from gridmap.errors import GridmapError, PlacementWarning
+from gridmap.i18n import _
 from gridmap.io import find_field
 from gridmap.io.tables import read_cells
 from gridmap.org.model import CATEGORIES, CATEGORY_COLUMNS, NO_BUILDING, UNKNOWN_BUILDING
@@ -93,7 +94,7 @@ def read_ledger(
     for path in paths:
         path = Path(path)
         if not path.exists():
-            raise GridmapError(f"{path}: no such ledger file.")
+            raise GridmapError(_("{path}: no such ledger file.").format(path=path))
         for label, hint, raw in read_cells(path, encoding, "ledger"):
             table = _ledger_frame(raw, label, building_id, member_id)
             if table is None:
@@ -101,7 +102,7 @@ def read_ledger(
             frames.append(standardise_ledger(table, member_id=member_id, building_id=building_id,
                                              category=category, default_category=_category_of(hint)))
     if not frames:
-        raise GridmapError(f"{', '.join(map(str, paths))}: no sheet holds a member table.")
+        raise GridmapError(_("{files}: no sheet holds a member table.").format(files=", ".join(map(str, paths))))
     ledger = pd.concat(frames, ignore_index=True)
     check_unique_members(ledger, ", ".join(map(str, paths)))
     log.info("ledger: %d members from %d tables", len(ledger), len(frames))
@@ -120,7 +121,7 @@ def standardise_ledger(
 
     Accepts a table that is already standard (it comes back unchanged but for the checks).
     """
-    source = df.attrs.get("source", "the ledger")
+    source = df.attrs.get("source", _("the ledger"))
     df = df.copy()
     df.attrs["source"] = source
     b_col = find_field(df, "building_id", building_id if building_id in df.columns else None)
@@ -173,9 +174,10 @@ def _ledger_frame(raw: pd.DataFrame, label: str, building_id: str | None,
         if ":" in label and len(found) <= 1:
             return None  # a notes sheet beside the table sheets
         looked = ", ".join(([building_id] if building_id else []) + list(settings.FIELDS["building_id"]))
-        raise GridmapError(f"{label}: no building column found in the ledger (looked for {looked}). "
-                           f"The columns found are: {', '.join(found) or 'none'}. Rename the "
-                           "column or name it with --building-id.")
+        raise GridmapError(_("{table}: no building column found in the ledger (looked for {names}). "
+                             "The columns found are: {columns}. Rename the "
+                             "column or name it with --building-id.").format(
+            table=label, names=looked, columns=", ".join(found) or _("none")))
     header = [str(v).strip() if v is not None and not pd.isna(v) and str(v).strip() else f"column{j + 1}"
               for j, v in enumerate(raw.iloc[header_at])]
     seen: dict[str, int] = {}
@@ -222,8 +224,9 @@ def _category_codes(values: pd.Series, default: str | None) -> pd.Series:
     other = values[codes == "other"].dropna().astype(str)
     if len(other):
         shown = ", ".join(f"{v!r} ({n})" for v, n in other.value_counts().head(LISTED).items())
-        warnings.warn(f"{values.attrs.get('source', 'the ledger')}: {len(other)} members have a category "
-                      f"that is none of {', '.join(CATEGORIES.values())}: {shown}; counted as other",
+        warnings.warn(_("{source}: {count} members have a category that is none of {categories}: {values}; "
+                        "counted as other").format(source=values.attrs.get("source", _("the ledger")), count=len(other),
+                                                   categories=", ".join(CATEGORIES.values()), values=shown),
                       PlacementWarning, stacklevel=3)
     return codes
 
@@ -242,10 +245,10 @@ def _identity_codes(values: pd.Series, source: str) -> pd.Series:
             unknown.append(cell)
     if unknown:
         counts = text[text.isin(unknown)].value_counts().head(LISTED)
-        warnings.warn(f"{source}: {int(text.isin(unknown).sum())} members have an identity (身份) that is none "
-                      f"of {', '.join(vocab.IDENTITIES.values())}: "
-                      + ", ".join(f"{v!r} ({n})" for v, n in counts.items()) + "; they are in no channel",
-                      PlacementWarning, stacklevel=4)
+        warnings.warn(_("{source}: {count} members have an identity (身份) that is none of {identities}: "
+                        "{values}; they are in no channel").format(
+            source=source, count=int(text.isin(unknown).sum()), identities=", ".join(vocab.IDENTITIES.values()),
+            values=", ".join(f"{v!r} ({n})" for v, n in counts.items())), PlacementWarning, stacklevel=4)
     return text.map(lambda v: cache.get(v, "") if v is not None else "").astype(object)
 
 
@@ -254,8 +257,9 @@ def check_unique_members(ledger: pd.DataFrame, source: str) -> None:
     dup = ledger.member_id[ledger.member_id.duplicated(keep=False)]
     if len(dup):
         values = pd.unique(dup)
-        raise GridmapError(f"{source}: {len(values)} member ids occur more than once ({sample_text(values)}). "
-                           "Each member must appear once in the ledger; remove the duplicates and run again.")
+        raise GridmapError(_("{source}: {count} member ids occur more than once ({ids}). Each member must appear "
+                             "once in the ledger; remove the duplicates and run again.").format(
+            source=source, count=len(values), ids=sample_text(values)))
 
 
 def ledger_counts(ledger: pd.DataFrame, bld: pd.DataFrame, source: str
@@ -286,14 +290,17 @@ def ledger_counts(ledger: pd.DataFrame, bld: pd.DataFrame, source: str
     no_id = ledger.building_id.isna() | (ledger.building_id == "")
     unknown = (pos < 0) & ~no_id
     ledger["reason"] = np.select([no_id, unknown], [NO_BUILDING, UNKNOWN_BUILDING], default="")
-    where = ledger.attrs.get("source", "the ledger")
+    where = ledger.attrs.get("source", _("the ledger"))
     if unknown.any():
         ids = pd.unique(ledger.building_id[unknown])
-        warnings.warn(f"{where}: {int(unknown.sum())} members live in buildings that are not in {source} "
-                      f"({len(ids)} ids: {sample_text(ids)}); they are not placed", PlacementWarning, stacklevel=3)
+        warnings.warn(_("{ledger}: {count} members live in buildings that are not in {buildings} "
+                        "({ids_count} ids: {ids}); they are not placed").format(
+            ledger=where, count=int(unknown.sum()), buildings=source, ids_count=len(ids), ids=sample_text(ids)),
+            PlacementWarning, stacklevel=3)
     if no_id.any():
-        warnings.warn(f"{where}: {int(no_id.sum())} members have no building id "
-                      f"({sample_text(ledger.source[no_id])}); they are not placed", PlacementWarning, stacklevel=3)
+        warnings.warn(_("{ledger}: {count} members have no building id ({rows}); they are not placed").format(
+            ledger=where, count=int(no_id.sum()), rows=sample_text(ledger.source[no_id])),
+            PlacementWarning, stacklevel=3)
     known = ledger[pos >= 0]
     counts = np.bincount(known._pos, minlength=len(bld)).astype(np.int64)
     cats = np.zeros((len(bld), len(CATEGORY_COLUMNS)), dtype=np.int64)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from gridmap import settings, vocab
 from gridmap.errors import GridmapError
+from gridmap.i18n import N_, _
 from gridmap.org.names import community_order, natural_series, sample_text
 
 #: The four ledger categories (DESIGN §3), code → label.
@@ -42,11 +43,21 @@ UNIT_COLUMNS: list[str] = [
     "review", "note",
 ]
 
-#: Reasons a member is not placed, as written in the tables.
-UNKNOWN_BUILDING = "building not in the buildings layer"
-NO_BUILDING = "no building id in the ledger"
-OUTSIDE = "building outside every grid and compound"
-NO_GEOMETRY = "building has no geometry"
+#: Reasons a member is not placed, as written in the tables (English, for scripts; workbooks and the
+#: console show :func:`reason_label`).
+UNKNOWN_BUILDING = N_("building not in the buildings layer")
+NO_BUILDING = N_("no building id in the ledger")
+OUTSIDE = N_("building outside every grid and compound")
+NO_GEOMETRY = N_("building has no geometry")
+IN_NO_GROUP = N_("in no group")
+REASONS = (UNKNOWN_BUILDING, NO_BUILDING, OUTSIDE, NO_GEOMETRY, IN_NO_GROUP)
+
+
+def reason_label(reason) -> str:
+    """A reason of ``REASONS`` in the user's language; any other value as it is, empty for none."""
+    if reason is None or reason != reason:
+        return ""
+    return _(reason) if reason in REASONS else str(reason)
 #: The community column of the summary's total row.
 TOTAL = "合计"
 
@@ -108,14 +119,17 @@ class Thresholds:
         bad = [f"{k}={v}" for k, v in values.items()
                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1]
         if bad:
-            raise GridmapError(f"Organisation thresholds must be whole numbers of at least 1: {', '.join(bad)}.")
+            raise GridmapError(_("Organisation thresholds must be whole numbers of at least 1: {values}.").format(
+                values=", ".join(bad)))
         if self.branch_max < self.branch_min:
-            raise GridmapError(f"The largest branch ({self.branch_max} members) is smaller than the "
-                               f"smallest ({self.branch_min}); give --branch-max ≥ --branch-min.")
+            raise GridmapError(_("The largest branch ({maximum} members) is smaller than the "
+                                 "smallest ({minimum}); give --branch-max ≥ --branch-min.").format(
+                maximum=self.branch_max, minimum=self.branch_min))
         if self.community_committee_min < self.community_general_branch_min:
-            raise GridmapError(f"A community committee from {self.community_committee_min} members is below a "
-                               f"community general branch from {self.community_general_branch_min}; give "
-                               "community_committee_min ≥ community_general_branch_min.")
+            raise GridmapError(_("A community committee from {committee} members is below a "
+                                 "community general branch from {general}; give "
+                                 "community_committee_min ≥ community_general_branch_min.").format(
+                committee=self.community_committee_min, general=self.community_general_branch_min))
 
     def community_kind(self, members: int) -> str:
         """The kind of a community's own unit with ``members`` members: ``committee``,
@@ -277,8 +291,8 @@ def merge_organisations(parts: Sequence[Organisation]) -> Organisation:
     twice = sorted(n for n, c in Counter(r[0] for r in roots).items() if c > 1)
     if twice:
         raise ValueError(f"communities laid out in more than one part: {sample_text(twice)}")
-    number = [{} for _ in parts]
-    for g, (_, k, uid) in enumerate(roots, start=1):
+    number = [{} for _part in parts]
+    for g, (_root, k, uid) in enumerate(roots, start=1):
         number[k][uid] = str(g)
     tables = []
     for k, p in enumerate(parts):
@@ -348,6 +362,6 @@ def json_value(key: str, v):
     return v
 
 
-__all__ = ["BRANCH_KINDS", "CATEGORIES", "CATEGORY_COLUMNS", "KINDS", "KIND_NAMES", "NO_BUILDING", "NO_GEOMETRY",
-           "OUTSIDE", "Organisation", "TOTAL", "Thresholds", "UNIT_COLUMNS", "UNKNOWN_BUILDING", "json_value",
-           "merge_organisations", "without_gc"]
+__all__ = ["BRANCH_KINDS", "CATEGORIES", "CATEGORY_COLUMNS", "IN_NO_GROUP", "KINDS", "KIND_NAMES", "NO_BUILDING",
+           "NO_GEOMETRY", "OUTSIDE", "Organisation", "REASONS", "TOTAL", "Thresholds", "UNIT_COLUMNS",
+           "UNKNOWN_BUILDING", "json_value", "merge_organisations", "reason_label", "without_gc"]

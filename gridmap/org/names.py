@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from gridmap.io import id_strings
+from gridmap.i18n import _
 
 #: How many values a message lists before saying "and N more".
 LISTED = 10
@@ -38,7 +39,7 @@ def sample_text(values) -> str:
     """The first ``LISTED`` values for a message, then "and N more"."""
     values = [str(v) for v in values]
     shown = ", ".join(values[:LISTED])
-    return shown + (f" and {len(values) - LISTED} more" if len(values) > LISTED else "")
+    return shown + (_(" and {count} more").format(count=len(values) - LISTED) if len(values) > LISTED else "")
 
 
 # ------------------------------------------------------------------ labels

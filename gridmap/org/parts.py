@@ -18,6 +18,7 @@ import pandas as pd
 import shapely
 
 from gridmap import settings
+from gridmap.i18n import _
 from gridmap.org.area import Area
 from gridmap.org.model import NO_GEOMETRY, OUTSIDE, Thresholds
 from gridmap.org.names import natural_key
@@ -75,11 +76,12 @@ def top_parts(area: Area, bld: pd.DataFrame) -> tuple[list[Part], np.ndarray]:
         part.children = [Part(f"g:{g}", G["label"].get(g, g), "large_compound", C["community"][cid],
                               G["geometry"].get(g), [], [g]) for g in C["grids"][cid]]
         if C["was"][cid] == "mixed":
-            part.note.append(f"laid out on the alignment proposal: {C['label'][cid]}")
+            part.note.append(_("laid out on the alignment proposal: {compounds}").format(compounds=C["label"][cid]))
         tops[part.key] = part
     for cid in comp.index[comp.situation == "uncovered"]:
         tops[f"c:{cid}"] = Part(f"c:{cid}", C["label"][cid], "uncovered", C["community"][cid],
-                                C["geometry"][cid], [cid], [], review=[f"{C['label'][cid]} lies in no grid"])
+                                C["geometry"][cid], [cid], [],
+                                review=[_("{compound} lies in no grid").format(compound=C["label"][cid])])
     for gid in grid.index[grid.situation != "large_compound"]:
         label, community, geometry = G["label"][gid], G["community"][gid], G["geometry"][gid]
         homed = sorted(at_home.get(gid, []), key=natural_key)
@@ -94,12 +96,15 @@ def top_parts(area: Area, bld: pd.DataFrame) -> tuple[list[Part], np.ndarray]:
                                       geometry, [], [gid]))
         mixed = [cid for cid in homed if C["situation"][cid] == "mixed"]
         if mixed:
-            spans = "; ".join(f"{C['label'][c]} spans {settings.LIST_SEP.join(C['grids'][c])}" for c in mixed)
-            part.review.append(f"{spans}: laid out on its main grid {gid} until the boundaries are "
-                               "aligned (gridmap align, then --proposal)")
+            spans = _("; ").join(_("{compound} spans {grids}").format(compound=C["label"][c],
+                                                                   grids=settings.LIST_SEP.join(C["grids"][c]))
+                              for c in mixed)
+            part.review.append(_("{spans}: laid out on its main grid {grid} until the boundaries are "
+                                 "aligned (gridmap align, then --proposal)").format(spans=spans, grid=gid))
         aligned = [cid for cid in homed if C["was"][cid] == "mixed" and C["situation"][cid] != "mixed"]
         if aligned:
-            part.note.append("laid out on the alignment proposal: " + "、".join(C["label"][c] for c in aligned))
+            part.note.append(_("laid out on the alignment proposal: {compounds}").format(
+                compounds="、".join(C["label"][c] for c in aligned)))
         tops[part.key] = part
 
     top, child, reason = _building_parts(area, bld, is_lc, home)
@@ -324,7 +329,9 @@ def combine(parts: list[Part], members: np.ndarray, t: Thresholds, *, minimum: i
         out.append(_merged([parts[i] for i in named], [parts[i] for i in rest], [int(m[i]) for i in rest],
                            joint=len(named) > 1))
         if cid in stuck:
-            out[-1].review.append(f"fewer than {minimum} members and no neighbouring unit to join")
+            # Starts as "fewer than {count} members" does: gridmap.org.layout looks for that beginning.
+            out[-1].review.append(_("fewer than {count} members and no neighbouring unit to join").format(
+                count=minimum))
     return out
 
 
@@ -371,9 +378,9 @@ def _merged(mains: list[Part], attached: list[Part], attached_members: list[int]
         if base.children:
             base.children.append(p)
     if taken:
-        base.note.append("includes small units: " + "、".join(taken))
+        base.note.append(_("includes small units: {units}").format(units="、".join(taken)))
     if empty:
-        base.note.append("also covers (no members): " + "、".join(empty))
+        base.note.append(_("also covers (no members): {units}").format(units="、".join(empty)))
     return base
 
 

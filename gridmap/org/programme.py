@@ -18,6 +18,7 @@ import pandas as pd
 from gridmap import vocab
 from gridmap.classify import Classification
 from gridmap.errors import PlacementWarning
+from gridmap.i18n import _
 from gridmap.io import find_field
 from gridmap.org.area import Area, community_area, community_names, point_communities
 from gridmap.org.candidates import candidate_counts, has_identities
@@ -75,9 +76,10 @@ def station_counts(area: Area, stations: gpd.GeoDataFrame | None,
     where = point_communities(stations.geometry, area, communities)
     lost = pd.isna(where)
     if lost.any():
-        warnings.warn(f"{stations.attrs.get('source', 'stations')}: {int(lost.sum())} service stations lie in no "
-                      "community and no grid; they are not counted in the funding estimate", PlacementWarning,
-                      stacklevel=2)
+        warnings.warn(_("{source}: {count} service stations lie in no community and no grid; they are not "
+                        "counted in the funding estimate").format(source=stations.attrs.get("source", "stations"),
+                                                                  count=int(lost.sum())),
+                      PlacementWarning, stacklevel=2)
     return pd.Series(where[~lost]).value_counts().astype(np.int64)
 
 
@@ -140,9 +142,9 @@ def property_status(compounds: pd.DataFrame, company: str | None = None, red: st
                            False if str(v).lower() in _NO else None for v in red_cells], dtype=object)
     odd = [v for v, r in zip(red_cells, red_values) if v is not None and r is None]
     if odd:
-        warnings.warn(f"{compounds.attrs.get('source', 'compounds')}: {len(odd)} values of {r_field} are not "
-                      f"yes or no ({sample_text(pd.unique(np.array(odd, dtype=object)))}); taken as not said",
-                      PlacementWarning, stacklevel=2)
+        warnings.warn(_("{source}: {count} values of {field} are not yes or no ({values}); taken as not said").format(
+            source=compounds.attrs.get("source", "compounds"), count=len(odd), field=r_field,
+            values=sample_text(pd.unique(np.array(odd, dtype=object)))), PlacementWarning, stacklevel=2)
     managed = np.array([c is not None or r is True for c, r in zip(names, red_values)], dtype=bool)
     if not c_field:  # only the red-property field: management is known where it says yes
         managed = np.array([True if r is True else None for r in red_values], dtype=object)

@@ -17,11 +17,12 @@ import pandas as pd
 
 from gridmap import settings, vocab
 from gridmap.errors import GridmapError
+from gridmap.i18n import _
 from gridmap.io.xlsx import BOLD, CELL_MAX, HEADER, Sheet, Style, column_letter, fit_widths
 from gridmap.org.candidates import CANDIDATE_COLUMNS, committee_candidates, secretary_candidates
 from gridmap.org.funding import FUNDING_COLUMNS, FUNDING_HEADERS, FundingPolicy
 from gridmap.org.ledger import standardise_ledger
-from gridmap.org.model import CATEGORIES, UNIT_COLUMNS, Organisation, json_value
+from gridmap.org.model import CATEGORIES, UNIT_COLUMNS, Organisation, json_value, reason_label
 
 # ------------------------------------------------------------------ organization.json
 
@@ -163,7 +164,8 @@ def _summary_sheet(org: Organisation) -> Sheet:
     members not placed (per building)."""
     table = org.summary()
     rows: list[list] = [[_SUMMARY_HEADERS[c] for c in table.columns]]
-    rows += [[_cell(v) for v in row] for row in table.itertuples(index=False)]
+    rows += [[_whole(v) if c == "households" else _cell(v) for c, v in zip(table.columns, row)]
+             for row in table.itertuples(index=False)]
     width = len(rows[0])
     autofilter = f"A1:{column_letter(width - 1)}{len(rows)}" if len(rows) > 1 else None
     row_styles = {len(rows) - 1: BOLD}
@@ -184,7 +186,8 @@ def _summary_sheet(org: Organisation) -> Sheet:
         rows.append(["未落位党员（按楼栋）"])
         cell_styles.update({(len(rows), j): BOLD for j in range(3)})
         rows.append(["楼栋", "原因", "党员数"])
-        rows += [[str(rec.building_id), rec.reason, int(rec.members)] for rec in lost.itertuples(index=False)]
+        rows += [[str(rec.building_id), reason_label(rec.reason), int(rec.members)]
+                 for rec in lost.itertuples(index=False)]
     row_styles[0] = HEADER
     return Sheet(SUMMARY_SHEET, rows, widths=fit_widths(rows), freeze="B2", autofilter=autofilter,
                  row_styles=row_styles, cell_styles=cell_styles)
@@ -215,6 +218,8 @@ def _sheet_column(units: pd.DataFrame, column: str) -> list:
         return [names.get(v, "") for v in s.tolist()]
     if column == "has_committee":
         return ["是" if v else "" for v in s.tolist()]
+    if column == "households":  # whole households, as every surface shows them
+        return [_whole(v) for v in s.tolist()]
     if pd.api.types.is_integer_dtype(s.dtype):
         return s.tolist()
     if pd.api.types.is_float_dtype(s.dtype):
@@ -235,6 +240,12 @@ def _cell(v):
     if isinstance(v, str) and len(v) > CELL_MAX:
         return v[: CELL_MAX - 1] + "…"
     return v
+
+
+def _whole(v) -> int | None:
+    """A household figure as a whole number; None when missing."""
+    v = _cell(v)
+    return None if v is None or not math.isfinite(float(v)) else int(round(float(v)))
 
 
 def _sheet_name(name: str, used: set[str]) -> str:
@@ -278,7 +289,7 @@ def roster_table(org: Organisation, ledger: pd.DataFrame | None) -> pd.DataFrame
         No ledger, or an organisation laid out without one.
     """
     if ledger is None or org.members is None:
-        raise GridmapError("--roster lists members by name and needs the ledger: give --members.")
+        raise GridmapError(_("--roster lists members by name and needs the ledger: give --members."))
     ledger = standardise_ledger(ledger)
     names = org.units.set_index("unit_id").name
     placed = org.members.set_index("member_id")
@@ -295,11 +306,20 @@ def roster_table(org: Organisation, ledger: pd.DataFrame | None) -> pd.DataFrame
     })
 
 
+#: Headers of the roster workbook (the CSV roster keeps the column names of ``roster_table``).
+ROSTER_HEADERS = {"member_id": "党员编号", "name": "姓名", "category": "党员类别", "building_id": "楼栋编码",
+                  "unit": "所在党组织", "group": "所在党小组", "unit_id": "党组织编号", "group_id": "党小组编号",
+                  "note": "未落位原因"}
+
+
 def roster_sheet(table: pd.DataFrame) -> Sheet:
-    """The roster as the workbook's one sheet (党员名册): its columns as the header, every value a
-    text cell (ids such as 00123 stay text), missing values and empty notes as empty cells."""
-    rows: list[list] = [list(map(str, table.columns))]
-    rows += [[_text_cell(v) for v in row] for row in table.itertuples(index=False, name=None)]
+    """The roster as the workbook's one sheet (党员名册): Chinese headers (``ROSTER_HEADERS``), every
+    value a text cell (ids such as 00123 stay text), missing values and empty notes as empty cells,
+    the reasons a member is not placed in the user's language."""
+    rows: list[list] = [[ROSTER_HEADERS.get(str(c), str(c)) for c in table.columns]]
+    notes = list(table.columns).index("note") if "note" in table.columns else -1
+    rows += [[_text_cell(reason_label(v) if j == notes else v) for j, v in enumerate(row)]
+             for row in table.itertuples(index=False, name=None)]
     return Sheet(ROSTER_SHEET, rows, widths=fit_widths(rows), freeze="B2",
                  autofilter=f"A1:{column_letter(len(rows[0]) - 1)}{len(rows)}" if len(rows) > 1 else None,
                  row_styles={0: HEADER})
@@ -334,5 +354,5 @@ def _text_cell(v) -> str | None:
     return str(v) or None
 
 
-__all__ = ["COMMITTEE_SHEET", "FUNDING_SHEET", "ROSTER_SHEET", "SECRETARY_SHEET", "SUMMARY_SHEET", "candidate_sheets",
+__all__ = ["COMMITTEE_SHEET", "FUNDING_SHEET", "ROSTER_HEADERS", "ROSTER_SHEET", "SECRETARY_SHEET", "SUMMARY_SHEET", "candidate_sheets",
            "document", "document_json", "funding_sheet", "roster_sheet", "roster_table", "workbook_sheets"]

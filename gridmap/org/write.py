@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gridmap import vocab
 from gridmap.io import write_csv, write_text
 from gridmap.io.xlsx import write_xlsx
 from gridmap.org.candidates import has_identities
@@ -29,6 +30,9 @@ def write_organisation(org: Organisation, out: str | os.PathLike, *, roster: str
                        policy: FundingPolicy | None = None) -> list[Path]:
     """Write ``organization.csv``, ``organization.json`` and ``organization.xlsx`` into ``out``.
 
+    ``organization.csv`` is ``org.units`` with ``kind_label`` and ``situation_label`` (the Chinese
+    labels of the codes) at the end.
+
     Only counts and ids go into these files. ``roster`` (with the ledger) writes a separate list of
     members with their unit and group for the community office (CSV, or Excel by suffix).
     ``funding`` (``gridmap.org.funding.funding_table``, with its ``policy``) adds the workbook's
@@ -36,7 +40,7 @@ def write_organisation(org: Organisation, out: str | os.PathLike, *, roster: str
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [write_csv(org.units, out / "organization.csv"),
+    paths = [write_csv(vocab.with_label_columns(org.units), out / "organization.csv"),
              write_text(document_json(org), out / "organization.json"),
              write_workbook(org, out / "organization.xlsx", funding=funding, policy=policy)]
     if roster is not None:
