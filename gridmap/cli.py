@@ -36,7 +36,8 @@ from gridmap.jobs import (align_job, check_job, classify_job, infer_job, map_job
 from gridmap.offices import paper_size
 from gridmap.org import Thresholds
 from gridmap.org.model import TOTAL
-from gridmap.pipeline import STAGES, demo_project, run_job, stage_title
+from gridmap.pipeline import STAGES, demo_project, run_job
+from gridmap.progressbar import RunProgress
 from gridmap.project import LAYOUT_ON, LayerConfig, Project, load_project, parse_range, write_template
 from gridmap.validate import issue_label, severity_label
 
@@ -697,30 +698,8 @@ def _project_from_flags(flags: dict):
 
 
 def _run(project, workers: int | None = None, scheduler: str | None = None) -> None:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-    # The description's column is measured in cells: a Chinese character takes two.
-    with Progress(TextColumn("{task.description}", table_column=Column(width=34, no_wrap=True)), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=err_console, transient=False) as bar:
-        task = bar.add_task(escape(_("starting")), total=len(STAGES))
-        # The communities of a long stage (organisation, micro-grids, pages, offices), with the time left.
-        units = bar.add_task("", total=1, visible=False)
-        shown = {"total": None}
-
-        def progress(stage: str, number: int, done: int | None = None, total: int | None = None) -> None:
-            if done is None:
-                bar.update(task, completed=number, description=escape(stage_title(stage)))
-                bar.update(units, visible=False)
-                shown["total"] = None
-            else:
-                if shown["total"] != total:
-                    bar.reset(units, total=total, description="  " + escape(_("communities")), visible=True)
-                    shown["total"] = total
-                bar.update(units, completed=done)
-
-        result = run_job(project, progress=progress, workers=workers, scheduler=scheduler)
-        bar.update(units, visible=False)
-        bar.update(task, completed=len(STAGES), description=escape(_("done")))
+    with RunProgress(len(STAGES), err_console) as bar:
+        result = run_job(project, progress=bar.update, workers=workers, scheduler=scheduler)
     print_run_summary(result)
 
 

@@ -146,7 +146,7 @@ class Runner:
 
     @staticmethod
     def _collect(pending: dict, done, stage, keys, when) -> None:
-        finished, _ = cf.wait(list(pending), return_when=when)
+        finished, _pending = cf.wait(list(pending), return_when=when)
         for future in finished:
             i = pending.pop(future)
             try:
@@ -210,11 +210,11 @@ def _failed(exc: Exception, stage: str, keys, i: int) -> Exception:
     pass as they are."""
     if isinstance(exc, GridmapError):
         return exc
+    # The run names the stage ("Stage 'maps' failed: …"); the task names its community.
     if keys:
-        return GridmapError(_("The {stage} task of {key} failed ({error}: {reason}).").format(
-            stage=_(stage), key=keys[i], error=type(exc).__name__, reason=exc))
-    return GridmapError(_("The {stage} task failed ({error}: {reason}).").format(
-        stage=_(stage), error=type(exc).__name__, reason=exc))
+        return GridmapError(_("The task of {key} failed ({error}: {reason}).").format(
+            key=keys[i], error=type(exc).__name__, reason=exc))
+    return GridmapError(_("A task failed ({error}: {reason}).").format(error=type(exc).__name__, reason=exc))
 
 
 __all__ = ["IN_FLIGHT", "PRELOAD", "Runner", "cores", "timed"]

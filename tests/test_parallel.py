@@ -26,7 +26,7 @@ def test_results_in_order_with_progress_and_timings(processes):
 
 
 def test_a_failed_task_names_its_community():
-    with Runner(processes=2) as runner, pytest.raises(GridmapError, match="The maps task of c3 failed"):
+    with Runner(processes=2) as runner, pytest.raises(GridmapError, match="The task of c3 failed"):
         runner.map(math.sqrt, [4, 1, 9, -1, 16], stage="maps", keys=["c0", "c1", "c2", "c3", "c4"])
     with Runner(processes=1) as runner, pytest.raises(ValueError):  # here: the error as it is
         runner.map(math.sqrt, [4, -1], stage="maps")

@@ -185,7 +185,7 @@ class Cutting:
         keep = np.ones(len(self.g_ids), dtype=bool)
         if only_grids is not None:
             keep = np.isin(self.g_ids, list(only_grids))
-        codes, _ = pd.factorize(pd.Series(self.group, dtype=object), use_na_sentinel=False)
+        codes, _uniques = pd.factorize(pd.Series(self.group, dtype=object), use_na_sentinel=False)
         order = np.flatnonzero(keep)[np.argsort(codes[keep], kind="stable")]
         bounds = np.flatnonzero(np.diff(codes[order])) + 1
         return [part for part in np.split(order, bounds) if len(part)]

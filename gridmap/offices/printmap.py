@@ -174,8 +174,8 @@ def _box(width: float, height: float, k: float) -> tuple[float, float, float, fl
 def map_frame(layers: MapLayers, paper: str | None = None) -> tuple[int, tuple[float, float, float, float]]:
     """The round scale the community is drawn at on ``paper``, and the extent (metres) its map shows:
     what :func:`draw_office_map` will draw, known before it draws."""
-    _, (width, height) = paper_size(paper)
-    *_, map_w, map_h = _box(width, height, (1 + width / PAPERS["A3"][0]) / 2)
+    _name, (width, height) = paper_size(paper)
+    *_box_xy, map_w, map_h = _box(width, height, (1 + width / PAPERS["A3"][0]) / 2)
     return _frame(layers, map_w, map_h)
 
 
