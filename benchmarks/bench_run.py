@@ -91,7 +91,8 @@ def run(gpkg: Path, out: Path, mode: str) -> dict:
         raise SystemExit(f"gridmap run failed:\n{errors.read()[-3000:]}")
     record = json.loads((out / ".gridmap-run").read_text(encoding="utf-8"))
     return {"seconds": seconds, "cpu": cpu_s, "peak_mb": peak / 2**20, "stages": record["seconds"],
-            "tasks": record.get("tasks", {}), "load": os.getloadavg()[0]}
+            "tasks": record.get("tasks", {}), "load": os.getloadavg()[0],
+            "driver_mb": record.get("peak_mb", {})}
 
 
 def makespan(times: list[float], workers: int) -> float:
@@ -136,18 +137,24 @@ def main() -> None:
             print(f"scale {scale:g} {mode}: {r['seconds']:.1f} s (CPU {r['cpu']:.1f} s), peak {r['peak_mb']:.0f} MB, "
                   f"load {r['load']:.1f}; {stages}", flush=True)
     print()
-    print("| scale | mode | total s | CPU s | peak MB | load | " + " | ".join(STAGES) + " |")
+    print("| scale | mode | total s | CPU s | peak MB | loadavg | " + " | ".join(STAGES) + " |")
     print("|---:|---|---:|---:|---:|---:|" + "---:|" * len(STAGES))
     for scale, mode, r in rows:
         print(f"| {scale:g} | {mode} | {r['seconds']:.1f} | {r['cpu']:.1f} | {r['peak_mb']:.0f} | {r['load']:.1f} | "
               + " | ".join(f"{r['stages'].get(s, 0):.1f}" for s in STAGES) + " |")
     print()
-    print("Simulated cluster (driver part + longest-first makespan of the measured per-community tasks; from a "
-          "single-process run where there is one, the tasks' times in a pool run are inflated by the shared cores):")
+    print("The run's own process (the driver): its peak memory so far at the end of each stage, MB:")
+    print("| scale | mode | " + " | ".join(STAGES) + " |")
+    print("|---:|---|" + "---:|" * len(STAGES))
+    for scale, mode, r in rows:
+        print(f"| {scale:g} | {mode} | " + " | ".join(f"{r['driver_mb'].get(s) or 0:.0f}" for s in STAGES) + " |")
+    print()
+    print("Simulated cluster (from the single-process runs: each stage's driver part, then the longest-first "
+          "makespan of its measured per-community tasks):")
     print("| scale | from | run s | serial (driver) s | " + " | ".join(f"{w} workers s" for w in CLUSTER) + " |")
     print("|---:|---|---:|---:|" + "---:|" * len(CLUSTER))
     for scale, mode, r in rows:
-        if mode in ("single", "pool"):
+        if mode == "single":
             serial = simulated(r, 1)[1]
             print(f"| {scale:g} | {mode} | {sum(r['stages'].values()):.1f} | {serial:.1f} | "
                   + " | ".join(f"{simulated(r, w)[0]:.1f}" for w in CLUSTER) + " |")

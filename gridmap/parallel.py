@@ -19,6 +19,8 @@ in :attr:`Runner.timings` for the benchmarks' simulated cluster (``benchmarks/be
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
+import importlib
 import logging
 import multiprocessing
 import os
@@ -53,6 +55,23 @@ def timed(fn: Callable, arg) -> tuple[object, float, float]:
     return value, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def configured() -> int:
+    """The processes of the local pool: ``GRIDMAP_PROCESSES`` from the environment, else the cores.
+
+    Raises
+    ------
+    GridmapError
+        ``GRIDMAP_PROCESSES`` is not a whole number of 1 or more.
+    """
+    value = os.environ.get("GRIDMAP_PROCESSES", "").strip()
+    if not value:
+        return cores()
+    if not value.isdigit() or int(value) < 1:
+        raise GridmapError(_("GRIDMAP_PROCESSES={value}: give a whole number of processes, 1 or more (1 runs "
+                             "everything in one process).").format(value=value))
+    return int(value)
+
+
 class Runner:
     """Runs a stage's per-community tasks here, in a local process pool, or on a Dask client.
 
@@ -69,9 +88,12 @@ class Runner:
         self.client = client
         if processes is None:
             processes = settings.PROCESSES
-        self.processes = max(1, int(processes if processes is not None else cores()))
+        if processes is None and client is None:
+            processes = configured()
+        self.processes = max(1, int(processes or 1))
         self.timings: dict[str, list[tuple[str, float, float]]] = {}
         self._pool: cf.ProcessPoolExecutor | None = None
+        self._background: list[tuple[str, object]] = []  # (stage, future) of submit()
 
     @property
     def workers(self) -> int:
@@ -125,11 +147,60 @@ class Runner:
                 done(i, timed(fn, item))
         return [results[i] for i in range(len(results))]
 
-    def _local(self, fn, items, done, stage, keys) -> None:
+    def start(self) -> None:
+        """Start the processes now, so that they import gridmap while the driver reads the layers
+        (else the first per-community stage waits for them)."""
+        if self.client is not None:
+            self.client.run(_preload, wait=False)
+        elif self.processes > 1:
+            pool = self._local_pool()
+            for _n in range(self.processes):
+                pool.submit(_preload)
+
+    def submit(self, fn: Callable, *args, stage: str, **kwargs) -> None:
+        """Run ``fn(*args, **kwargs)`` beside the driver's next stages: a writer whose result the
+        run does not need, only its files. In one process it runs at once; :meth:`wait` waits for
+        the others (and raises their errors)."""
+        call = functools.partial(fn, *args, **kwargs)
+        if self.client is not None:
+            future = self.client.submit(timed, _call, call, key=f"{stage}-write-{uuid.uuid4().hex[:8]}", pure=False)
+        elif self.processes > 1:
+            future = self._local_pool().submit(timed, _call, call)
+        else:
+            _value, wall, cpu = timed(_call, call)
+            self.timings.setdefault(stage, []).append(("write", round(wall, 4), round(cpu, 4)))
+            return
+        self._background.append((stage, future))
+
+    def wait(self) -> None:
+        """Wait for what :meth:`submit` started.
+
+        Raises
+        ------
+        GridmapError
+            A writer failed; its ``stage`` attribute names the stage that submitted it.
+        """
+        pending, self._background = self._background, []
+        for stage, future in pending:
+            try:
+                _value, wall, cpu = future.result()
+            except Exception as exc:
+                for _stage, other in pending:
+                    other.cancel()
+                error = _failed(exc, stage, None, 0)
+                error.stage = stage
+                raise error from exc
+            self.timings.setdefault(stage, []).append(("write", round(wall, 4), round(cpu, 4)))
+
+    def _local_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(list(PRELOAD))
             self._pool = cf.ProcessPoolExecutor(self.processes, mp_context=context)
+        return self._pool
+
+    def _local(self, fn, items, done, stage, keys) -> None:
+        self._local_pool()
         pending: dict[cf.Future, int] = {}
         source = enumerate(items)
         try:
@@ -193,7 +264,11 @@ class Runner:
         done(i, outcome)
 
     def close(self) -> None:
-        """Stop the local pool (a Dask client is closed by whoever opened it)."""
+        """Stop the local pool (a Dask client is closed by whoever opened it); writers still
+        running are waited for, those not started are cancelled."""
+        for _stage, future in self._background:
+            future.cancel()
+        self._background = []
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -203,6 +278,16 @@ class Runner:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _preload() -> None:
+    """Import what the tasks need (run once in each process by :meth:`Runner.start`)."""
+    for name in PRELOAD:
+        importlib.import_module(name)
+
+
+def _call(call: Callable):
+    return call()
 
 
 def _failed(exc: Exception, stage: str, keys, i: int) -> Exception:
@@ -217,4 +302,4 @@ def _failed(exc: Exception, stage: str, keys, i: int) -> Exception:
     return GridmapError(_("A task failed ({error}: {reason}).").format(error=type(exc).__name__, reason=exc))
 
 
-__all__ = ["IN_FLIGHT", "PRELOAD", "Runner", "cores", "timed"]
+__all__ = ["IN_FLIGHT", "PRELOAD", "Runner", "configured", "cores", "timed"]

@@ -97,6 +97,8 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
     # Per-community tasks of each stage: (community, wall s, CPU s) where they ran (benchmarks).
     tasks: dict[str, list] = field(default_factory=dict)
+    # The run's own process: its peak resident memory (MB) so far, at the end of each stage.
+    peak_mb: dict[str, float] = field(default_factory=dict)
 
     @property
     def index(self) -> Path:
@@ -158,6 +160,7 @@ def run_job(project: Project, *, progress: Callable[..., None] | None = None,
     state: dict = {"client": client, "runner": Runner(client=client)}
     with _stop_on_sigterm():
         try:
+            state["runner"].start()
             for number, name in enumerate(STAGES):
                 if progress:
                     progress(name, number)
@@ -165,17 +168,16 @@ def run_job(project: Project, *, progress: Callable[..., None] | None = None,
                 started = time.perf_counter()
                 try:
                     _STAGE_FUNCS[name](project, state, work, result)
-                except StageError:
-                    raise
-                except GridmapError as exc:
-                    raise StageError(_("Stage '{stage}' failed: {reason}").format(
-                        stage=term(name, stage_title(name)), reason=exc)) from exc
                 except Exception as exc:
-                    raise StageError(_("Stage '{stage}' failed unexpectedly ({error}: {reason}); "
-                                       "run again with --debug for the traceback.").format(
-                        stage=term(name, stage_title(name)), error=type(exc).__name__, reason=exc)) from exc
+                    raise _stage_error(name, exc) from (exc.__cause__ if isinstance(exc, StageError) else exc)
                 result.seconds[name] = round(time.perf_counter() - started, 2)
-                log.info("stage %s took %.1f s", name, result.seconds[name])
+                result.peak_mb[name] = _peak_mb()
+                log.info("stage %s took %.1f s (peak memory so far %s MB)", name, result.seconds[name],
+                         result.peak_mb[name])
+            try:  # the writers the stages started beside the later ones (Runner.submit)
+                state["runner"].wait()
+            except GridmapError as exc:
+                raise _stage_error(getattr(exc, "stage", "offices"), exc) from exc
         except BaseException as exc:
             kept_at = _keep_incomplete(work, out, kept, exc)
             if isinstance(exc, StageError):
@@ -192,7 +194,7 @@ def run_job(project: Project, *, progress: Callable[..., None] | None = None,
 
                 close(client)
         _write_mark(work, {"complete": True, "seconds": result.seconds, "notes": result.notes,
-                           "tasks": result.tasks})
+                           "tasks": result.tasks, "peak_mb": result.peak_mb})
         with _signals_held():
             _swap_into_place(work, out)
     result.pages = [out / p.name for p in result.pages]
@@ -205,6 +207,27 @@ def run_job(project: Project, *, progress: Callable[..., None] | None = None,
         result.notes.append(str(write_results(result, project.database,
                                               inputs={k: c.spec for k, c in project.layers.items()})))
     return result
+
+
+def _peak_mb() -> float | None:
+    """This process's peak resident memory so far (MB); None where the system does not say."""
+    try:
+        import resource  # not on Windows
+    except ImportError:
+        return None
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
+def _stage_error(name: str, exc: Exception) -> StageError:
+    """The error of stage ``name``, in one paragraph naming the stage."""
+    if isinstance(exc, StageError):
+        return exc
+    if isinstance(exc, GridmapError):
+        return StageError(_("Stage '{stage}' failed: {reason}").format(stage=term(name, stage_title(name)),
+                                                                        reason=exc))
+    return StageError(_("Stage '{stage}' failed unexpectedly ({error}: {reason}); run again with --debug for "
+                        "the traceback.").format(stage=term(name, stage_title(name)), error=type(exc).__name__,
+                                                 reason=exc))
 
 
 def _ticker(progress, name: str, number: int) -> Callable[[int, int], None] | None:
@@ -527,8 +550,10 @@ def _stage_organise(project, state, work, result):
         result.funding = funding_for(result.organisation, result.classification, state["stations"],
                                      state["communities"], project.funding)
         write_funding(result.funding, work)
-    write_organisation(result.organisation, work, ledger=state.get("ledger"), funding=result.funding,
-                       policy=project.funding, roster=_roster_path(project, work))
+    # Written beside the next stages (on the pool's processes or the workers), not before them.
+    state["runner"].submit(write_organisation, result.organisation, work, ledger=state.get("ledger"),
+                           funding=result.funding, policy=project.funding, roster=_roster_path(project, work),
+                           stage="organise")
 
 
 def _roster_path(project, work: Path) -> Path | None:
@@ -602,8 +627,9 @@ def _stage_report(project, state, work, result):
 
 
 def _stage_shapefiles(project, state, work, result):
-    write_shapefiles(work, classification=result.classification, alignment=result.alignment,
-                     microgrids=result.microgrids, engine=project.engine)
+    state["runner"].submit(write_shapefiles, work, classification=result.classification,
+                           alignment=result.alignment, microgrids=result.microgrids, engine=project.engine,
+                           stage="shapefiles")
 
 
 def _stage_offices(project, state, work, result):

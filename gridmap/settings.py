@@ -84,8 +84,9 @@ INFER_REACH: float = 20.0
 INFER_CLEARANCE: float = 2.0
 #: Basemap of the HTML maps: osm, tianditu, gaode or none.
 BASEMAP: str = "osm"
-#: Processes that write the map pages and office folders of ``gridmap run`` (without a Dask
-#: cluster): None for one per core, 1 for all of it in the run's own process.
+#: Processes that run the per-community tasks of ``gridmap run`` (organisation, micro-grids, map
+#: pages, office folders) without a Dask cluster: None for the environment's ``GRIDMAP_PROCESSES``,
+#: else one per core; 1 for all of it in the run's own process.
 PROCESSES: int | None = None
 
 #: Column names of a grid-worker roster (CSV or Excel), per meaning; matching ignores case. Worker

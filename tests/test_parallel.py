@@ -34,6 +34,53 @@ def test_a_failed_task_names_its_community():
 
 def test_processes_from_settings(monkeypatch):
     monkeypatch.setattr(settings, "PROCESSES", None)
+    monkeypatch.delenv("GRIDMAP_PROCESSES", raising=False)
     assert Runner().processes == cores() and Runner().parallel == (cores() > 1)
     monkeypatch.setattr(settings, "PROCESSES", 1)
     assert Runner().processes == 1 and not Runner().parallel
+
+
+def test_processes_from_the_environment(monkeypatch):
+    monkeypatch.setattr(settings, "PROCESSES", None)
+    monkeypatch.setenv("GRIDMAP_PROCESSES", "1")
+    assert Runner().processes == 1
+    monkeypatch.setenv("GRIDMAP_PROCESSES", "3")
+    assert Runner().processes == 3
+    monkeypatch.setattr(settings, "PROCESSES", 2)  # the setting first
+    assert Runner().processes == 2
+    monkeypatch.setattr(settings, "PROCESSES", None)
+    monkeypatch.setenv("GRIDMAP_PROCESSES", "two")
+    with pytest.raises(GridmapError, match="GRIDMAP_PROCESSES=two"):
+        Runner()
+
+
+def _write(path, text):
+    from pathlib import Path
+
+    Path(path).write_text(text, encoding="utf-8")
+    return path
+
+
+def _fail(path):
+    raise ValueError(f"cannot write {path}")
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_writers_beside_the_stages(tmp_path, processes):
+    with Runner(processes=processes) as runner:
+        runner.start()
+        runner.submit(_write, tmp_path / "a.txt", "一", stage="organise")
+        runner.submit(_write, tmp_path / "b.txt", "二", stage="shapefiles")
+        runner.wait()
+        assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "一"
+        assert (tmp_path / "b.txt").read_text(encoding="utf-8") == "二"
+        assert [k for k, _, _ in runner.timings["organise"]] == ["write"]
+
+
+def test_a_failed_writer_names_its_stage(tmp_path):
+    with Runner(processes=2) as runner:
+        runner.submit(_write, tmp_path / "a.txt", "一", stage="organise")
+        runner.submit(_fail, tmp_path / "b.txt", stage="shapefiles")
+        with pytest.raises(GridmapError, match="cannot write") as caught:
+            runner.wait()
+        assert caught.value.stage == "shapefiles"
