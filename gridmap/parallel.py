@@ -94,6 +94,7 @@ class Runner:
         self.timings: dict[str, list[tuple[str, float, float]]] = {}
         self._pool: cf.ProcessPoolExecutor | None = None
         self._background: list[tuple[str, object]] = []  # (stage, future) of submit()
+        self._warming: list = []  # the Dask workers' preload tasks (start)
 
     @property
     def workers(self) -> int:
@@ -151,7 +152,10 @@ class Runner:
         """Start the processes now, so that they import gridmap while the driver reads the layers
         (else the first per-community stage waits for them)."""
         if self.client is not None:
-            self.client.run(_preload, wait=False)
+            # A task per worker, not waited for (Client.run(wait=False) refuses this set-up).
+            run = uuid.uuid4().hex[:8]
+            self._warming = [self.client.submit(_preload, key=f"preload-{k}-{run}", workers=[address], pure=False)
+                             for k, address in enumerate(self.client.scheduler_info().get("workers", {}))]
         elif self.processes > 1:
             pool = self._local_pool()
             for _n in range(self.processes):
@@ -269,6 +273,7 @@ class Runner:
         for _stage, future in self._background:
             future.cancel()
         self._background = []
+        self._warming = []
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
