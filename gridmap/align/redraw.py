@@ -223,7 +223,7 @@ def settle(layout: Layout, problem: Problem, loose: np.ndarray, loose_from: np.n
         rebuilt = np.flatnonzero(layout.touched & layout.alive)
         # A grid keeps the part holding most of its own old ground; what it received with a
         # compound goes with that compound if it came apart from it.
-        main, rest, rest_of = largest_part(layout.geoms[rebuilt], layout.own[rebuilt])
+        main, rest, rest_of = largest_part(layout.geoms[rebuilt], _ground(layout, problem, rebuilt))
         # Parts a hair's breadth from the main one (overlays of edges digitised apart) are not
         # cut off: snapped onto it, they make one piece with it.
         near = shapely.dwithin(rest, main[rest_of], TOUCH_M) if len(rest) else np.zeros(0, dtype=bool)
@@ -250,6 +250,26 @@ def settle(layout: Layout, problem: Problem, loose: np.ndarray, loose_from: np.n
     _dissolve_emptied(layout, problem)
     if problem.capacity:
         _repair_range(layout, problem)
+
+
+def _ground(layout: Layout, problem: Problem, labels: np.ndarray) -> np.ndarray:
+    """Per label, the land whose part it keeps when it comes apart: its own old ground, but for a
+    grid a planner placed compounds in, those compounds (where it holds them).
+
+    Other compounds leaving a grid (another edit among them) can cut it in two, its placed compound
+    on the smaller side of its old ground: keeping the old ground would give that compound's land
+    away (to a neighbour, as a loose piece) and the edit would never hold, round after round. The
+    grid named in the edit goes with the compound; the rest of its old ground is settled as loose land.
+    """
+    ground = layout.own[labels].copy()
+    if problem.fixed is None:
+        return ground
+    edited = np.flatnonzero(problem.fixed >= 0)
+    for k in np.flatnonzero(np.isin(labels, problem.fixed[edited])):
+        placed = shapely.union_all(problem.C[edited[problem.fixed[edited] == labels[k]]], grid_size=PRECISION)
+        if shapely.area(shapely.intersection(placed, layout.geoms[labels[k]], grid_size=PRECISION)) > NOISE_M2:
+            ground[k] = placed
+    return ground
 
 
 def place(layout: Layout, problem: Problem, loose: np.ndarray, loose_from: np.ndarray, *, join: bool = True,
