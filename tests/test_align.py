@@ -232,6 +232,19 @@ def test_guarantees_hold_on_constructed_towns(town):
     assert_valid_proposal(result, compounds, grids, keep=keep, low=low, high=high)
 
 
+def test_a_dissolved_grid_is_shared_out_only_to_grids_it_joins():
+    # Two tiled large compounds leave G0 without households: dissolved, its land is shared out
+    # among the tiles around it. G10 meets it at a corner only, and the land nearest G2 and G6-1
+    # beyond what the first tiles took lay apart from them: handed over, three grids came out in
+    # two pieces, after settle had made every grid one piece.
+    compounds, grids, keep = make_town(87129138, False, True, True, False, True)
+    assert keep == ["G4"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = align(compounds, grids, keep=keep)
+    assert_valid_proposal(result, compounds, grids, keep=keep)
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(towns())
 def test_types_limit_the_work(town):

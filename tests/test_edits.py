@@ -149,6 +149,16 @@ def test_edits_on_the_sample(sample_dir):
     assert result.summary["straddling_after"] == 0
 
 
+def test_an_edit_holds_when_another_cuts_its_grid_in_two():
+    # C0 (most of it in G2) goes to G0 and cuts G2 in two; C1 (mostly in G3) is placed in G2 and
+    # touches only the smaller side of G2's old ground: G2 goes with C1, not with its old ground.
+    compounds, grids, _ = make_town(22048528, False, True, False, False, False)
+    e = pd.DataFrame([{"compound_id": "C0", "to_grid_id": "G0"}, {"compound_id": "C1", "to_grid_id": "G2"}])
+    result = quiet_align(compounds, grids, edits=e)
+    assert_valid_proposal(result, compounds, grids, edits=e)
+    assert result.summary["planner_not_held"] == []
+
+
 # ------------------------------------------------------------------ random towns
 
 

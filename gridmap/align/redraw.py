@@ -14,6 +14,7 @@ large compound releases its core. Then, until every grid is one piece:
 - a piece with households and no such neighbour becomes a grid; a piece without households
   joins any neighbour of its community, and only when there is none becomes a grid (noted);
 - a grid left without households (it had some) is dissolved the same way, and is ``removed``;
+  dissolved after the loop, its land goes only to grids it makes one piece with;
 - where a community would end with more grids outside the household range than before, the
   smallest rebuilt grids under the minimum are dissolved into neighbours with room.
 
@@ -223,7 +224,7 @@ def settle(layout: Layout, problem: Problem, loose: np.ndarray, loose_from: np.n
         rebuilt = np.flatnonzero(layout.touched & layout.alive)
         # A grid keeps the part holding most of its own old ground; what it received with a
         # compound goes with that compound if it came apart from it.
-        main, rest, rest_of = largest_part(layout.geoms[rebuilt], layout.own[rebuilt])
+        main, rest, rest_of = largest_part(layout.geoms[rebuilt], _ground(layout, problem, rebuilt))
         # Parts a hair's breadth from the main one (overlays of edges digitised apart) are not
         # cut off: snapped onto it, they make one piece with it.
         near = shapely.dwithin(rest, main[rest_of], TOUCH_M) if len(rest) else np.zeros(0, dtype=bool)
@@ -250,6 +251,26 @@ def settle(layout: Layout, problem: Problem, loose: np.ndarray, loose_from: np.n
     _dissolve_emptied(layout, problem)
     if problem.capacity:
         _repair_range(layout, problem)
+
+
+def _ground(layout: Layout, problem: Problem, labels: np.ndarray) -> np.ndarray:
+    """Per label, the land whose part it keeps when it comes apart: its own old ground, but for a
+    grid a planner placed compounds in, those compounds (where it holds them).
+
+    Other compounds leaving a grid (another edit among them) can cut it in two, its placed compound
+    on the smaller side of its old ground: keeping the old ground would give that compound's land
+    away (to a neighbour, as a loose piece) and the edit would never hold, round after round. The
+    grid named in the edit goes with the compound; the rest of its old ground is settled as loose land.
+    """
+    ground = layout.own[labels].copy()
+    if problem.fixed is None:
+        return ground
+    edited = np.flatnonzero(problem.fixed >= 0)
+    for k in np.flatnonzero(np.isin(labels, problem.fixed[edited])):
+        placed = shapely.union_all(problem.C[edited[problem.fixed[edited] == labels[k]]], grid_size=PRECISION)
+        if shapely.area(shapely.intersection(placed, layout.geoms[labels[k]], grid_size=PRECISION)) > NOISE_M2:
+            ground[k] = placed
+    return ground
 
 
 def place(layout: Layout, problem: Problem, loose: np.ndarray, loose_from: np.ndarray, *, join: bool = True,
@@ -282,6 +303,15 @@ def place(layout: Layout, problem: Problem, loose: np.ndarray, loose_from: np.nd
     p, q = p[base], q[base]
     border = shared_border(loose[p], geoms[q])
     p, q, border = p[border > 0], q[border > 0], border[border > 0]
+    mf = must_fit[p]
+    if mf.any():
+        # A grid being dissolved is placed after settle's loop: nothing would cut it off again
+        # from a grid it meets at a corner only. It joins only a grid it makes one piece with.
+        joined = polygons_only(shapely.union(shapely.snap(loose[p[mf]], geoms[q[mf]], TOUCH_M), geoms[q[mf]],
+                                             grid_size=PRECISION))
+        one = np.ones(len(p), dtype=bool)
+        one[mf] = shapely.get_num_geometries(joined) == 1
+        p, q, border = p[one], q[one], border[one]
     role = layout.role[q]
     # A tile takes only land of its own compound; a grid nesting in a large compound none.
     inside_own = np.zeros(len(p), dtype=bool)
@@ -327,7 +357,7 @@ def place(layout: Layout, problem: Problem, loose: np.ndarray, loose_from: np.nd
     extra_pieces, extra_target = [], []
     shared_out = np.zeros(n, dtype=bool)
     if len(share):
-        done, parts, owners = _share_out(layout, problem, loose[share], loose_from[share])
+        done, parts, owners = _share_out(layout, problem, loose[share], loose_from[share], must_fit[share])
         if len(parts):
             extra_pieces, extra_target = parts, owners
             loose = loose.copy()
@@ -389,14 +419,17 @@ def off_others(layout: Layout, pieces: np.ndarray, owner: np.ndarray) -> np.ndar
     return out
 
 
-def _share_out(layout: Layout, problem: Problem, pieces: np.ndarray, piece_from: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _share_out(layout: Layout, problem: Problem, pieces: np.ndarray, piece_from: np.ndarray,
+               whole: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cut open-land pieces among neighbouring tiles (and grids nesting in a large compound) of
     their community, each taking the land nearest to it up to what keeps it nesting in its compound.
 
     Returns which pieces were wholly shared out, and the parts with the grid each joins. Pieces
     that cannot be shared out wholly are left as they were (they become grids of their own).
+    ``whole`` pieces (grids being dissolved, after settle's loop) give each grid only parts that
+    make one piece with it.
     """
+    whole = np.zeros(len(pieces), dtype=bool) if whole is None else whole
     geoms = layout.geoms
     alive = np.flatnonzero(layout.alive)
     p, q = shapely.STRtree(geoms[alive]).query(pieces, predicate="dwithin", distance=TOUCH_M)
@@ -417,24 +450,54 @@ def _share_out(layout: Layout, problem: Problem, pieces: np.ndarray, piece_from:
         piece = pieces[k]
         left = piece
         parts, owners = [], []
-        for g in sorted(q[p == k], key=lambda g: -room[g]):
-            if shapely.area(left) <= NOISE_M2:
+        cands = q[p == k]
+        # A grid's reach: its land and the parts of this piece it took so far.
+        reach = {g: geoms[g] for g in cands}
+        while True:
+            grew = False
+            for g in sorted(cands, key=lambda g: -room[g]):
+                if shapely.area(left) <= NOISE_M2:
+                    break
+                allow = room[g]
+                if allow <= NOISE_M2:
+                    continue
+                near = _nearest_part(left, reach[g], allow)
+                if whole[k]:
+                    # The land nearest a grid need not join it (the grid meets the piece at a
+                    # corner only; the land next to it went to a grid before it; what is left is
+                    # handed over whole). A loose piece's part apart from its grid is cut off
+                    # again in settle's next round, but a grid being dissolved is shared out
+                    # after that loop: a grid takes only the parts that make one piece with it
+                    # (and, grown by them, may take more while land is left).
+                    near = _joining(near, reach[g])
+                if shapely.area(near) <= NOISE_M2:
+                    continue
+                parts.append(near)
+                owners.append(g)
+                room[g] -= shapely.area(near)
+                left = polygons_only(np.array([shapely.difference(left, near, grid_size=PRECISION)]))[0]
+                if whole[k]:
+                    reach[g] = shapely.union(reach[g], near, grid_size=PRECISION)
+                    grew = True
+            if not grew or shapely.area(left) <= NOISE_M2:
                 break
-            allow = room[g]
-            if allow <= NOISE_M2:
-                continue
-            near = _nearest_part(left, geoms[g], allow)
-            if shapely.area(near) <= NOISE_M2:
-                continue
-            parts.append(near)
-            owners.append(g)
-            room[g] -= shapely.area(near)
-            left = polygons_only(np.array([shapely.difference(left, near, grid_size=PRECISION)]))[0]
         if shapely.area(left) <= NOISE_M2 and parts:
             done[k] = True
             out_parts += parts
             out_owner += owners
     return done, np.array(out_parts, dtype=object), np.array(out_owner, dtype=np.intp)
+
+
+def _joining(part, grid):
+    """The polygons of ``part`` that make one piece with ``grid`` (snapped onto it, as ``place``
+    joins them): not those meeting it at a point only or lying apart from it."""
+    polys = shapely.get_parts(polygons_only(np.array([part])))
+    if not len(polys):
+        return shapely.Polygon()
+    snapped = shapely.snap(polys, grid, TOUCH_M)
+    joined = polygons_only(shapely.union(snapped, grid, grid_size=PRECISION))
+    one = shapely.get_num_geometries(joined) == 1
+    return shapely.union_all(polys[one], grid_size=PRECISION) if one.any() else shapely.Polygon()
 
 
 def _nearest_part(piece, grid, area: float, steps: int = 30):
