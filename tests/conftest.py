@@ -66,6 +66,23 @@ def browser():
         b.close()
 
 
+def offline_context(browser, local: tuple[str, ...], **options):
+    """A browser context in which only URLs starting with ``local`` load; every other request is
+    aborted and listed in ``context.blocked``."""
+    ctx = browser.new_context(**options)
+    ctx.blocked = []
+
+    def route(r):
+        if r.request.url.startswith(local):
+            r.continue_()
+        else:
+            ctx.blocked.append(r.request.url)
+            r.abort()
+
+    ctx.route("**/*", route)
+    return ctx
+
+
 #: 制图单位 of the office run (tests/test_offices.py, tests/test_shapefile.py).
 OFFICE_ORGANISATION = "太原市示例街道办事处"
 

@@ -16,6 +16,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
+from conftest import offline_context
 from gridmap.align import with_inferred
 from gridmap.classify import classify
 from gridmap.jobs import align_job
@@ -43,17 +44,7 @@ def demo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def context(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 850}, accept_downloads=True)
-    blocked: list[str] = []
-
-    def route(r):
-        if r.request.url.startswith(LOCAL):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    ctx.route("**/*", route)
+    ctx = offline_context(browser, LOCAL, viewport={"width": 1400, "height": 850}, accept_downloads=True)
     yield ctx
     ctx.close()
 

@@ -8,6 +8,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
+from conftest import offline_context
 from gridmap.classify import classify
 from gridmap.gcj02 import wgs84_to_gcj02
 from gridmap.maps import make_maps
@@ -31,18 +32,7 @@ def built(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def context(browser):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    blocked: list[str] = []
-
-    def route(r):
-        if r.request.url.startswith(LOCAL):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    ctx.route("**/*", route)
-    ctx.blocked = blocked
+    ctx = offline_context(browser, LOCAL, viewport={"width": 1280, "height": 800})
     yield ctx
     ctx.close()
 
