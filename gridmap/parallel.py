@@ -129,20 +129,17 @@ class Runner:
         if total is None:
             total = len(items) if hasattr(items, "__len__") else 0
         keys = list(keys) if keys is not None else None
-        times = self.timings.setdefault(stage, [])
         results: dict[int, object] = {}
 
         def done(i: int, outcome) -> None:
-            value, wall, cpu = outcome
-            results[i] = value
-            times.append((keys[i] if keys else str(i), round(wall, 4), round(cpu, 4)))
+            results[i] = self._record(stage, keys[i] if keys else str(i), outcome)
             if progress:
                 progress(len(results), total)
 
         if self.client is not None:
             self._dask(fn, items, done, stage, keys)
         elif self.processes > 1:
-            self._local(fn, items, done, stage, keys)
+            self._local(fn, items, done, keys)
         else:
             for i, item in enumerate(items):
                 done(i, timed(fn, item))
@@ -171,8 +168,7 @@ class Runner:
         elif self.processes > 1:
             future = self._local_pool().submit(timed, _call, call)
         else:
-            _value, wall, cpu = timed(_call, call)
-            self.timings.setdefault(stage, []).append(("write", round(wall, 4), round(cpu, 4)))
+            self._record(stage, "write", timed(_call, call))
             return
         self._background.append((stage, future))
 
@@ -187,14 +183,20 @@ class Runner:
         pending, self._background = self._background, []
         for stage, future in pending:
             try:
-                _value, wall, cpu = future.result()
+                outcome = future.result()
             except Exception as exc:
                 for _stage, other in pending:
                     other.cancel()
-                error = _failed(exc, stage, None, 0)
+                error = _failed(exc, None)
                 error.stage = stage
                 raise error from exc
-            self.timings.setdefault(stage, []).append(("write", round(wall, 4), round(cpu, 4)))
+            self._record(stage, "write", outcome)
+
+    def _record(self, stage: str, key: str, outcome: tuple[object, float, float]):
+        """Keep a task's seconds (from :func:`timed`) in :attr:`timings`; its value."""
+        value, wall, cpu = outcome
+        self.timings.setdefault(stage, []).append((key, round(wall, 4), round(cpu, 4)))
+        return value
 
     def _local_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
@@ -203,31 +205,30 @@ class Runner:
             self._pool = cf.ProcessPoolExecutor(self.processes, mp_context=context)
         return self._pool
 
-    def _local(self, fn, items, done, stage, keys) -> None:
-        self._local_pool()
+    def _local(self, fn, items, done, keys) -> None:
+        pool = self._local_pool()
         pending: dict[cf.Future, int] = {}
-        source = enumerate(items)
         try:
-            for i, item in source:
-                pending[self._pool.submit(timed, fn, item)] = i
+            for i, item in enumerate(items):
+                pending[pool.submit(timed, fn, item)] = i
                 while len(pending) >= self.processes * IN_FLIGHT:
-                    self._collect(pending, done, stage, keys, cf.FIRST_COMPLETED)
+                    self._collect(pending, done, keys)
             while pending:
-                self._collect(pending, done, stage, keys, cf.FIRST_COMPLETED)
+                self._collect(pending, done, keys)
         except BaseException:
             for future in pending:
                 future.cancel()
             raise
 
     @staticmethod
-    def _collect(pending: dict, done, stage, keys, when) -> None:
-        finished, _pending = cf.wait(list(pending), return_when=when)
+    def _collect(pending: dict, done, keys) -> None:
+        finished, _pending = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
         for future in finished:
             i = pending.pop(future)
             try:
                 outcome = future.result()
             except Exception as exc:
-                raise _failed(exc, stage, keys, i) from exc
+                raise _failed(exc, keys[i] if keys else None) from exc
             done(i, outcome)
 
     def _dask(self, fn, items, done, stage, keys) -> None:
@@ -235,35 +236,30 @@ class Runner:
 
         run = uuid.uuid4().hex[:8]
         window = self.workers * IN_FLIGHT
-        index: dict[str, int] = {}
+        index: dict[str, int] = {}  # the tasks in flight
         queue = as_completed(loop=self.client.loop)
-        source = enumerate(items)
-        in_flight = 0
         try:
-            for i, item in source:
+            for i, item in enumerate(items):
                 future = self.client.submit(timed, fn, item, key=f"{stage}-{i}-{run}", pure=False, retries=1)
                 index[future.key] = i
                 queue.add(future)
-                in_flight += 1
-                while in_flight >= window:
-                    self._dask_one(queue, index, done, stage, keys)
-                    in_flight -= 1
-            while in_flight:
-                self._dask_one(queue, index, done, stage, keys)
-                in_flight -= 1
+                while len(index) >= window:
+                    self._dask_one(queue, index, done, keys)
+            while index:
+                self._dask_one(queue, index, done, keys)
         except BaseException:
             for future in list(queue.futures):
                 future.cancel()
             raise
 
     @staticmethod
-    def _dask_one(queue, index, done, stage, keys) -> None:
+    def _dask_one(queue, index, done, keys) -> None:
         future = next(queue)
         i = index.pop(future.key)
         try:
             outcome = future.result()
         except Exception as exc:  # the task's own error, or KilledWorker when its worker died twice
-            raise _failed(exc, stage, keys, i) from exc
+            raise _failed(exc, keys[i] if keys else None) from exc
         future.release()
         done(i, outcome)
 
@@ -295,15 +291,15 @@ def _call(call: Callable):
     return call()
 
 
-def _failed(exc: Exception, stage: str, keys, i: int) -> Exception:
-    """A failed task's error (from another process), naming its community; gridmap's own errors
-    pass as they are."""
+def _failed(exc: Exception, key: str | None) -> Exception:
+    """A failed task's error (from another process), naming its community (``key``); gridmap's
+    own errors pass as they are."""
     if isinstance(exc, GridmapError):
         return exc
     # The run names the stage ("Stage 'maps' failed: …"); the task names its community.
-    if keys:
+    if key is not None:
         return GridmapError(_("The task of {key} failed ({error}: {reason}).").format(
-            key=keys[i], error=type(exc).__name__, reason=exc))
+            key=key, error=type(exc).__name__, reason=exc))
     return GridmapError(_("A task failed ({error}: {reason}).").format(error=type(exc).__name__, reason=exc))
 
 

@@ -177,7 +177,7 @@ def run_job(project: Project, *, progress: Callable[..., None] | None = None,
             try:  # the writers the stages started beside the later ones (Runner.submit)
                 state["runner"].wait()
             except GridmapError as exc:
-                raise _stage_error(getattr(exc, "stage", "offices"), exc) from exc
+                raise _stage_error(exc.stage, exc) from exc
         except BaseException as exc:
             kept_at = _keep_incomplete(work, out, kept, exc)
             if isinstance(exc, StageError):
